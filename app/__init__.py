@@ -1,0 +1,1 @@
+"""tokenwatch application core: settings, database, clock, scheduler and the command line."""

@@ -1,0 +1,125 @@
+"""The database: one async engine, sessions, and retry on transient faults.
+
+    db = Database.from_settings(settings)
+    async with db.session() as session:
+        ...
+    result = await db.run(lambda s: some_query(s, ...))   # retried on "database is locked" / restart
+
+SQLite (the embedded default) runs in WAL mode with a busy timeout; PostgreSQL
+uses asyncpg. Timestamps are epoch seconds (floats) in every table.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, echo: bool = False) -> AsyncEngine:
+    """Create the async engine for ``url`` with the pragmas/pool settings we rely on."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return create_async_engine(
+        url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True, pool_recycle=1800
+    )
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for faults worth retrying: a locked SQLite file, a dropped or restarting server."""
+    if isinstance(exc, OperationalError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    text = str(exc).lower()
+    return any(
+        marker in text
+        for marker in ("database is locked", "connection was closed", "cannot connect", "connection refused",
+                       "terminating connection", "the database system is", "connection is closed")
+    )
+
+
+class Database:
+    """Owns the engine and hands out sessions."""
+
+    def __init__(self, engine: AsyncEngine, *, retries: int = 5, retry_base_s: float = 0.1) -> None:
+        self.engine = engine
+        self.retries = retries
+        self.retry_base_s = retry_base_s
+        self.transient_errors = 0
+        self._maker = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Database":
+        path = settings.sqlite_path()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        return cls(make_engine(settings.database_url))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self._maker() as session:
+            yield session
+
+    async def run(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run ``fn(session)`` in a transaction, committing at the end; retry transient faults.
+
+        ``fn`` must be safe to repeat: a retried attempt starts from a fresh session.
+        """
+        attempt = 0
+        while True:
+            try:
+                async with self._maker() as session:
+                    result = await fn(session)
+                    await session.commit()
+                    return result
+            except Exception as exc:  # noqa: BLE001 - classified below
+                if not is_transient(exc) or attempt >= self.retries:
+                    raise
+                self.transient_errors += 1
+                delay = self.retry_base_s * (2**attempt) * (0.5 + random.random())
+                attempt += 1
+                log.warning("database fault (%s), retry %d in %.2fs", type(exc).__name__, attempt, delay)
+                await asyncio.sleep(delay)
+
+    async def ping(self) -> bool:
+        from sqlalchemy import text
+
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:  # noqa: BLE001
+            return False
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,14 @@
+"""Every table's metadata in one place, for Alembic and for tests.
+
+The table modules are imported for their side effect of registering on
+``SQLModel.metadata``; nothing here defines a table.
+"""
+from __future__ import annotations
+
+from sqlmodel import SQLModel
+
+import bot.models  # noqa: F401
+import monitoring.models  # noqa: F401
+import tokens.models  # noqa: F401
+
+metadata = SQLModel.metadata

@@ -1,0 +1,176 @@
+"""Settings, read from environment variables and ``.env``.
+
+Every field here has a line in ``.env.example``. Field names map to
+upper-case environment variables (``database_url`` <- ``DATABASE_URL``).
+
+    settings = load_settings()          # raises SettingsError with one clear line
+    settings = Settings(market="sim")   # in tests: override by keyword
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+IdList = Annotated[list[int], NoDecode]
+StrList = Annotated[list[str], NoDecode]
+
+
+class SettingsError(Exception):
+    """An invalid setting; the message is one line naming the setting."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # --- core -------------------------------------------------------------
+    database_url: str = "sqlite+aiosqlite:///./data/tokenwatch.db"
+    redis_url: str | None = None
+    market: Literal["sim", "live"] = "sim"
+    dexscreener_base_url: str = "https://api.dexscreener.com"
+    pumpportal_ws_url: str = "wss://pumpportal.fun/api/data"
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    status_line: bool = True
+
+    # --- pipeline: scheduling and the API budget --------------------------
+    hot_check_interval_s: float = Field(default=10.0, gt=0)
+    cold_check_interval_s: float = Field(default=45.0, gt=0)
+    hot_score_threshold: float = 50.0
+    batch_size: int = Field(default=30, ge=1, le=30)
+    fetch_concurrency: int = Field(default=4, ge=1, le=64)
+    api_rate_limit_per_min: int = Field(default=300, ge=1)
+    api_rate_headroom: float = Field(default=0.97, gt=0, le=1)
+    profiles_rate_limit_per_min: int = Field(default=60, ge=1)
+    profiles_poll_interval_s: float = Field(default=10.0, gt=0)
+    api_timeout_s: float = Field(default=10.0, gt=0)
+    process_interval_s: float = Field(default=1.0, gt=0)
+    ws_reconnect_min_s: float = Field(default=0.5, gt=0)
+    ws_reconnect_max_s: float = Field(default=30.0, gt=0)
+
+    # --- pipeline: scoring and lifecycle ----------------------------------
+    score_ewma_alpha: float = Field(default=0.3, gt=0, le=1)
+    min_score: float = 20.0
+    monitoring_timeout_h: float = Field(default=12.0, gt=0)
+    low_score_timeout_h: float = Field(default=12.0, gt=0)
+    stale_data_s: float = Field(default=600.0, gt=0)
+    retention_days: float = Field(default=7.0, gt=0)
+
+    # --- activation rules --------------------------------------------------
+    activation_min_liquidity_usd: float = Field(default=200.0, ge=0)
+    pump_dex_ids: StrList = ["pumpfun-amm", "pumpfun", "pumpswap"]
+    pump_quote_symbols: StrList = ["SOL"]
+    external_quote_symbols: StrList = ["SOL", "USDC"]
+
+    # --- local market (MARKET=sim) -----------------------------------------
+    sim_host: str = "127.0.0.1"
+    sim_port: int = Field(default=0, ge=0, le=65535)
+    sim_seed: int = 42
+    sim_migration_interval_s: float = Field(default=3.0, gt=0)
+    sim_rate_limit_per_min: int = Field(default=300, ge=1)
+    sim_scenario: str | None = None
+
+    # --- Telegram ------------------------------------------------------------
+    telegram_bot_token: str | None = None
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_alert_chat_id: int | None = None
+    telegram_escalation_chat_id: int | None = None
+    telegram_admin_ids: IdList = []
+    telegram_viewer_ids: IdList = []
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: str | None = None
+    command_rate_limit_per_min: int = Field(default=20, ge=1)
+    outbox_global_per_s: float = Field(default=30.0, gt=0)
+    outbox_chat_per_s: float = Field(default=1.0, gt=0)
+    outbox_group_per_min: float = Field(default=20.0, gt=0)
+    telegram_outage_fallback_after_s: float = Field(default=300.0, gt=0)
+    fallback_webhook_url: str | None = None
+
+    # --- monitoring ----------------------------------------------------------
+    collect_interval_s: float = Field(default=10.0, gt=0)
+    stuck_after_s: float = Field(default=180.0, gt=0)
+    stuck_failure_streak: int = Field(default=3, ge=1)
+    stall_intervals: int = Field(default=3, ge=1)
+    activation_window_h: float = Field(default=1.0, gt=0)
+    discrepancy_liquidity_share: float = Field(default=0.2, gt=0)
+    metrics_raw_retention_h: float = Field(default=6.0, gt=0)
+    metrics_1m_retention_d: float = Field(default=2.0, gt=0)
+    metrics_1h_retention_d: float = Field(default=30.0, gt=0)
+
+    # --- scheduler ------------------------------------------------------------
+    job_misfire_grace_s: int = Field(default=30, ge=1)
+    job_budget_s: float = Field(default=60.0, gt=0)
+
+    @field_validator("telegram_admin_ids", "telegram_viewer_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(" ", "").split(",") if part]
+        return value
+
+    @field_validator("pump_dex_ids", "pump_quote_symbols", "external_quote_symbols", mode="before")
+    @classmethod
+    def _split_strs(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _token_shape(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        head, sep, tail = value.partition(":")
+        if not sep or not head.isdigit() or not tail:
+            raise ValueError("must look like <digits>:<secret> as given by @BotFather")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _db_driver(cls, value: str) -> str:
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            return "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if value.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + value[len("sqlite:///"):]
+        if not (value.startswith("postgresql+asyncpg://") or value.startswith("sqlite+aiosqlite://")):
+            raise ValueError("use sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db")
+        return value
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> "Settings":
+        if self.hot_check_interval_s > self.cold_check_interval_s:
+            raise ValueError("HOT_CHECK_INTERVAL_S must not exceed COLD_CHECK_INTERVAL_S")
+        if self.ws_reconnect_min_s > self.ws_reconnect_max_s:
+            raise ValueError("WS_RECONNECT_MIN_S must not exceed WS_RECONNECT_MAX_S")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def effective_api_rate_per_min(self) -> float:
+        """Requests per minute the client allows itself: under the API's limit."""
+        return self.api_rate_limit_per_min * self.api_rate_headroom
+
+    def sqlite_path(self) -> Path | None:
+        if not self.is_sqlite:
+            return None
+        raw = self.database_url.split(":///", 1)[1]
+        return None if raw in ("", ":memory:") else Path(raw)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings; an invalid value raises ``SettingsError`` naming the setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = [str(part) for part in err.get("loc", ()) if part]
+        name = loc[0].upper() if loc else "settings"
+        msg = err.get("msg", "invalid value").removeprefix("Value error, ")
+        raise SettingsError(f"invalid setting {name}: {msg}") from None

@@ -1,0 +1,1 @@
+"""The Telegram front: routers, middlewares, rendering and the delivery outbox."""

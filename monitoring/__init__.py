@@ -1,0 +1,1 @@
+"""Monitoring: collectors, the metric store, pipeline queries and health endpoints."""

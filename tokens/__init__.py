@@ -1,0 +1,1 @@
+"""The token pipeline: discover, fetch pool data, score, activate, archive."""
