@@ -1,0 +1,224 @@
+"""The job scheduler: APScheduler 3.11 ``AsyncIOScheduler`` with time budgets and statistics.
+
+APScheduler has no job timeout and cannot kill a running job, so every job body runs
+under ``asyncio.timeout(budget)``; the running task is recorded so a watchdog (or an
+operator through ``/jobs``) can cancel it and run the job again. Packages contribute
+``JobSpec``s and the composition root registers them with stable ids::
+
+    scheduler = Scheduler(settings, clock)
+    scheduler.add(JobSpec("pipeline.process", processor.run_once, interval_s=1.0, budget_s=30))
+    scheduler.start()            # inside a running event loop
+    for stats in scheduler.job_stats():
+        print(stats.id, stats.last_duration_s, stats.last_error)
+    await scheduler.shutdown()
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from apscheduler.events import (
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobEvent,
+)
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from app.clock import SYSTEM_CLOCK, Clock
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DURATION_SAMPLES = 200
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One periodic job. ``budget_s`` defaults to the ``JOB_BUDGET_S`` setting."""
+
+    id: str
+    func: Callable[[], Awaitable[object]]
+    interval_s: float
+    budget_s: float | None = None
+    max_instances: int = 1
+    coalesce: bool = True
+    misfire_grace_s: int | None = None
+    start_delay_s: float = 0.0
+
+
+@dataclass
+class JobStats:
+    id: str
+    interval_s: float
+    budget_s: float
+    runs: int = 0
+    errors: int = 0
+    timeouts: int = 0
+    missed: int = 0
+    skipped_max_instances: int = 0
+    last_start: float | None = None
+    last_end: float | None = None
+    last_duration_s: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+    running_since: float | None = None
+    next_run_time: float | None = None
+    durations: deque[float] = field(default_factory=lambda: deque(maxlen=DURATION_SAMPLES))
+
+    @property
+    def duration_p50_s(self) -> float | None:
+        return statistics.median(self.durations) if self.durations else None
+
+    @property
+    def duration_max_s(self) -> float | None:
+        return max(self.durations) if self.durations else None
+
+    def running_for_s(self, now: float) -> float | None:
+        return None if self.running_since is None else max(0.0, now - self.running_since)
+
+
+class Scheduler:
+    """Owns the ``AsyncIOScheduler``, the job specs, their stats and their running tasks."""
+
+    def __init__(self, settings: Settings, clock: Clock = SYSTEM_CLOCK,
+                 scheduler: AsyncIOScheduler | None = None) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._aps = scheduler or AsyncIOScheduler(timezone=timezone.utc)
+        self._specs: dict[str, JobSpec] = {}
+        self._stats: dict[str, JobStats] = {}
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._aps.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+
+    # -- registration ---------------------------------------------------------
+    def add(self, spec: JobSpec) -> None:
+        """Register (or replace) a job under its stable id."""
+        budget = spec.budget_s if spec.budget_s is not None else self.settings.job_budget_s
+        self._specs[spec.id] = spec
+        self._stats.setdefault(spec.id, JobStats(id=spec.id, interval_s=spec.interval_s, budget_s=budget))
+        first = datetime.now(timezone.utc) + timedelta(seconds=spec.start_delay_s)
+        self._aps.add_job(
+            self._run,
+            trigger=IntervalTrigger(seconds=spec.interval_s, timezone=timezone.utc),
+            args=[spec.id],
+            id=spec.id,
+            name=spec.id,
+            replace_existing=True,
+            max_instances=spec.max_instances,
+            coalesce=spec.coalesce,
+            misfire_grace_time=spec.misfire_grace_s or self.settings.job_misfire_grace_s,
+            next_run_time=first,
+        )
+
+    def add_all(self, specs: list[JobSpec]) -> None:
+        for spec in specs:
+            self.add(spec)
+
+    def start(self) -> None:
+        """Start ticking; needs a running event loop."""
+        if not self._aps.running:
+            self._aps.start()
+
+    async def shutdown(self) -> None:
+        if self._aps.running:
+            self._aps.shutdown(wait=False)
+        tasks = [t for t in self._tasks.values() if not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- running --------------------------------------------------------------
+    async def _run(self, job_id: str) -> None:
+        spec = self._specs.get(job_id)
+        if spec is None:
+            return
+        stats = self._stats[job_id]
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks[job_id] = task
+        start_mono = self.clock.monotonic()
+        stats.last_start = stats.running_since = self.clock.time()
+        try:
+            async with asyncio.timeout(stats.budget_s):
+                await spec.func()
+        except TimeoutError:
+            stats.timeouts += 1
+            stats.errors += 1
+            self._record_error(stats, f"timed out after {stats.budget_s:g}s")
+            log.warning("job %s exceeded its %.1fs budget and was cancelled", job_id, stats.budget_s)
+        except asyncio.CancelledError:
+            stats.errors += 1
+            self._record_error(stats, "cancelled")
+            raise
+        except Exception as exc:  # noqa: BLE001 - a job's failure never stops the scheduler
+            stats.errors += 1
+            self._record_error(stats, f"{type(exc).__name__}: {exc}")
+            log.exception("job %s failed", job_id)
+        finally:
+            duration = self.clock.monotonic() - start_mono
+            stats.runs += 1
+            stats.last_end = self.clock.time()
+            stats.last_duration_s = duration
+            stats.durations.append(duration)
+            stats.running_since = None
+            if self._tasks.get(job_id) is task:
+                self._tasks.pop(job_id, None)
+
+    def _record_error(self, stats: JobStats, message: str) -> None:
+        stats.last_error = message[:500]
+        stats.last_error_at = self.clock.time()
+
+    def _on_event(self, event: JobEvent) -> None:
+        stats = self._stats.get(event.job_id)
+        if stats is None:
+            return
+        if event.code == EVENT_JOB_MISSED:
+            stats.missed += 1
+        elif event.code == EVENT_JOB_MAX_INSTANCES:
+            stats.skipped_max_instances += 1
+
+    # -- control (recovery.controllers.JobControl) ------------------------------
+    def job_ids(self) -> list[str]:
+        return sorted(self._specs)
+
+    async def run_now(self, job_id: str) -> bool:
+        """Ask for the job to run at once (the next tick); False if unknown."""
+        if job_id not in self._specs:
+            return False
+        job = self._aps.get_job(job_id)
+        if job is None:
+            return False
+        job.modify(next_run_time=datetime.now(timezone.utc))
+        self._aps.wakeup()
+        return True
+
+    async def restart(self, job_id: str) -> bool:
+        """Cancel the job's running task, if any, and run it again at once."""
+        task = self._tasks.get(job_id)
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        return await self.run_now(job_id)
+
+    # -- reading --------------------------------------------------------------
+    def job_stats(self) -> list[JobStats]:
+        """Stats of every registered job, with ``next_run_time`` filled in (epoch seconds)."""
+        out = []
+        for job_id in sorted(self._stats):
+            stats = self._stats[job_id]
+            job = self._aps.get_job(job_id)
+            nrt = getattr(job, "next_run_time", None) if job else None
+            stats.next_run_time = nrt.timestamp() if nrt else None
+            out.append(stats)
+        return out
+
+    def overrunning(self, now: float) -> list[JobStats]:
+        """Jobs whose current run has gone on past their budget (for a watchdog)."""
+        return [s for s in self._stats.values() if (s.running_for_s(now) or 0) > s.budget_s]

@@ -1,0 +1,148 @@
+"""Every metric name tokenwatch emits, in one place.
+
+Each name is a constant defined with :func:`define`, which also records its kind
+(``gauge`` or ``counter``) and a one-line help text. ``/metrics`` uses the
+registry :data:`METRICS` to type and describe the exposition; anything emitted
+under a name not listed here is exposed as an ``untyped`` metric.
+
+    from monitoring import metric_names as m
+    Sample(m.PROCESS_RESIDENT_BYTES, 123_456_789.0)
+    m.METRICS[m.PROCESS_RESIDENT_BYTES].help   # "Resident set size of this process"
+
+Conventions: prefix ``tokenwatch_``; base units (seconds, bytes, ratios 0..1);
+counters end in ``_total``. Labels are listed in the help text in braces.
+Other packages APPEND their sections at the end of this file (never reorder).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+PREFIX = "tokenwatch_"
+Kind = Literal["gauge", "counter"]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricInfo:
+    """What a metric name means: its kind and help text."""
+
+    name: str
+    kind: Kind
+    help: str
+
+
+METRICS: dict[str, MetricInfo] = {}
+
+
+def define(name: str, kind: Kind, help: str) -> str:
+    """Register ``name`` (must start with ``tokenwatch_``) and return it.
+
+        MY_GAUGE = define("tokenwatch_my_gauge", "gauge", "What it measures {label}")
+    """
+    if not name.startswith(PREFIX):
+        raise ValueError(f"metric name {name!r} must start with {PREFIX!r}")
+    if kind == "counter" and not name.endswith("_total"):
+        raise ValueError(f"counter {name!r} must end with '_total'")
+    existing = METRICS.get(name)
+    if existing is not None and existing.kind != kind:
+        raise ValueError(f"metric {name!r} already defined as {existing.kind}")
+    METRICS[name] = MetricInfo(name, kind, help)
+    return name
+
+
+# --- collectors framework (monitoring/collector.py) ---------------------------
+COLLECTOR_ERRORS_TOTAL = define(
+    "tokenwatch_collector_errors_total", "counter", "Collections that raised or timed out {collector}")
+COLLECTOR_DURATION_SECONDS = define(
+    "tokenwatch_collector_duration_seconds", "gauge", "Wall time of the last collection {collector}")
+COLLECTOR_UP = define(
+    "tokenwatch_collector_up", "gauge", "1 when the last collection succeeded, else 0 {collector}")
+COLLECTOR_BAD_SAMPLES_TOTAL = define(
+    "tokenwatch_collector_bad_samples_total", "counter",
+    "Samples dropped for a bad name, labels or non-finite value {collector}")
+COLLECTION_LAST_TIMESTAMP = define(
+    "tokenwatch_collection_last_timestamp_seconds", "gauge", "Epoch seconds of the last finished collection cycle")
+
+# --- process and host (monitoring/host/process.py) ---------------------------
+PROCESS_RESIDENT_BYTES = define(
+    "tokenwatch_process_resident_bytes", "gauge", "Resident set size of this process")
+PROCESS_MEMORY_LIMIT_BYTES = define(
+    "tokenwatch_process_memory_limit_bytes", "gauge", "Effective memory limit: min(cgroup limit, host total)")
+PROCESS_MEMORY_SHARE = define(
+    "tokenwatch_process_memory_share", "gauge", "Resident memory as a share (0..1) of the effective limit")
+PROCESS_CPU_PERCENT = define(
+    "tokenwatch_process_cpu_percent", "gauge",
+    "CPU use since the previous collection in percent of ONE core (200 = two full cores)")
+PROCESS_CPU_SHARE = define(
+    "tokenwatch_process_cpu_share", "gauge", "CPU use as a share (0..1) of the effective cores")
+PROCESS_EFFECTIVE_CORES = define(
+    "tokenwatch_process_effective_cores", "gauge", "min(cgroup CPU quota, CPU affinity, cpu_count)")
+PROCESS_OPEN_FDS = define(
+    "tokenwatch_process_open_fds", "gauge", "Open file descriptors of this process")
+PROCESS_THREADS = define(
+    "tokenwatch_process_threads", "gauge", "Threads of this process")
+CGROUP_MEMORY_USAGE_BYTES = define(
+    "tokenwatch_cgroup_memory_usage_bytes", "gauge", "Memory charged to our cgroup (when readable)")
+SYSTEM_MEMORY_TOTAL_BYTES = define(
+    "tokenwatch_system_memory_total_bytes", "gauge", "Host memory total")
+SYSTEM_MEMORY_AVAILABLE_BYTES = define(
+    "tokenwatch_system_memory_available_bytes", "gauge", "Host memory available")
+SYSTEM_MEMORY_USED_SHARE = define(
+    "tokenwatch_system_memory_used_share", "gauge", "Host memory in use as a share (0..1)")
+
+# --- event loop (monitoring/host/loop_lag.py) --------------------------------
+LOOP_LAG_SECONDS = define(
+    "tokenwatch_event_loop_lag_seconds", "gauge", "Last measured event-loop lag (late wake-up of a timed sleep)")
+LOOP_LAG_MAX_SECONDS = define(
+    "tokenwatch_event_loop_lag_max_seconds", "gauge", "Largest event-loop lag in the recent window")
+LOOP_LAG_P95_SECONDS = define(
+    "tokenwatch_event_loop_lag_p95_seconds", "gauge", "95th percentile event-loop lag in the recent window")
+
+# --- database pool (monitoring/host/db_pool.py) ------------------------------
+DB_UP = define("tokenwatch_db_up", "gauge", "1 when the database answered SELECT 1, else 0")
+DB_PING_SECONDS = define("tokenwatch_db_ping_seconds", "gauge", "Round trip of SELECT 1")
+DB_POOL_SIZE = define("tokenwatch_db_pool_size", "gauge", "Configured pool size (connections kept)")
+DB_POOL_CHECKED_OUT = define("tokenwatch_db_pool_checked_out", "gauge", "Connections in use")
+DB_POOL_CHECKED_IN = define("tokenwatch_db_pool_checked_in", "gauge", "Idle connections in the pool")
+DB_POOL_OVERFLOW = define("tokenwatch_db_pool_overflow", "gauge", "Connections open beyond the pool size")
+DB_POOL_CHECKOUT_WAIT_MAX_SECONDS = define(
+    "tokenwatch_db_pool_checkout_wait_max_seconds", "gauge",
+    "Longest wait to get a connection since the previous collection")
+DB_POOL_CHECKOUTS_TOTAL = define("tokenwatch_db_pool_checkouts_total", "counter", "Connections handed out")
+DB_TRANSIENT_ERRORS_TOTAL = define(
+    "tokenwatch_db_transient_errors_total", "counter", "Transient database faults retried by Database.run")
+
+# --- redis (monitoring/host/redis_health.py) ---------------------------------
+REDIS_UP = define("tokenwatch_redis_up", "gauge", "1 when Redis answered PING, else 0")
+REDIS_PING_SECONDS = define("tokenwatch_redis_ping_seconds", "gauge", "Round trip of PING")
+
+# --- external API (monitoring/collectors/api.py) -----------------------------
+API_LATENCY_SECONDS = define(
+    "tokenwatch_api_latency_seconds", "gauge", "Request latency percentile {endpoint, quantile=0.5|0.95|0.99}")
+API_REQUESTS_TOTAL = define("tokenwatch_api_requests_total", "counter", "Requests sent {endpoint}")
+API_ERRORS_TOTAL = define("tokenwatch_api_errors_total", "counter", "Failed requests {endpoint}")
+API_ERROR_RATE = define("tokenwatch_api_error_rate", "gauge", "Share (0..1) of requests that failed {endpoint}")
+API_RATE_LIMITED_TOTAL = define("tokenwatch_api_rate_limited_total", "counter", "HTTP 429 answers {endpoint}")
+API_TIMEOUTS_TOTAL = define("tokenwatch_api_timeouts_total", "counter", "Requests that timed out {endpoint}")
+API_CACHE_HIT_RATE = define(
+    "tokenwatch_api_cache_hit_rate", "gauge", "Share (0..1) of lookups answered from cache {endpoint}")
+
+# --- scheduler jobs (monitoring/collectors/scheduler.py) ---------------------
+JOB_RUNS_TOTAL = define("tokenwatch_job_runs_total", "counter", "Finished runs {job}")
+JOB_ERRORS_TOTAL = define("tokenwatch_job_errors_total", "counter", "Runs that raised {job}")
+JOB_TIMEOUTS_TOTAL = define("tokenwatch_job_timeouts_total", "counter", "Runs over their time budget {job}")
+JOB_MISSED_TOTAL = define("tokenwatch_job_missed_total", "counter", "Runs missed (misfire) {job}")
+JOB_SKIPPED_MAX_INSTANCES_TOTAL = define(
+    "tokenwatch_job_skipped_max_instances_total", "counter", "Runs skipped: previous run still going {job}")
+JOB_LAST_START_TIMESTAMP = define(
+    "tokenwatch_job_last_start_timestamp_seconds", "gauge", "Epoch seconds of the last start {job}")
+JOB_LAST_END_TIMESTAMP = define(
+    "tokenwatch_job_last_end_timestamp_seconds", "gauge", "Epoch seconds of the last end {job}")
+JOB_DURATION_P50_SECONDS = define(
+    "tokenwatch_job_duration_p50_seconds", "gauge", "Median run time over recent runs {job}")
+JOB_DURATION_MAX_SECONDS = define(
+    "tokenwatch_job_duration_max_seconds", "gauge", "Longest run time over recent runs {job}")
+JOB_RUNNING_SECONDS = define(
+    "tokenwatch_job_running_seconds", "gauge", "Age of the current run, 0 when idle {job}")
+
+# --- pipeline (monitoring/pipeline/, D2): append below ------------------------
