@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     telegram_viewer_ids: IdList = []
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: str | None = None
+    telegram_webhook_port: int = Field(default=8081, ge=0, le=65535)
     command_rate_limit_per_min: int = Field(default=20, ge=1)
     outbox_global_per_s: float = Field(default=30.0, gt=0)
     outbox_chat_per_s: float = Field(default=1.0, gt=0)

@@ -1,0 +1,127 @@
+"""The composition root: the one place that builds and wires every part.
+
+    service = Service(settings)
+    await service.start()      # migrate, market (sim), pipeline, scheduler, monitoring, bot, outbox
+    ...
+    await service.stop()
+
+``run_service(settings)`` is what ``tokenwatch run`` calls: start, wait for SIGINT/SIGTERM, stop.
+Each part contributes its scheduler jobs (``jobs()``) and its collectors; nothing else in
+the code base wires parts together.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from app.clock import SYSTEM_CLOCK, Clock
+from app.context import AppContext
+from app.db import Database
+from app.migrate import upgrade
+from app.scheduler import Scheduler
+from app.settings import Settings
+
+log = logging.getLogger("tokenwatch")
+
+
+class Service:
+    def __init__(self, settings: Settings, clock: Clock = SYSTEM_CLOCK, *, console_input: bool = True) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.console_input = console_input
+        self.ctx: AppContext | None = None
+        self._stoppers: list = []  # async callables, run in reverse order on stop
+
+    async def start(self) -> AppContext:
+        s = self.settings
+        db = Database.from_settings(s)
+        await upgrade(s.database_url)
+        ctx = AppContext(settings=s, db=db, clock=self.clock, started_at=self.clock.time())
+        self.ctx = ctx
+        self._stoppers.append(db.dispose)
+
+        # market: the local one in-process, or the live URLs
+        dex_url, ws_url = s.dexscreener_base_url, s.pumpportal_ws_url
+        if s.market == "sim":
+            from simulator.server import LocalMarket
+
+            market = LocalMarket(
+                seed=s.sim_seed, migration_interval_s=s.sim_migration_interval_s,
+                rate_limit_per_min=s.sim_rate_limit_per_min, profiles_rate_limit_per_min=s.profiles_rate_limit_per_min,
+                host=s.sim_host, port=s.sim_port, scenario=s.sim_scenario,
+            )
+            await market.start()
+            self._stoppers.append(market.stop)
+            ctx.market = market
+            dex_url, ws_url = market.dexscreener_base_url, market.pumpportal_ws_url
+            log.info("local market on %s (websocket %s)", dex_url, ws_url)
+
+        if s.redis_url:
+            import redis.asyncio as aioredis
+
+            ctx.redis = aioredis.from_url(s.redis_url)
+            self._stoppers.append(ctx.redis.aclose)
+
+        # pipeline
+        from tokens.pipeline import Pipeline
+
+        ctx.pipeline = Pipeline(s, db, self.clock, dex_url, ws_url)
+        await ctx.pipeline.start()
+        self._stoppers.append(ctx.pipeline.stop)
+
+        # scheduler
+        ctx.scheduler = Scheduler(s, self.clock)
+        ctx.scheduler.add_all(ctx.pipeline.jobs())
+
+        # monitoring
+        from monitoring.setup import build_monitoring
+
+        monitoring = await build_monitoring(ctx)
+        ctx.scheduler.add_all(monitoring.jobs())
+        self._stoppers.append(monitoring.stop)
+
+        # bot and delivery
+        from bot.setup import build_bot
+
+        bot_parts = await build_bot(ctx, console_input=self.console_input)
+        ctx.scheduler.add_all(bot_parts.jobs())
+        self._stoppers.append(bot_parts.stop)
+
+        ctx.scheduler.start()
+        self._stoppers.append(ctx.scheduler.shutdown)
+
+        if s.status_line:
+            from app.status_line import StatusLine
+
+            line = StatusLine(ctx)
+            line.start()
+            self._stoppers.append(line.stop)
+        log.info("tokenwatch started (database %s, market %s)", db.dialect, s.market)
+        return ctx
+
+    async def stop(self) -> None:
+        while self._stoppers:
+            stopper = self._stoppers.pop()
+            try:
+                await stopper()
+            except Exception:  # noqa: BLE001 - stop everything we can
+                log.exception("error while stopping %s", getattr(stopper, "__qualname__", stopper))
+
+
+async def run_service(settings: Settings) -> None:
+    """Start, run until SIGINT/SIGTERM, stop."""
+    service = Service(settings, console_input=sys.stdin.isatty())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await service.start()
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await service.stop()

@@ -1,0 +1,60 @@
+"""The live line on the terminal: counts by status and rates, every few seconds.
+
+On a terminal it prints one compact line per period; without one it logs the same
+line less often, so a service under systemd or Docker still shows it is alive.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from app.context import AppContext
+from tokens import queries
+
+log = logging.getLogger("tokenwatch.status")
+
+
+async def status_text(ctx: AppContext) -> str:
+    now = ctx.clock.time()
+    async with ctx.db.session() as session:
+        counts = await queries.counts_by_status(session)
+        cpm = await queries.checks_per_minute(session, now, 60.0)
+        backlog = await queries.backlog(session, now)
+        activated = await queries.activations_since(session, now - 3600)
+    return (
+        f"monitoring={counts.get('monitoring', 0)} active={counts.get('active', 0)} "
+        f"archived={counts.get('archived', 0)} | checks/min={cpm:.0f} backlog={backlog} "
+        f"activations/1h={activated}"
+    )
+
+
+class StatusLine:
+    def __init__(self, ctx: AppContext, period_s: float | None = None, stream=None) -> None:
+        self.ctx = ctx
+        self.stream = stream or sys.stdout
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.period_s = period_s or (5.0 if self.tty else 30.0)
+        self._task: asyncio.Task | None = None
+        self._last = ""
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="status-line")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.period_s)
+            try:
+                text = await status_text(self.ctx)
+            except Exception as exc:  # noqa: BLE001 - the status line never takes the service down
+                text = f"status unavailable: {type(exc).__name__}"
+            if self.tty:
+                self.stream.write(f"\x1b[2m[tokenwatch]\x1b[0m {text}\n")
+                self.stream.flush()
+            else:
+                log.info(text)
