@@ -104,10 +104,9 @@ DB_PING_SECONDS = define("tokenwatch_db_ping_seconds", "gauge", "Round trip of S
 DB_POOL_SIZE = define("tokenwatch_db_pool_size", "gauge", "Configured pool size (connections kept)")
 DB_POOL_CHECKED_OUT = define("tokenwatch_db_pool_checked_out", "gauge", "Connections in use")
 DB_POOL_CHECKED_IN = define("tokenwatch_db_pool_checked_in", "gauge", "Idle connections in the pool")
-DB_POOL_OVERFLOW = define("tokenwatch_db_pool_overflow", "gauge", "Connections open beyond the pool size")
-DB_POOL_CHECKOUT_WAIT_MAX_SECONDS = define(
-    "tokenwatch_db_pool_checkout_wait_max_seconds", "gauge",
-    "Longest wait to get a connection since the previous collection")
+DB_POOL_OVERFLOW = define("tokenwatch_db_pool_overflow", "gauge", "Connections open beyond the pool size (0 when within it)")
+DB_POOL_ACQUIRE_SECONDS = define(
+    "tokenwatch_db_pool_acquire_seconds", "gauge", "How long the health probe waited for a pooled connection")
 DB_POOL_CHECKOUTS_TOTAL = define("tokenwatch_db_pool_checkouts_total", "counter", "Connections handed out")
 DB_TRANSIENT_ERRORS_TOTAL = define(
     "tokenwatch_db_transient_errors_total", "counter", "Transient database faults retried by Database.run")
@@ -146,3 +145,43 @@ JOB_RUNNING_SECONDS = define(
     "tokenwatch_job_running_seconds", "gauge", "Age of the current run, 0 when idle {job}")
 
 # --- pipeline (monitoring/pipeline/, D2): append below ------------------------
+TOKENS = define("tokenwatch_tokens", "gauge", "Tracked tokens {status}")
+TRANSITIONS_PER_MINUTE = define(
+    "tokenwatch_transitions_per_minute", "gauge", "Status changes per minute over the rate window {from, to}")
+CHECKS_PER_MINUTE = define(
+    "tokenwatch_checks_per_minute", "gauge", "Activation checks per minute over the rate window {status}")
+PROCESSING_LAG_SECONDS = define(
+    "tokenwatch_processing_lag_seconds", "gauge",
+    "How late due tokens are (now - next_check_at) {status | band=hot|cold, quantile=0.5|0.95|1}")
+DUE_TOKENS = define("tokenwatch_due_tokens", "gauge", "Tokens due for a check now (backlog) {band}")
+OVERDUE_TOKENS = define(
+    "tokenwatch_overdue_tokens", "gauge", "Due tokens late by more than one check interval of their band {band}")
+STUCK_TOKENS = define(
+    "tokenwatch_stuck_tokens", "gauge", "Tokens in monitoring without a successful check, or failing, too long")
+ACTIVATION_SUCCESS_RATE = define(
+    "tokenwatch_activation_success_rate", "gauge",
+    "Share (0..1) of tokens leaving monitoring in the activation window that went to active")
+ACTIVATION_CHECK_PASS_RATE = define(
+    "tokenwatch_activation_check_pass_rate", "gauge",
+    "Share (0..1) of evaluated monitoring checks in the activation window that passed")
+TIME_TO_ACTIVATION_SECONDS = define(
+    "tokenwatch_time_to_activation_seconds", "gauge",
+    "Time spent in monitoring by tokens activated in the window {quantile=0.5|0.95}")
+LAST_CHECK_AGE_SECONDS = define(
+    "tokenwatch_last_check_age_seconds", "gauge", "Seconds since the newest check was recorded")
+PIPELINE_STALLED = define(
+    "tokenwatch_pipeline_stalled", "gauge", "1 when live tokens exist but no check ran for STALL_INTERVALS intervals")
+PIPELINE_STALLED_STAGE = define(
+    "tokenwatch_pipeline_stalled_stage", "gauge", "1 for the stage named as stopped while stalled {stage}")
+STAGE_TIME_SHARE = define(
+    "tokenwatch_stage_time_share", "gauge", "Share (0..1) of recent stage time spent in each stage {stage}")
+STAGE_QUEUE_SIZE = define("tokenwatch_stage_queue_size", "gauge", "Items waiting for a stage {stage}")
+STAGE_LAST_RUN_AGE_SECONDS = define(
+    "tokenwatch_stage_last_run_age_seconds", "gauge", "Seconds since a stage last completed work {stage}")
+PIPELINE_BOTTLENECK = define(
+    "tokenwatch_pipeline_bottleneck", "gauge", "1 for the stage named as the bottleneck {stage}")
+POOL_DISCREPANCIES_TOTAL = define(
+    "tokenwatch_pool_discrepancies_total", "counter",
+    "Batch vs per-token pool data disagreements recorded {kind=missing_pool|extra_pool|liquidity_mismatch}")
+POOL_VERIFICATIONS_TOTAL = define(
+    "tokenwatch_pool_verifications_total", "counter", "Batch pool data cross-checked against the per-token endpoint")

@@ -1,0 +1,172 @@
+"""Build a large pipeline dataset: 100,000 tokens, 1,000,000 transitions, 1,000,000 checks.
+
+    .venv/bin/python bench/dataset.py sqlite+aiosqlite:///./data/bench.db
+    .venv/bin/python bench/dataset.py postgresql+asyncpg://postgres@127.0.0.1:5432/tw_bench
+    # or from code: await build_dataset(url, now=1_700_000_000.0)
+
+The database must be migrated and empty (``build_dataset`` migrates it). Rows go in with
+multi-row INSERTs in chunks (SQLAlchemy's insertmanyvalues on both drivers), inside one
+transaction per chunk. Shape (deterministic for a seed):
+
+- tokens: 85 % archived (no next check), 12 % monitoring, 3 % active; about 0.5 % of the
+  live tokens are due now, late by up to 90 s; some monitoring tokens are stuck;
+- transitions: one discovery per token, the rest spread over the last 7 days;
+- checks: spread over the last 48 hours (about 20,800 per hour), 70 % failing on
+  liquidity/pools, 5 % fetch errors, each with a realistic conditions JSON.
+
+Transitions and checks are inserted in time order (with seconds of jitter), as a live
+service appends them; PostgreSQL is then VACUUM ANALYZEd, as autovacuum would.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import insert, text  # noqa: E402
+
+from app.db import Database, make_engine  # noqa: E402
+from app.migrate import upgrade  # noqa: E402
+from tokens.models import Check, Token, Transition  # noqa: E402
+
+NOW = 1_700_000_000.0
+CHUNK = 5_000
+B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+def _mint(rng: random.Random) -> str:
+    return "".join(rng.choice(B58) for _ in range(40)) + "pump"
+
+
+def _conditions(external_liq: float, passed: bool) -> str:
+    return json.dumps([
+        {"name": "data_fresh", "observed": 1.2, "threshold": 600.0, "passed": True, "code": "stale_data"},
+        {"name": "pump_pool", "observed": 1, "threshold": 1, "passed": True, "code": "no_pump_pool"},
+        {"name": "external_liquidity", "observed": 1 if passed else 0, "threshold": 1, "passed": passed,
+         "code": "insufficient_liquidity", "detail": f"best ${external_liq:,.0f}"},
+    ])
+
+
+def token_rows(n: int, now: float, rng: random.Random) -> list[dict]:
+    rows = []
+    for i in range(1, n + 1):
+        r = rng.random()
+        status = "archived" if r < 0.85 else "monitoring" if r < 0.97 else "active"
+        since = now - rng.uniform(0, 7 * 86400) if status == "archived" else now - rng.uniform(0, 12 * 3600)
+        due_soon = rng.random() < 0.005
+        if status == "archived":
+            next_at = None
+        elif due_soon:
+            next_at = now - rng.uniform(0, 90)
+        else:
+            next_at = now + rng.uniform(0, 45)
+        stuck = status == "monitoring" and rng.random() < 0.05
+        rows.append(dict(
+            id=i, mint=_mint(rng), name=f"Token {i}", symbol=f"T{i % 1000}", source="pumpportal", status=status,
+            status_since=since, discovered_at=since - rng.uniform(0, 600), next_check_at=next_at,
+            last_check_at=None if stuck else now - rng.uniform(0, 60),
+            last_success_at=None if stuck else now - rng.uniform(0, 120),
+            consecutive_failures=rng.choice([3, 4, 0]) if stuck else 0, check_count=rng.randint(0, 500),
+            score=rng.uniform(0, 100), score_ewma=rng.uniform(0, 100), low_score_since=None,
+            last_failure_codes="insufficient_liquidity" if rng.random() < 0.7 else None,
+            activated_at=since if status == "active" else None,
+        ))
+    return rows
+
+
+def _ascending(i: int, n: int, span_s: float, now: float, rng: random.Random) -> float:
+    """Row ``i`` of ``n``'s time: append order, like a live table (small jitter), within ``span_s``."""
+    return min(now, now - span_s + span_s * i / n + rng.uniform(-5.0, 5.0))
+
+
+def transition_rows(n: int, tokens: int, now: float, rng: random.Random):
+    discoveries = set(rng.sample(range(1, n + 1), tokens))
+    next_token = iter(range(1, tokens + 1))
+    for i in range(1, n + 1):
+        at = _ascending(i, n, 7 * 86400, now, rng)
+        if i in discoveries:
+            yield dict(token_id=next(next_token), from_status=None, to_status="monitoring", at=at,
+                       reason="discovered", time_in_previous_s=None)
+            continue
+        token_id = rng.randint(1, tokens)
+        kind = rng.random()
+        frm, to, reason = (("monitoring", "active", "activated") if kind < 0.1 else
+                           ("monitoring", "archived", "timeout") if kind < 0.6 else
+                           ("active", "archived", "rugged") if kind < 0.8 else
+                           ("active", "monitoring", "demoted"))
+        yield dict(token_id=token_id, from_status=frm, to_status=to, at=at,
+                   reason=reason, time_in_previous_s=rng.uniform(5, 43_200))
+
+
+def check_rows(n: int, tokens: int, now: float, rng: random.Random):
+    for i in range(1, n + 1):
+        r = rng.random()
+        ok = r >= 0.05
+        passed = ok and r > 0.75
+        liq = rng.uniform(50, 199) if not passed else rng.uniform(200, 5000)
+        yield dict(
+            check_id=f"c{i:08d}", token_id=rng.randint(1, tokens), at=_ascending(i, n, 48 * 3600, now, rng),
+            status_at_check="monitoring" if rng.random() < 0.85 else "active", ok=ok, passed=passed,
+            failure_codes=None if passed or not ok else "insufficient_liquidity",
+            primary_failure=None if passed or not ok else "insufficient_liquidity",
+            conditions=_conditions(liq, passed) if ok else None, score=rng.uniform(0, 100),
+            pairs_count=rng.randint(0, 4), duration_ms=rng.uniform(20, 900),
+            error=None if ok else rng.choice(["timeout", "HTTP 503", "HTTP 429"]),
+        )
+
+
+async def _insert_chunks(db: Database, table, rows) -> None:
+    chunk: list[dict] = []
+
+    async def flush(batch: list[dict]) -> None:
+        async with db.engine.begin() as conn:
+            await conn.execute(insert(table), batch)
+
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= CHUNK:
+            await flush(chunk)
+            chunk = []
+    if chunk:
+        await flush(chunk)
+
+
+async def build_dataset(url: str, *, now: float = NOW, tokens: int = 100_000, transitions: int = 1_000_000,
+                        checks: int = 1_000_000, seed: int = 1, log=print) -> None:
+    """Migrate ``url`` and fill it (see the module docstring)."""
+    await upgrade(url)
+    db = Database(make_engine(url))
+    rng = random.Random(seed)
+    try:
+        started = time.perf_counter()
+        await _insert_chunks(db, Token.__table__, token_rows(tokens, now, rng))
+        log(f"  tokens      {tokens:>9,} in {time.perf_counter() - started:6.1f} s")
+        t0 = time.perf_counter()
+        await _insert_chunks(db, Transition.__table__, transition_rows(transitions, tokens, now, rng))
+        log(f"  transitions {transitions:>9,} in {time.perf_counter() - t0:6.1f} s")
+        t0 = time.perf_counter()
+        await _insert_chunks(db, Check.__table__, check_rows(checks, tokens, now, rng))
+        log(f"  checks      {checks:>9,} in {time.perf_counter() - t0:6.1f} s")
+        async with db.engine.begin() as conn:
+            if db.dialect == "postgresql":
+                await conn.execute(text("SELECT setval(pg_get_serial_sequence('tokens', 'id'), :n)"), {"n": tokens})
+            else:
+                await conn.execute(text("ANALYZE"))
+        if db.dialect == "postgresql":  # what autovacuum does on a live server (visibility map, statistics)
+            async with db.engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.execute(text("VACUUM ANALYZE"))
+        log(f"  total {time.perf_counter() - started:.1f} s")
+    finally:
+        await db.dispose()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: bench/dataset.py DATABASE_URL")
+    asyncio.run(build_dataset(sys.argv[1]))

@@ -1,0 +1,1 @@
+"""aiogram middlewares: context injection, access control, per-user throttling."""

@@ -1,0 +1,13 @@
+"""Delivery that loses nothing: a durable outbox table and the sender that drains it.
+
+    outbox = Outbox(db, clock)
+    await outbox.enqueue(chat_id, text, key="alert:42:fire", priority=CRITICAL)
+    sender = OutboxSender(db, outbox, BotTransport(bot), settings, clock)
+    asyncio.create_task(sender.run())
+"""
+from bot.outbox.limits import Pacer
+from bot.outbox.sender import OutboxSender, SenderStats
+from bot.outbox.store import Outbox, OutboxError
+from bot.outbox.transport import BotTransport, Transport
+
+__all__ = ["Outbox", "OutboxSender", "OutboxError", "SenderStats", "Pacer", "Transport", "BotTransport"]

@@ -1,0 +1,73 @@
+"""/ping: the doctor checklist (database, Redis, bot, chats, market); admins can send a test message."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message
+
+from bot.callbacks import CallbackSigner, PingAction, PingCb, Signed
+from bot.commands import CommandSpec, Role
+from bot.doctor import run_doctor, send_test_messages
+from bot.routers.common import admin_flags, edit_in_place, flags_for, send_pieces
+from bot.views.checklist import ping_keyboard, render_checklist
+
+log = logging.getLogger(__name__)
+
+PING = CommandSpec("ping", "Health checklist: database, Redis, Telegram, chats, market", "/ping")
+COMMANDS = [PING]
+
+
+def _timeout(ctx: Any) -> float:
+    return float(ctx.extras.get("doctor_timeout_s", min(5.0, ctx.settings.api_timeout_s)))
+
+
+async def _checklist(ctx: Any, bot: Bot) -> str:
+    settings = ctx.settings
+    results = await run_doctor(
+        settings, bot=bot if settings.telegram_bot_token else None, db=ctx.db, redis=ctx.redis,
+        send_test_messages=False, timeout_s=_timeout(ctx))
+    return render_checklist(results)
+
+
+def _with_test(role: Role, chat_type: str | None) -> bool:
+    return role >= Role.ADMIN or chat_type not in (None, "private")
+
+
+def make_router() -> Router:
+    router = Router(name="ping")
+
+    @router.message(Command(PING.name), flags=flags_for(PING))
+    async def ping(message: Message, ctx: Any, bot: Bot, cb_signer: CallbackSigner, role: Role) -> None:
+        text = await _checklist(ctx, bot)
+        await send_pieces(message, text, ping_keyboard(cb_signer, with_test=_with_test(role, message.chat.type)))
+
+    @router.callback_query(Signed(PingCb, F.action == PingAction.RERUN), flags=flags_for(PING))
+    async def rerun(query: CallbackQuery, ctx: Any, bot: Bot, cb_signer: CallbackSigner, role: Role) -> None:
+        chat_type = query.message.chat.type if query.message is not None else None
+        text = await _checklist(ctx, bot)
+        await edit_in_place(query, text, ping_keyboard(cb_signer, with_test=_with_test(role, chat_type)),
+                            resend_hint="/ping", done_text="Checked again.")
+
+    @router.callback_query(Signed(PingCb, F.action == PingAction.TEST), flags=admin_flags())
+    async def test_message(query: CallbackQuery, callback_data: PingCb, ctx: Any, bot: Bot,
+                           cb_signer: CallbackSigner) -> None:
+        if cb_signer.is_expired(callback_data.ts):
+            await query.answer("This button has expired; send /ping again.", show_alert=True)
+            return
+        if not ctx.settings.telegram_bot_token:
+            await query.answer("Console mode: there are no Telegram chats to test.", show_alert=True)
+            return
+        results = await send_test_messages(bot, ctx.settings, _timeout(ctx))
+        if not results:
+            await query.answer("No chats are configured (TELEGRAM_ALERT_CHAT_ID).", show_alert=True)
+            return
+        log.info("admin %s sent test messages: %s", query.from_user.id, [(r.name, r.ok) for r in results])
+        failed = [r for r in results if not r.ok]
+        await query.answer("Test message sent." if not failed else f"{len(failed)} chat(s) failed; see below.")
+        if isinstance(query.message, Message):
+            await query.message.answer(render_checklist(results))
+
+    return router

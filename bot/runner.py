@@ -1,0 +1,193 @@
+"""Runs the bot: long polling, a webhook, or (with no bot token) the console chat.
+
+    runner = BotRunner(ctx)
+    await runner.start()         # returns once running; polling/webhook/console in the background
+    runner.transport()           # the outbox Transport for this mode (Telegram or console)
+    await runner.stop()
+
+Polling talks to ``TELEGRAM_API_BASE`` (``TelegramAPIServer.from_base``) and is
+supervised: if it ends for any reason but a refused token it restarts with backoff.
+Webhook mode (``TELEGRAM_WEBHOOK_URL`` set) serves ``POST <url path>`` on
+``HTTP_HOST:TELEGRAM_WEBHOOK_PORT``; a wrong ``X-Telegram-Bot-Api-Secret-Token``
+gets 401, malformed bodies 400.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
+from aiogram.types import Update
+from aiohttp import web
+from pydantic import ValidationError
+
+from bot.app import DEFAULT_PROPERTIES, build_dispatcher, set_commands
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["polling", "webhook", "console"]
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+class BotRunner:
+    """Owns the Bot, the dispatcher and the background task of the chosen mode (see module doc)."""
+
+    def __init__(self, ctx: Any, *, dispatcher: Dispatcher | None = None, polling_timeout: int = 10,
+                 restart_backoff_s: tuple[float, float] = (1.0, 60.0), console_out: Any = None,
+                 console_interactive: bool | None = None, webhook_port: int | None = None) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.dp = dispatcher or build_dispatcher(ctx)
+        self.polling_timeout = polling_timeout
+        self.restart_backoff_s = restart_backoff_s
+        self.webhook_port = webhook_port if webhook_port is not None else self.settings.telegram_webhook_port
+        self.bot: Bot | None = None
+        self.console: Any = None
+        self.restarts = 0
+        self.webhook_rejected = 0  # webhook requests refused (wrong secret, malformed body)
+        self.fatal_error: str | None = None
+        self._console_out = console_out
+        self._console_interactive = console_interactive
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+        self._web_runner: web.AppRunner | None = None
+        self._pending: set[asyncio.Task] = set()
+        self.bound_port: int | None = None
+
+    @property
+    def mode(self) -> Mode:
+        if not self.settings.telegram_bot_token:
+            return "console"
+        return "webhook" if self.settings.telegram_webhook_url else "polling"
+
+    def make_bot(self) -> Bot:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(self.settings.telegram_api_base))
+        return Bot(self.settings.telegram_bot_token or "", session=session, default=DEFAULT_PROPERTIES)
+
+    def transport(self) -> Any:
+        """The outbox transport for this mode: ``BotTransport`` or ``ConsoleTransport``."""
+        if self.mode == "console":
+            from bot.console import ConsoleTransport
+
+            if self.console is None:
+                raise RuntimeError("start() the runner first")
+            return ConsoleTransport(self.console)
+        from bot.outbox.transport import BotTransport
+
+        if self.bot is None:
+            self.bot = self.make_bot()
+        return BotTransport(self.bot)
+
+    async def start(self) -> None:
+        self._stopping = False
+        mode = self.mode
+        if mode == "console":
+            from bot.console import ConsoleChat
+
+            self.console = ConsoleChat(self.ctx, self.dp, out=self._console_out,
+                                       interactive=self._console_interactive)
+            self.bot = self.console.bot
+            self._task = asyncio.create_task(self.console.run(), name="bot-console")
+            log.info("no TELEGRAM_BOT_TOKEN: the console chat is on")
+            return
+        if self.bot is None:
+            self.bot = self.make_bot()
+        try:
+            await asyncio.wait_for(set_commands(self.bot, self.dp["registry"], self.settings), 10)
+        except Exception as exc:  # noqa: BLE001 - the menu is cosmetic; never block start on it
+            log.warning("could not publish the command menu: %s", exc)
+        if mode == "webhook":
+            await self._start_webhook()
+        else:
+            self._task = asyncio.create_task(self._supervise_polling(), name="bot-polling")
+
+    # -- polling -----------------------------------------------------------------------
+    async def _supervise_polling(self) -> None:
+        assert self.bot is not None
+        delay = self.restart_backoff_s[0]
+        while not self._stopping:
+            try:
+                await self.bot.delete_webhook(drop_pending_updates=False)
+                await self.dp.start_polling(self.bot, handle_signals=False, close_bot_session=False,
+                                            polling_timeout=self.polling_timeout)
+                if self._stopping:
+                    return
+                log.warning("polling ended unexpectedly; restarting")
+            except asyncio.CancelledError:
+                raise
+            except TelegramUnauthorizedError:
+                self.fatal_error = "the Bot API refused TELEGRAM_BOT_TOKEN (401); run: tokenwatch doctor"
+                log.error("bot stopped: %s", self.fatal_error)
+                return
+            except Exception as exc:  # noqa: BLE001 - network down at start etc.: retry
+                log.warning("polling failed (%s: %s); retrying in %.0fs", type(exc).__name__, exc, delay)
+            self.restarts += 1
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.restart_backoff_s[1])
+
+    # -- webhook -----------------------------------------------------------------------
+    async def _start_webhook(self) -> None:
+        assert self.bot is not None
+        url = self.settings.telegram_webhook_url or ""
+        path = urlparse(url).path or "/telegram"
+        app = web.Application()
+        app.router.add_post(path, self.handle_webhook)
+        self._web_runner = web.AppRunner(app, access_log=None)
+        await self._web_runner.setup()
+        site = web.TCPSite(self._web_runner, self.settings.http_host, self.webhook_port)
+        await site.start()
+        server = site._server  # noqa: SLF001 - the only way to learn an ephemeral port
+        if server is not None and getattr(server, "sockets", None):
+            self.bound_port = server.sockets[0].getsockname()[1]
+        try:
+            await self.bot.set_webhook(url, secret_token=self.settings.telegram_webhook_secret,
+                                       allowed_updates=self.dp.resolve_used_update_types())
+        except TelegramAPIError as exc:
+            log.error("setWebhook failed: %s (updates will not arrive until fixed)", exc.message)
+        log.info("webhook listening on %s:%s%s", self.settings.http_host, self.bound_port, path)
+
+    async def handle_webhook(self, request: web.Request) -> web.Response:
+        """aiohttp handler: check the secret, parse the update, handle it in the background."""
+        secret = self.settings.telegram_webhook_secret
+        if secret and not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), secret.encode()):
+            self.webhook_rejected += 1
+            log.warning("webhook request with a wrong secret token from %s", request.remote)
+            return web.Response(status=401, text="Unauthorized")
+        try:
+            update = Update.model_validate(await request.json(), context={"bot": self.bot})
+        except (ValueError, ValidationError) as exc:
+            self.webhook_rejected += 1
+            log.warning("malformed webhook body: %s", str(exc)[:200])
+            return web.Response(status=400, text="Bad Request")
+        task = asyncio.create_task(self.dp.feed_update(self.bot, update))  # type: ignore[arg-type]
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return web.json_response({})
+
+    # -- stop --------------------------------------------------------------------------
+    async def stop(self) -> None:
+        self._stopping = True
+        if self.console is not None:
+            self.console.stop()
+        if self.mode == "polling" and self._task is not None and not self._task.done():
+            try:
+                await asyncio.wait_for(self.dp.stop_polling(), 5)
+            except (RuntimeError, TimeoutError):
+                pass
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        if self._web_runner is not None:
+            await self._web_runner.cleanup()
+            self._web_runner = None
+        if self.bot is not None:
+            await self.bot.session.close()

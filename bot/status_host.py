@@ -1,0 +1,52 @@
+"""The /status section for the host and APIs, read from the collectors' latest samples
+(one collection shared by /status, /metrics and, later, the alert rules).
+
+    register_host_sections(sections)     # "host" (50)
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from bot.status_sections import StatusSections
+from bot.views.host_status import ApiHealth, HostStatus, render_host_section
+from monitoring import metric_names as m
+from monitoring.collector import parse_labels
+
+
+def host_status(collectors: Any) -> HostStatus:
+    if collectors is None:
+        return HostStatus()
+    value = collectors.latest_value
+    endpoints = sorted({parse_labels(labels).get("endpoint", "") for (name, labels) in collectors.latest()
+                        if name == m.API_REQUESTS_TOTAL} - {""})
+    apis = [
+        ApiHealth(
+            endpoint=ep,
+            p95_s=value(m.API_LATENCY_SECONDS, {"endpoint": ep, "quantile": "0.95"}),
+            error_rate=value(m.API_ERROR_RATE, {"endpoint": ep}),
+            rate_limited=value(m.API_RATE_LIMITED_TOTAL, {"endpoint": ep}),
+            timeouts=value(m.API_TIMEOUTS_TOTAL, {"endpoint": ep}),
+        )
+        for ep in endpoints
+    ]
+    return HostStatus(
+        rss_bytes=value(m.PROCESS_RESIDENT_BYTES),
+        memory_limit_bytes=value(m.PROCESS_MEMORY_LIMIT_BYTES),
+        memory_share=value(m.PROCESS_MEMORY_SHARE),
+        cpu_percent=value(m.PROCESS_CPU_PERCENT),
+        cpu_share=value(m.PROCESS_CPU_SHARE),
+        effective_cores=value(m.PROCESS_EFFECTIVE_CORES),
+        loop_lag_s=value(m.LOOP_LAG_SECONDS),
+        loop_lag_max_s=value(m.LOOP_LAG_MAX_SECONDS),
+        db_up=value(m.DB_UP),
+        redis_up=value(m.REDIS_UP),
+        apis=apis,
+    )
+
+
+async def host_section(ctx: Any, session: Any, now: float) -> str:
+    return render_host_section(host_status(getattr(ctx, "collectors", None)))
+
+
+def register_host_sections(sections: StatusSections) -> None:
+    sections.add("host", host_section, order=50)

@@ -1,0 +1,87 @@
+"""The /stuck message: stuck tokens, one page at a time, each with a button to its /token view.
+
+    text = render_stuck(page, now=clock.time(), stuck_after_s=180)
+    keyboard = stuck_keyboard(page, signer)
+"""
+from __future__ import annotations
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.callbacks import CallbackSigner
+from bot.render.html import bold, code, esc, truncate
+from bot.views.fmt import fmt_duration, fmt_when
+from bot.views.pipeline_cb import StuckCb, TokenCb
+from monitoring.pipeline.stuck import FAILING_CHECKS, NEVER_CHECKED, NO_SUCCESSFUL_CHECK, StuckPage, StuckToken
+
+NAME_CHARS = 40
+# Bidirectional controls (LRE RLE PDF LRO RLO, LRI RLI FSI PDI, LRM RLM ALM) and NUL: a hostile
+# name or error text must not flip the rest of the line, so they are dropped from displayed text.
+BIDI_CONTROLS = dict.fromkeys(
+    map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c\x00"))
+
+
+def display_name(value: object, n: int) -> str:
+    """Untrusted text (a name, symbol or error) for display: bidi controls and NUL removed,
+    truncated to ``n`` characters, escaped."""
+    if value is None:
+        return truncate(None, n)
+    return truncate(str(value).translate(BIDI_CONTROLS), n)
+
+
+def short_mint(mint: str) -> str:
+    return mint if len(mint) <= 12 else f"{mint[:6]}…{mint[-4:]}"
+
+
+def reason_text(item: StuckToken) -> str:
+    """The reason in words (escaped)."""
+    if item.reason == NEVER_CHECKED:
+        return "never checked"
+    if item.reason == NO_SUCCESSFUL_CHECK:
+        return "no successful check"
+    if item.reason.startswith(FAILING_CHECKS + ":"):
+        detail = item.reason.split(":", 1)[1]
+        return f"failing checks ×{item.consecutive_failures}: {display_name(detail, 80)}"
+    return esc(item.reason)
+
+
+def render_stuck(page: StuckPage, now: float, *, stuck_after_s: float | None = None) -> str:
+    rule = f" (no successful check for {esc(fmt_duration(stuck_after_s))}, or failing)" if stuck_after_s else ""
+    if page.total == 0:
+        return f"🧊 {bold('Stuck tokens')}\n\nNone — every monitored token is being checked{rule}."
+    lines = [f"🧊 {bold('Stuck tokens')}: {code(page.total)}{rule}",
+             f"page {page.page + 1} of {page.pages}"]
+    first = page.page * page.page_size
+    for n, item in enumerate(page.items, start=first + 1):
+        label = display_name(item.name, NAME_CHARS) if item.name else "unnamed"
+        symbol = f" ({display_name(item.symbol, 12)})" if item.symbol else ""
+        lines += [
+            "",
+            f"{n}. {label}{symbol} {code(short_mint(item.mint))}",
+            f"   {reason_text(item)}",
+            f"   in monitoring {esc(fmt_duration(item.stuck_for_s))} · last check "
+            f"{esc(fmt_when(item.last_check_at, now))} · last success {esc(fmt_when(item.last_success_at, now))}",
+        ]
+    return "\n".join(lines)
+
+
+def stuck_keyboard(page: StuckPage, signer: CallbackSigner) -> InlineKeyboardMarkup | None:
+    """One "🔎" button per token (two per row), then ◀ / ▶ when there are other pages."""
+    rows: list[list[InlineKeyboardButton]] = []
+    row: list[InlineKeyboardButton] = []
+    first = page.page * page.page_size
+    for n, item in enumerate(page.items, start=first + 1):
+        row.append(InlineKeyboardButton(text=f"🔎 {n}. {short_mint(item.mint)}",
+                                        callback_data=signer.pack(TokenCb(token_id=item.token_id))))
+        if len(row) == 2:
+            rows.append(row)
+            row = []
+    if row:
+        rows.append(row)
+    nav: list[InlineKeyboardButton] = []
+    if page.has_prev:
+        nav.append(InlineKeyboardButton(text="◀ Prev", callback_data=signer.pack(StuckCb(page=page.page - 1))))
+    nav.append(InlineKeyboardButton(text="🔄", callback_data=signer.pack(StuckCb(page=page.page))))
+    if page.has_next:
+        nav.append(InlineKeyboardButton(text="Next ▶", callback_data=signer.pack(StuckCb(page=page.page + 1))))
+    rows.append(nav)
+    return InlineKeyboardMarkup(inline_keyboard=rows)

@@ -1,0 +1,90 @@
+"""The /token message: a token's activation check re-run step by step on fresh pool data.
+
+    text = render_token_debug(debug, now=clock.time())
+    render_invalid_mint(InvalidMint("..."))
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from bot.render.html import bold, code, esc, italic
+from bot.views.fmt import fmt_duration, fmt_when
+from bot.views.stuck import display_name
+from monitoring.activation_debug import BATCH, TOKEN_PAIRS, TokenDebug
+
+ENDPOINTS = {BATCH: "batch /tokens/v1", TOKEN_PAIRS: "per-token /token-pairs/v1"}
+USAGE = "Usage: <code>/token &lt;mint address&gt;</code>"
+# Conditions whose threshold is a ceiling (observed must not exceed it); the rest are floors.
+CEILINGS = frozenset({"data_fresh", "pairs_well_formed"})
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".") if value % 1 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return display_name(value, 40) if value is not None else "—"
+
+
+def render_invalid_mint(error: Exception) -> str:
+    return f"⚠️ {esc(error)}\n{USAGE}"
+
+
+def render_untracked(mint: str) -> str:
+    return (f"🔎 {code(mint)}\n\nThis mint is not tracked: it was never discovered, or it was archived and "
+            "deleted after the retention period.")
+
+
+def render_token_debug(debug: TokenDebug, now: float, *, fetch_unavailable: bool = False) -> str:
+    if not debug.tracked or debug.token is None:
+        return render_untracked(debug.mint)
+    t = debug.token
+    title = display_name(t.name, 60) if t.name else "unnamed"
+    symbol = f" ({display_name(t.symbol, 16)})" if t.symbol else ""
+    lines = [
+        f"🔎 {bold('Token')} {title}{symbol}",
+        code(t.mint),
+        f"Status {bold(t.status)} for {esc(fmt_duration(now - t.status_since))} · checks {code(t.check_count)}"
+        f" · failures in a row {code(t.consecutive_failures)}",
+        f"Score {code(_value(t.score))} (ewma {code(_value(t.score_ewma))}) · next check "
+        f"{esc(fmt_when(t.next_check_at, now))}",
+        "",
+    ]
+    if fetch_unavailable:
+        lines.append(italic("No DexScreener client in this process: fresh check skipped."))
+    else:
+        steps = " → ".join(
+            f"{esc(ENDPOINTS.get(s.endpoint, s.endpoint))}: "
+            + (f"failed ({display_name(s.error, 80)})" if s.error else f"{s.pools} pools"
+               + (f", {s.skipped} malformed" if s.skipped else ""))
+            for s in debug.fetch_steps
+        )
+        lines.append(f"{bold('Fresh check')} — {steps}")
+        result = debug.result
+        if result is not None:
+            for c in result.conditions:
+                icon = "✅" if c.passed else "❌"
+                detail = f" — {display_name(c.detail, 80)}" if c.detail else ""
+                bound = "max" if c.name in CEILINGS else "need ≥"
+                lines.append(f"{icon} {code(c.name)}: {esc(_value(c.observed))} "
+                             f"({bound} {esc(_value(c.threshold))}){detail}")
+            verdict = ("✅ would activate" if result.passed
+                       else f"❌ would not activate: {esc(', '.join(result.failure_codes))}")
+            lines.append(bold(verdict) if result.passed else verdict)
+    lines += ["", bold("Last checks")]
+    if not debug.checks:
+        lines.append("none yet")
+    for c in debug.checks:
+        outcome = ("✅ passed" if c.passed else
+                   f"❌ {display_name(c.primary_failure, 40)}" if c.ok else f"⚠️ fetch failed: {display_name(c.error, 60)}")
+        lines.append(f"• {esc(fmt_when(c.at, now))} [{esc(c.status_at_check)}] {outcome} · {c.pairs_count} pools")
+    lines += ["", bold("Transitions")]
+    if not debug.transitions:
+        lines.append("none")
+    for tr in debug.transitions:
+        spent = f" after {esc(fmt_duration(tr.time_in_previous_s))}" if tr.time_in_previous_s is not None else ""
+        lines.append(f"• {esc(fmt_when(tr.at, now))} {esc(tr.from_status or '—')} → {esc(tr.to_status)} "
+                     f"({display_name(tr.reason, 40)}){spent}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Collectors over other packages' statistics: the external API client and the scheduler."""

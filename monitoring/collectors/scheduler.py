@@ -1,0 +1,56 @@
+"""Per-job figures of the scheduler, from ``app.scheduler.Scheduler.job_stats()``.
+
+    registry.register(SchedulerCollector(scheduler.job_stats))
+    # tokenwatch_job_running_seconds{job="pipeline.process"} 0.0
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from monitoring import metric_names as m
+from monitoring.collector import Sample
+
+
+def _num(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+class SchedulerCollector:
+    """Collector ``scheduler``: per job runs, errors, timeouts, missed and skipped runs, last start/end,
+    duration p50 and max over recent runs, and the age of the current run (0 when idle).
+
+        SchedulerCollector(scheduler.job_stats)
+    """
+
+    name = "scheduler"
+
+    def __init__(self, job_stats: Callable[[], Iterable[Any]]) -> None:
+        self.job_stats = job_stats
+
+    async def collect(self, now: float) -> list[Sample]:
+        out: list[Sample] = []
+        for stats in self.job_stats():
+            labels = {"job": str(stats.id)}
+            for metric, attr in ((m.JOB_RUNS_TOTAL, "runs"), (m.JOB_ERRORS_TOTAL, "errors"),
+                                 (m.JOB_TIMEOUTS_TOTAL, "timeouts"), (m.JOB_MISSED_TOTAL, "missed"),
+                                 (m.JOB_SKIPPED_MAX_INSTANCES_TOTAL, "skipped_max_instances"),
+                                 (m.JOB_LAST_START_TIMESTAMP, "last_start"), (m.JOB_LAST_END_TIMESTAMP, "last_end")):
+                value = _num(getattr(stats, attr, None))
+                if value is not None:
+                    out.append(Sample(metric, value, labels))
+            durations = [d for d in (_num(x) for x in getattr(stats, "durations", ()) or ()) if d is not None]
+            if durations:
+                out.append(Sample(m.JOB_DURATION_P50_SECONDS, statistics.median(durations), labels))
+                out.append(Sample(m.JOB_DURATION_MAX_SECONDS, max(durations), labels))
+            since = _num(getattr(stats, "running_since", None))
+            out.append(Sample(m.JOB_RUNNING_SECONDS, max(0.0, now - since) if since is not None else 0.0, labels))
+        return out

@@ -1,0 +1,227 @@
+"""Why activation checks fail: counts by reason over 1 h and 24 h, and a recommendation.
+
+A *failure* is a check on a token in ``monitoring`` that did not pass. Its reason is the
+check's ``primary_failure``; a check whose pool data could not be fetched (``ok`` false)
+without a code counts as ``fetch_error``. ``by_code`` counts every code in
+``failure_codes`` (a check failing two conditions counts once for each).
+
+The recommendation looks at the top reason of the shortest window that has failures,
+reads the conditions JSON of its most recent failing checks (at most ``sample_limit``)
+and compares the condition's observed values with its threshold::
+
+    async with db.session() as s:
+        stats = await failure_stats(s, now)
+    stats.windows["1h"].by_reason[0]          # FailureCount(reason="insufficient_liquidity", count=41, share=0.82)
+    stats.recommendation
+    # "most failures (82%) are insufficient_liquidity just under the $200 threshold:
+    #  median external liquidity $180 — consider whether $200 is the right floor"
+
+Malformed conditions JSON is skipped and counted in ``FailureStats.malformed_conditions``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from monitoring.pipeline.sql import run
+
+FETCH_ERROR = "fetch_error"
+UNSPECIFIED = "unspecified"
+DEFAULT_WINDOWS: tuple[tuple[str, float], ...] = (("1h", 3600.0), ("24h", 86400.0))
+
+
+@dataclass(frozen=True)
+class FailureCount:
+    reason: str
+    count: int
+    share: float  # of the window's failed checks
+
+
+@dataclass(frozen=True)
+class FailureWindow:
+    label: str
+    window_s: float
+    checks: int = 0
+    failed: int = 0
+    by_reason: list[FailureCount] = field(default_factory=list)
+    by_code: list[FailureCount] = field(default_factory=list)
+
+    @property
+    def failure_rate(self) -> float | None:
+        return self.failed / self.checks if self.checks else None
+
+
+@dataclass(frozen=True)
+class ConditionSummary:
+    """Observed values of one failing condition across the sampled checks."""
+
+    condition: str
+    samples: int
+    median_observed: float
+    threshold: float
+
+
+@dataclass(frozen=True)
+class FailureStats:
+    windows: dict[str, FailureWindow]
+    recommendation: str | None = None
+    top_condition: ConditionSummary | None = None
+    malformed_conditions: int = 0
+
+
+_WHERE = "FROM checks WHERE at > :since AND at <= :now AND status_at_check = 'monitoring'"
+# One scan: outcome groups. (at, status_at_check, ok, passed, primary_failure) are all the
+# columns it reads, so a covering index on them makes it index-only.
+_OUTCOMES = text(f"SELECT passed, ok, primary_failure, COUNT(*) {_WHERE} GROUP BY passed, ok, primary_failure")
+_BY_CODES = text(f"SELECT failure_codes, COUNT(*) {_WHERE} AND NOT passed GROUP BY failure_codes")
+_SAMPLES = text(
+    f"SELECT conditions {_WHERE} AND NOT passed AND primary_failure = :reason AND conditions IS NOT NULL "
+    "ORDER BY at DESC LIMIT :limit"
+)
+
+
+def _ranked(counts: dict[str, int], failed: int) -> list[FailureCount]:
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [FailureCount(reason, n, n / failed if failed else 0.0) for reason, n in ordered]
+
+
+def split_codes(codes: str | None) -> list[str]:
+    """``"a,b; c"`` -> ``["a", "b", "c"]``; empty or NULL -> ``[]``."""
+    if not codes:
+        return []
+    return [part.strip() for part in str(codes).replace(";", ",").split(",") if part.strip()]
+
+
+async def failure_window(session: AsyncSession, now: float, label: str, window_s: float, *,
+                         with_codes: bool = True) -> FailureWindow:
+    """Failure counts by reason (and, with ``with_codes``, by code) over ``(now - window_s, now]``."""
+    binds = {"since": now - window_s, "now": now}
+    checks = failed = 0
+    reasons: dict[str, int] = {}
+    for passed, ok, primary, n in (await run(session, _OUTCOMES, binds)).all():
+        checks += int(n)
+        if passed:
+            continue
+        failed += int(n)
+        reason = str(primary) if primary else (UNSPECIFIED if ok else FETCH_ERROR)
+        reasons[reason] = reasons.get(reason, 0) + int(n)
+    codes: dict[str, int] = {}
+    if with_codes:
+        for raw, n in (await run(session, _BY_CODES, binds)).all():
+            for code in split_codes(raw):
+                codes[code] = codes.get(code, 0) + int(n)
+    return FailureWindow(label, float(window_s), checks, failed, _ranked(reasons, failed), _ranked(codes, failed))
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def parse_conditions(raw: str | None) -> list[dict[str, Any]] | None:
+    """The conditions list of a check, or ``None`` when the JSON is malformed."""
+    if raw is None:
+        return []
+    try:
+        data = json.loads(raw)
+    except (TypeError, ValueError):
+        return None
+    if isinstance(data, dict):
+        data = data.get("conditions")
+    if not isinstance(data, list):
+        return None
+    return [item for item in data if isinstance(item, dict)]
+
+
+def _matches(cond: dict[str, Any], reason: str) -> bool:
+    return not cond.get("passed", False) and (cond.get("code") == reason or cond.get("name") == reason)
+
+
+def _money(name: str) -> bool:
+    lowered = name.lower()
+    return "liquidity" in lowered or "usd" in lowered or "volume" in lowered or "cap" in lowered
+
+
+def _fmt(value: float, money: bool) -> str:
+    text_value = f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}".rstrip("0").rstrip(".")
+    return f"${text_value}" if money else text_value
+
+
+async def failure_stats(
+    session: AsyncSession,
+    now: float,
+    *,
+    windows: tuple[tuple[str, float], ...] = DEFAULT_WINDOWS,
+    sample_limit: int = 500,
+    min_samples: int = 3,
+    near_share: float = 0.25,
+    codes_windows: tuple[str, ...] = ("1h",),
+) -> FailureStats:
+    """Failure counts per window and, where the data supports one, a recommendation.
+
+    "Just under" means the median observed value is below the threshold by at most
+    ``near_share`` of it (default 25 %: $150..$200 for a $200 floor). Counting by code
+    reads every failing row, so it is done only for the windows in ``codes_windows``.
+    """
+    result = {
+        label: await failure_window(session, now, label, seconds, with_codes=label in codes_windows)
+        for label, seconds in windows
+    }
+    basis = next((w for w in result.values() if w.failed), None)
+    if basis is None:
+        return FailureStats(result)
+    top = basis.by_reason[0]
+    if top.reason == FETCH_ERROR:
+        return FailureStats(
+            result,
+            f"most failures ({top.share:.0%}, last {basis.label}) are fetch errors, not token conditions: "
+            "look at the DexScreener client (timeouts, rate limit) before the activation rules",
+        )
+    rows = (
+        await run(session, 
+            _SAMPLES, {"since": now - basis.window_s, "now": now, "reason": top.reason, "limit": sample_limit}
+        )
+    ).all()
+    observed: list[float] = []
+    thresholds: list[float] = []
+    cond_name: str | None = None
+    malformed = 0
+    for (raw,) in rows:
+        conditions = parse_conditions(raw)
+        if conditions is None:
+            malformed += 1
+            continue
+        for cond in conditions:
+            if not _matches(cond, top.reason):
+                continue
+            obs, thr = _number(cond.get("observed")), _number(cond.get("threshold"))
+            if obs is None or thr is None:
+                continue
+            observed.append(obs)
+            thresholds.append(thr)
+            cond_name = str(cond.get("name") or top.reason)
+            break
+    head = f"most failures ({top.share:.0%}, last {basis.label}) are {top.reason}"
+    if len(observed) < min_samples or cond_name is None:
+        return FailureStats(result, head if top.share >= 0.5 else None, None, malformed)
+    summary = ConditionSummary(cond_name, len(observed), statistics.median(observed), statistics.median(thresholds))
+    money = _money(cond_name)
+    label = cond_name.replace("_", " ")
+    med, thr = _fmt(summary.median_observed, money), _fmt(summary.threshold, money)
+    if summary.threshold > 0 and summary.threshold * (1 - near_share) <= summary.median_observed < summary.threshold:
+        text_out = (f"{head} just under the {thr} threshold: median {label} {med} "
+                    f"— consider whether {thr} is the right floor")
+    else:
+        text_out = f"{head}: median {label} {med} against a threshold of {thr}"
+    return FailureStats(result, text_out, summary, malformed)

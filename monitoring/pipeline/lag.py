@@ -1,0 +1,152 @@
+"""Processing lag and backlog: how late the due tokens are.
+
+A token is *due* when ``next_check_at <= now``; its lag is ``now - next_check_at``.
+Its *band* is ``hot`` when it is active or its ``score_ewma`` is above
+``hot_score_threshold`` (checked every ``hot_check_interval_s``), ``cold`` otherwise
+(checked every ``cold_check_interval_s``). It is *overdue* when its lag exceeds one
+interval of its band::
+
+    async with db.session() as s:
+        report = await processing_lag(s, now, LagParams.from_settings(settings))
+    report.by_status["monitoring"].p95     # seconds, None when nothing is due
+    report.due, report.overdue             # backlog
+
+On PostgreSQL the percentiles are computed in SQL (``percentile_cont`` over grouping
+sets); on SQLite the due set (a range scan of ``tokens(next_check_at)``) is fetched and
+the same interpolation is done in Python, so both report identical figures.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from monitoring.pipeline.percentiles import Distribution, percentile_cont
+from monitoring.pipeline.sql import run
+
+HOT = "hot"
+COLD = "cold"
+BANDS = (HOT, COLD)
+
+
+@dataclass(frozen=True)
+class LagParams:
+    """Band definition. ``LagParams.from_settings(settings)`` reads the pipeline settings."""
+
+    hot_score_threshold: float = 50.0
+    hot_interval_s: float = 10.0
+    cold_interval_s: float = 45.0
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "LagParams":
+        return cls(
+            hot_score_threshold=float(settings.hot_score_threshold),
+            hot_interval_s=float(settings.hot_check_interval_s),
+            cold_interval_s=float(settings.cold_check_interval_s),
+        )
+
+    def interval(self, band: str) -> float:
+        return self.hot_interval_s if band == HOT else self.cold_interval_s
+
+
+@dataclass(frozen=True)
+class LagReport:
+    """Lag distributions of due tokens by status and by band, plus the backlog."""
+
+    by_status: dict[str, Distribution] = field(default_factory=dict)
+    by_band: dict[str, Distribution] = field(default_factory=dict)
+    due: int = 0
+    overdue: int = 0
+    overdue_by_band: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def overall_max(self) -> float | None:
+        values = [d.max for d in self.by_band.values() if d.max is not None]
+        return max(values) if values else None
+
+
+_DUE_ROWS = text(
+    "SELECT next_check_at, status, "
+    "CASE WHEN status = 'active' OR score_ewma > :hot THEN 1 ELSE 0 END "
+    "FROM tokens WHERE next_check_at <= :now"
+)
+
+_F = "CAST(:{} AS DOUBLE PRECISION)"
+_PG_LAG = text(
+    f"""
+    WITH due AS (
+        SELECT status,
+               CASE WHEN status = 'active' OR score_ewma > {_F.format('hot')} THEN 'hot' ELSE 'cold' END AS band,
+               {_F.format('now')} - next_check_at AS lag
+        FROM tokens
+        WHERE next_check_at <= {_F.format('now')}
+    )
+    SELECT status, band, GROUPING(status) AS by_band, COUNT(*),
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY lag),
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY lag),
+           MAX(lag),
+           SUM(CASE WHEN lag > (CASE WHEN band = 'hot' THEN {_F.format('hot_iv')}
+                                     ELSE {_F.format('cold_iv')} END) THEN 1 ELSE 0 END)
+    FROM due
+    GROUP BY GROUPING SETS ((status), (band))
+    """
+)
+
+
+async def processing_lag(session: AsyncSession, now: float, params: LagParams | None = None) -> LagReport:
+    """Lag p50/p95/max of due tokens by status and by band, and the backlog counts."""
+    params = params or LagParams()
+    if session.bind.dialect.name == "postgresql":
+        return await _lag_postgres(session, now, params)
+    return await _lag_python(session, now, params)
+
+
+async def _lag_postgres(session: AsyncSession, now: float, params: LagParams) -> LagReport:
+    rows = (
+        await run(session, 
+            _PG_LAG,
+            {"now": now, "hot": params.hot_score_threshold, "hot_iv": params.hot_interval_s,
+             "cold_iv": params.cold_interval_s},
+        )
+    ).all()
+    by_status: dict[str, Distribution] = {}
+    by_band: dict[str, Distribution] = {}
+    overdue_by_band = {band: 0 for band in BANDS}
+    due = 0
+    for status, band, grouped_by_band, n, p50, p95, mx, overdue in rows:
+        dist = Distribution(int(n), _f(p50), _f(p95), _f(mx))
+        if grouped_by_band:
+            by_band[str(band)] = dist
+            overdue_by_band[str(band)] = int(overdue or 0)
+            due += int(n)
+        else:
+            by_status[str(status)] = dist
+    return LagReport(by_status, by_band, due, sum(overdue_by_band.values()), overdue_by_band)
+
+
+async def _lag_python(session: AsyncSession, now: float, params: LagParams) -> LagReport:
+    result = await run(session, _DUE_ROWS, {"now": now, "hot": params.hot_score_threshold})
+    per_status: dict[str, list[float]] = defaultdict(list)
+    per_band: dict[str, list[float]] = defaultdict(list)
+    overdue_by_band = {band: 0 for band in BANDS}
+    for next_check_at, status, hot in result.all():
+        lag = now - float(next_check_at)
+        band = HOT if hot else COLD
+        per_status[str(status)].append(lag)
+        per_band[band].append(lag)
+        if lag > params.interval(band):
+            overdue_by_band[band] += 1
+    by_status = {status: Distribution.of(values) for status, values in per_status.items()}
+    by_band = {band: Distribution.of(values) for band, values in per_band.items()}
+    due = sum(len(v) for v in per_band.values())
+    return LagReport(by_status, by_band, due, sum(overdue_by_band.values()), overdue_by_band)
+
+
+def _f(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+__all__ = ["BANDS", "COLD", "HOT", "LagParams", "LagReport", "processing_lag", "percentile_cont"]

@@ -1,0 +1,63 @@
+"""Status counts and throughput: transitions and checks per minute.
+
+Pure query functions over ``tokens``, ``transitions`` and ``checks``; each takes an
+open session and ``now`` (epoch seconds) and returns plain data::
+
+    async with db.session() as s:
+        counts = await status_counts(s)                        # {"monitoring": 812, "active": 40, ...}
+        moves = await transitions_per_minute(s, now, 300)     # {("monitoring", "active"): 0.4, ...}
+        checks = await checks_per_minute(s, now, 300)         # {"monitoring": 81.2, "active": 4.0}
+
+A rate is ``count in (now - window_s, now] / (window_s / 60)``. Range scans use the
+``transitions(at)`` and ``checks(at)`` indexes.
+"""
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from monitoring.pipeline.sql import run
+
+from tokens.models import STATUSES
+
+_STATUS_COUNTS = text("SELECT status, COUNT(*) FROM tokens GROUP BY status")
+_TRANSITIONS = text(
+    "SELECT from_status, to_status, COUNT(*) FROM transitions "
+    "WHERE at > :since AND at <= :now GROUP BY from_status, to_status"
+)
+_CHECKS = text(
+    "SELECT status_at_check, COUNT(*) FROM checks WHERE at > :since AND at <= :now GROUP BY status_at_check"
+)
+
+
+def _check_window(window_s: float) -> float:
+    if not window_s > 0:
+        raise ValueError(f"window_s must be positive, got {window_s!r}")
+    return float(window_s)
+
+
+async def status_counts(session: AsyncSession) -> dict[str, int]:
+    """Tokens per status; every known status is present (0 when none)."""
+    counts = {status: 0 for status in STATUSES}
+    for status, n in (await run(session, _STATUS_COUNTS)).all():
+        counts[str(status)] = int(n)
+    return counts
+
+
+async def transitions_per_minute(
+    session: AsyncSession, now: float, window_s: float = 300.0
+) -> dict[tuple[str | None, str], float]:
+    """Transitions per minute by ``(from_status, to_status)`` over the last ``window_s``.
+
+    ``from_status`` is ``None`` for a token's first transition (discovery).
+    """
+    minutes = _check_window(window_s) / 60.0
+    rows = (await run(session, _TRANSITIONS, {"since": now - window_s, "now": now})).all()
+    return {(frm, to): int(n) / minutes for frm, to, n in rows}
+
+
+async def checks_per_minute(session: AsyncSession, now: float, window_s: float = 300.0) -> dict[str, float]:
+    """Checks per minute by the token's status at check time, over the last ``window_s``."""
+    minutes = _check_window(window_s) / 60.0
+    rows = (await run(session, _CHECKS, {"since": now - window_s, "now": now})).all()
+    return {str(status): int(n) / minutes for status, n in rows}

@@ -1,0 +1,111 @@
+"""One pass over every pipeline query: what the collector emits and /status shows.
+
+    params = PipelineParams.from_settings(settings)
+    snap = await pipeline_snapshot(db, now, params, stage_stats=stats, trend=trend)
+    snap.counts["monitoring"], snap.lag.by_band["hot"].p95, snap.stuck_count, snap.stall.stalled
+
+All queries run in one session; each is a range scan on an existing index
+(see ``monitoring/pipeline/__init__.py``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.db import Database
+from monitoring.pipeline.activation import ActivationSuccess, activation_success, time_to_activation
+from monitoring.pipeline.lag import LagParams, LagReport, processing_lag
+from monitoring.pipeline.percentiles import Distribution
+from monitoring.pipeline.rates import checks_per_minute, status_counts, transitions_per_minute
+from monitoring.pipeline.stages import (
+    BottleneckReport,
+    QueueTrend,
+    StageView,
+    StallReport,
+    detect_stall,
+    find_bottleneck,
+    last_check_time,
+    stage_views,
+)
+from monitoring.pipeline.stuck import StuckParams, count_stuck
+
+
+@dataclass(frozen=True)
+class PipelineParams:
+    """Every threshold the pipeline queries use; ``from_settings`` maps the settings."""
+
+    lag: LagParams = field(default_factory=LagParams)
+    stuck: StuckParams = field(default_factory=StuckParams)
+    rate_window_s: float = 300.0
+    activation_window_s: float = 3600.0
+    stall_intervals: int = 3
+
+    @classmethod
+    def from_settings(cls, settings: Any, *, rate_window_s: float = 300.0) -> "PipelineParams":
+        return cls(
+            lag=LagParams.from_settings(settings),
+            stuck=StuckParams.from_settings(settings),
+            rate_window_s=rate_window_s,
+            activation_window_s=float(settings.activation_window_h) * 3600.0,
+            stall_intervals=int(settings.stall_intervals),
+        )
+
+
+@dataclass(frozen=True)
+class PipelineSnapshot:
+    now: float
+    counts: dict[str, int]
+    transitions_per_min: dict[tuple[str | None, str], float]
+    checks_per_min: dict[str, float]
+    lag: LagReport
+    stuck_count: int
+    activation: ActivationSuccess
+    time_to_activation: Distribution
+    last_check_at: float | None
+    stages: list[StageView]
+    stall: StallReport
+    bottleneck: BottleneckReport
+
+    @property
+    def live_tokens(self) -> int:
+        return self.counts.get("monitoring", 0) + self.counts.get("active", 0)
+
+
+async def pipeline_snapshot(
+    db: Database,
+    now: float,
+    params: PipelineParams | None = None,
+    *,
+    stage_stats: Any = None,
+    trend: QueueTrend | None = None,
+) -> PipelineSnapshot:
+    """Run every pipeline query once and derive stall and bottleneck reports.
+
+    ``trend`` (kept by the caller across calls) is fed the current stage views first.
+    """
+    params = params or PipelineParams()
+
+    async def _read(session):
+        counts = await status_counts(session)
+        return (
+            counts,
+            await transitions_per_minute(session, now, params.rate_window_s),
+            await checks_per_minute(session, now, params.rate_window_s),
+            await processing_lag(session, now, params.lag),
+            await count_stuck(session, now, params.stuck),
+            await activation_success(session, now, params.activation_window_s),
+            await time_to_activation(session, now, params.activation_window_s),
+            await last_check_time(session),
+        )
+
+    async with db.session() as session:
+        counts, moves, checks, lag, stuck, act, tta, last_check = await _read(session)
+    views = stage_views(stage_stats) if stage_stats is not None else []
+    if trend is not None:
+        trend.observe(views)
+    live = counts.get("monitoring", 0) + counts.get("active", 0)
+    interval = params.lag.hot_interval_s if counts.get("active", 0) else params.lag.cold_interval_s
+    stall = detect_stall(now, last_check, live_tokens=live, interval_s=interval,
+                         stall_intervals=params.stall_intervals, views=views, trend=trend)
+    neck = find_bottleneck(views, trend)
+    return PipelineSnapshot(now, counts, moves, checks, lag, stuck, act, tta, last_check, views, stall, neck)

@@ -1,0 +1,226 @@
+"""Stalled processing and bottlenecks, from the pipeline's per-stage statistics.
+
+The pipeline keeps ``tokens.stage_stats.StageStats``: for each stage (discovery, fetch,
+scoring, db_write, scheduler) a count, when it last ran, recent durations and its queue
+size. ``stage_views(stats)`` turns that into plain ``StageView`` rows (duck-typed, so a
+dict or any object with those attributes works too). ``QueueTrend`` remembers queue sizes
+across collections to tell a *growing* queue from a merely non-empty one.
+
+*Stalled*: there are live tokens but no check was recorded for ``stall_intervals`` x the
+check interval (hot interval when any token is active, else cold). The stage named as
+stopped is the first, in the order a check flows (scheduler -> fetch -> scoring ->
+db_write, then discovery, the feeder), whose queue grows or whose ``last_at`` is older than
+that same threshold (or missing).
+
+*Bottleneck*: the stage whose queue grows the most; with no growing queue, the stage with
+the largest share of the time spent across stages::
+
+    trend = QueueTrend()
+    views = stage_views(stage_stats); trend.observe(views)
+    stall = detect_stall(now, last_check_at, live_tokens=812, interval_s=10, stall_intervals=3,
+                         views=views, trend=trend)
+    neck = find_bottleneck(views, trend)
+    stall.stalled, stall.stage, neck.stage, neck.share
+"""
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from monitoring.pipeline.sql import run
+
+STAGES = ("discovery", "fetch", "scoring", "db_write", "scheduler")
+CHECK_FLOW = ("scheduler", "fetch", "scoring", "db_write", "discovery")
+
+
+@dataclass(frozen=True)
+class StageView:
+    """One stage's figures: runs so far, last run (epoch s), time spent (s), queue length."""
+
+    name: str
+    count: int = 0
+    last_at: float | None = None
+    busy_s: float = 0.0
+    queue_size: int = 0
+
+
+def _get(obj: Any, *names: str, default: Any = None) -> Any:
+    for name in names:
+        if isinstance(obj, Mapping) and name in obj:
+            return obj[name]
+        if not isinstance(obj, Mapping) and hasattr(obj, name):
+            return getattr(obj, name)
+    return default
+
+
+def _busy(stage: Any) -> float:
+    total = _get(stage, "busy_s", "total_duration_s", "duration_sum_s", "duration_sum", "total_s")
+    if total is not None:
+        return _num(total)
+    durations = _get(stage, "durations", "durations_s")
+    if durations is None:
+        return 0.0
+    try:
+        return float(sum(_num(d) for d in list(durations)))
+    except TypeError:
+        return 0.0
+
+
+def _num(value: Any) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return out if out == out and out not in (float("inf"), float("-inf")) else 0.0
+
+
+def stage_views(stats: Any) -> list[StageView]:
+    """Per-stage views from a ``StageStats`` (or a mapping name -> stage), in ``STAGES`` order.
+
+    Unknown stages are appended after the known ones; a stage missing from ``stats`` is
+    reported as never run.
+    """
+    if stats is None:
+        return [StageView(name) for name in STAGES]
+    source: Any = stats
+    if hasattr(stats, "snapshot") and callable(stats.snapshot):
+        source = stats.snapshot()
+    if not isinstance(source, Mapping):
+        source = _get(source, "stages", default=None) or {
+            name: getattr(stats, name) for name in STAGES if hasattr(stats, name)
+        }
+    if hasattr(source, "items") and not isinstance(source, Mapping):
+        source = dict(source.items())
+    names = list(STAGES) + sorted(str(n) for n in source if n not in STAGES)
+    views = []
+    for name in names:
+        stage = source.get(name)
+        if stage is None:
+            views.append(StageView(name))
+            continue
+        last_at = _get(stage, "last_at")
+        views.append(
+            StageView(
+                name=name,
+                count=int(_num(_get(stage, "count", default=0))),
+                last_at=None if last_at is None else _num(last_at),
+                busy_s=_busy(stage),
+                queue_size=int(_num(_get(stage, "queue_size", default=0))),
+            )
+        )
+    return views
+
+
+class QueueTrend:
+    """Recent queue sizes per stage; a queue *grows* when it never shrank over the last
+    ``min_samples`` observations and ended higher than it started.
+
+        trend = QueueTrend(min_samples=3)
+        for size in (1, 4, 9):
+            trend.observe([StageView("fetch", queue_size=size)])
+        assert trend.growing("fetch") and trend.growth("fetch") == 8
+    """
+
+    def __init__(self, min_samples: int = 3) -> None:
+        if min_samples < 2:
+            raise ValueError("min_samples must be at least 2")
+        self.min_samples = min_samples
+        self._sizes: dict[str, deque[int]] = {}
+
+    def observe(self, views: Iterable[StageView]) -> None:
+        for view in views:
+            self._sizes.setdefault(view.name, deque(maxlen=self.min_samples)).append(int(view.queue_size))
+
+    def growth(self, name: str) -> int:
+        sizes = list(self._sizes.get(name, ()))
+        if len(sizes) < self.min_samples:
+            return 0
+        if any(b < a for a, b in zip(sizes, sizes[1:])):
+            return 0
+        return max(0, sizes[-1] - sizes[0])
+
+    def growing(self, name: str) -> bool:
+        return self.growth(name) > 0
+
+
+@dataclass(frozen=True)
+class StallReport:
+    stalled: bool
+    threshold_s: float
+    last_check_at: float | None = None
+    silent_for_s: float | None = None
+    stage: str | None = None
+    stage_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class BottleneckReport:
+    stage: str | None
+    reason: str | None
+    share: float | None = None
+    shares: dict[str, float] = field(default_factory=dict)
+    growing_queues: dict[str, int] = field(default_factory=dict)
+
+
+_LAST_CHECK = text("SELECT MAX(at) FROM checks")
+
+
+async def last_check_time(session: AsyncSession) -> float | None:
+    """When the newest check was recorded (``checks(at)`` index), or ``None``."""
+    value = (await run(session, _LAST_CHECK)).scalar()
+    return None if value is None else float(value)
+
+
+def detect_stall(
+    now: float,
+    last_check_at: float | None,
+    *,
+    live_tokens: int,
+    interval_s: float,
+    stall_intervals: int,
+    views: list[StageView] | None = None,
+    trend: QueueTrend | None = None,
+) -> StallReport:
+    """Is processing stalled, and which stage stopped? (See the module docstring.)"""
+    threshold = float(stall_intervals) * float(interval_s)
+    silent = None if last_check_at is None else max(0.0, now - last_check_at)
+    stalled = live_tokens > 0 and (silent is None or silent > threshold)
+    if not stalled:
+        return StallReport(False, threshold, last_check_at, silent)
+    stage, why = _stopped_stage(now, threshold, views or [], trend)
+    return StallReport(True, threshold, last_check_at, silent, stage, why)
+
+
+def _stopped_stage(now: float, threshold: float, views: list[StageView], trend: QueueTrend | None) -> tuple[str | None, str | None]:
+    by_name = {v.name: v for v in views}
+    for name in CHECK_FLOW:
+        view = by_name.get(name)
+        if view is None:
+            continue
+        if trend is not None and trend.growing(name):
+            return name, f"queue growing (+{trend.growth(name)}, now {view.queue_size})"
+        if view.last_at is None:
+            return name, "never ran"
+        if now - view.last_at > threshold:
+            return name, f"last ran {now - view.last_at:.0f} s ago"
+    return None, None
+
+
+def find_bottleneck(views: list[StageView], trend: QueueTrend | None = None) -> BottleneckReport:
+    """The stage with the fastest-growing queue, else the largest share of time."""
+    growing = {v.name: trend.growth(v.name) for v in views if trend is not None and trend.growing(v.name)}
+    total = sum(v.busy_s for v in views)
+    shares = {v.name: v.busy_s / total for v in views} if total > 0 else {}
+    if growing:
+        name = max(growing, key=lambda n: (growing[n], shares.get(n, 0.0)))
+        queue = next(v.queue_size for v in views if v.name == name)
+        return BottleneckReport(name, f"queue growing (+{growing[name]}, now {queue})", shares.get(name), shares, growing)
+    if not shares:
+        return BottleneckReport(None, None, None, shares, growing)
+    name = max(shares, key=lambda n: shares[n])
+    return BottleneckReport(name, f"{shares[name]:.0%} of stage time", shares[name], shares, growing)

@@ -1,0 +1,173 @@
+"""Stuck tokens: in ``monitoring`` too long without a successful check, or failing.
+
+A token is *stuck* when it is in ``monitoring`` and either
+
+- it entered ``monitoring`` more than ``stuck_after_s`` ago and has had no successful
+  check in the last ``stuck_after_s`` (``last_success_at`` older, or NULL), or
+- its checks keep failing: ``consecutive_failures >= stuck_failure_streak``.
+
+Each stuck token carries one reason, chosen in this order:
+
+- ``failing_checks:<detail>`` — the failure streak is reached; detail is the last check's
+  error, else its primary failure code, else the token's last failure codes;
+- ``never_checked`` — no check was ever made;
+- ``no_successful_check`` — checked, but none succeeded within ``stuck_after_s``.
+
+Usage::
+
+    async with db.session() as s:
+        page = await stuck_tokens(s, now, StuckParams.from_settings(settings), page=0, page_size=10)
+    for item in page.items:
+        print(item.mint, item.reason, item.stuck_for_s)
+    page.total, page.pages
+
+Ordered oldest first (``status_since``, then id); served by ``tokens(status, status_since)``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from monitoring.pipeline.sql import run
+
+NEVER_CHECKED = "never_checked"
+NO_SUCCESSFUL_CHECK = "no_successful_check"
+FAILING_CHECKS = "failing_checks"
+DETAIL_MAX_CHARS = 80
+
+
+@dataclass(frozen=True)
+class StuckParams:
+    """Thresholds. ``StuckParams.from_settings(settings)`` reads STUCK_AFTER_S and STUCK_FAILURE_STREAK."""
+
+    stuck_after_s: float = 180.0
+    failure_streak: int = 3
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "StuckParams":
+        return cls(float(settings.stuck_after_s), int(settings.stuck_failure_streak))
+
+
+@dataclass(frozen=True)
+class StuckToken:
+    token_id: int
+    mint: str
+    name: str | None
+    symbol: str | None
+    reason: str
+    status_since: float
+    stuck_for_s: float
+    last_check_at: float | None
+    last_success_at: float | None
+    consecutive_failures: int
+
+
+@dataclass(frozen=True)
+class StuckPage:
+    """One page of stuck tokens; ``total`` counts every stuck token."""
+
+    items: list[StuckToken] = field(default_factory=list)
+    total: int = 0
+    page: int = 0
+    page_size: int = 10
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.page_size)) if self.page_size > 0 else 1
+
+    @property
+    def has_next(self) -> bool:
+        return (self.page + 1) * self.page_size < self.total
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 0
+
+
+_WHERE = (
+    "FROM tokens WHERE status = 'monitoring' AND ("
+    "(status_since < :cutoff AND (last_success_at IS NULL OR last_success_at < :cutoff)) "
+    "OR consecutive_failures >= :streak)"
+)
+_COUNT = text(f"SELECT COUNT(*) {_WHERE}")
+_PAGE = text(
+    "SELECT id, mint, name, symbol, status_since, last_check_at, last_success_at, consecutive_failures, "
+    f"check_count, last_failure_codes {_WHERE} ORDER BY status_since, id LIMIT :limit OFFSET :offset"
+)
+_LAST_CHECKS = text(
+    "SELECT c.token_id, c.error, c.primary_failure, c.failure_codes FROM checks c "
+    "WHERE c.token_id IN :ids AND c.at = (SELECT MAX(c2.at) FROM checks c2 WHERE c2.token_id = c.token_id)"
+).bindparams(bindparam("ids", expanding=True))
+
+
+async def count_stuck(session: AsyncSession, now: float, params: StuckParams | None = None) -> int:
+    """How many tokens are stuck right now."""
+    params = params or StuckParams()
+    row = (await run(session, _COUNT, _binds(now, params))).one()
+    return int(row[0])
+
+
+async def stuck_tokens(
+    session: AsyncSession, now: float, params: StuckParams | None = None, *, page: int = 0, page_size: int = 10
+) -> StuckPage:
+    """One page (0-based) of stuck tokens with their reasons, oldest first.
+
+    A page past the end is clamped to the last page, so a stale "next" button still shows something.
+    """
+    params = params or StuckParams()
+    if page_size < 1:
+        raise ValueError("page_size must be at least 1")
+    binds = _binds(now, params)
+    total = int((await run(session, _COUNT, binds)).one()[0])
+    last_page = max(0, math.ceil(total / page_size) - 1)
+    page = min(max(0, int(page)), last_page)
+    rows = (await run(session, _PAGE, {**binds, "limit": page_size, "offset": page * page_size})).all()
+    last_checks: dict[int, tuple[str | None, str | None, str | None]] = {}
+    failing_ids = [int(r[0]) for r in rows if int(r[7] or 0) >= params.failure_streak]
+    if failing_ids:
+        for token_id, error, primary, codes in (await run(session, _LAST_CHECKS, {"ids": failing_ids})).all():
+            last_checks[int(token_id)] = (error, primary, codes)
+    items = []
+    for tid, mint, name, symbol, since, last_check, last_success, failures, check_count, token_codes in rows:
+        failures = int(failures or 0)
+        if failures >= params.failure_streak:
+            error, primary, codes = last_checks.get(int(tid), (None, None, None))
+            reason = f"{FAILING_CHECKS}:{_detail(error, primary, codes, token_codes)}"
+        elif last_check is None and not check_count:
+            reason = NEVER_CHECKED
+        else:
+            reason = NO_SUCCESSFUL_CHECK
+        items.append(
+            StuckToken(int(tid), str(mint), name, symbol, reason, float(since), now - float(since),
+                       _opt(last_check), _opt(last_success), failures)
+        )
+    return StuckPage(items, total, page, page_size)
+
+
+def _binds(now: float, params: StuckParams) -> dict[str, float | int]:
+    return {"cutoff": now - params.stuck_after_s, "streak": params.failure_streak}
+
+
+def _first_code(codes: str | None) -> str | None:
+    if not codes:
+        return None
+    for part in str(codes).replace(";", ",").split(","):
+        if part.strip():
+            return part.strip()
+    return None
+
+
+def _detail(error: str | None, primary: str | None, codes: str | None, token_codes: str | None) -> str:
+    for candidate in (error, primary, _first_code(codes), _first_code(token_codes)):
+        if candidate and str(candidate).strip():
+            one_line = " ".join(str(candidate).split())
+            return one_line if len(one_line) <= DETAIL_MAX_CHARS else one_line[: DETAIL_MAX_CHARS - 1] + "…"
+    return "unknown"
+
+
+def _opt(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]

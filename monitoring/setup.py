@@ -1,0 +1,120 @@
+"""Build monitoring for a running service: store, collectors, loop-lag task, HTTP endpoints.
+
+Called by the composition root (``app.service``)::
+
+    monitoring = await build_monitoring(ctx)       # sets ctx.metrics and ctx.collectors
+    ctx.scheduler.add_all(monitoring.jobs())       # monitoring.collect / .rollup / .retention
+    ...
+    await monitoring.stop()
+
+Collectors registered: ``process``, ``loop_lag``, ``db``, ``redis`` (when Redis is configured),
+``api`` (when ``ctx.pipeline.api_stats`` exists), ``scheduler`` (when ``ctx.scheduler`` exists),
+``pipeline`` (D2's collector, when ``ctx.pipeline`` exists) and any ``extra_collectors``.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.scheduler import JobSpec
+from monitoring.collector import Collector, CollectorRegistry
+from monitoring.collectors.api import ApiCollector
+from monitoring.collectors.scheduler import SchedulerCollector
+from monitoring.host.db_pool import DbPoolCollector
+from monitoring.host.loop_lag import LoopLagMonitor
+from monitoring.host.process import ProcessCollector
+from monitoring.host.redis_health import RedisCollector
+from monitoring.http import HttpServer
+from monitoring.store import MetricStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Monitoring:
+    """The running monitoring parts; ``stop()`` undoes ``build_monitoring``."""
+
+    registry: CollectorRegistry
+    store: MetricStore
+    loop_lag: LoopLagMonitor
+    http: HttpServer | None = None
+    db_collector: DbPoolCollector | None = None
+    redis_collector: RedisCollector | None = None
+    owned_redis: bool = False
+    _stopped: bool = field(default=False, repr=False)
+
+    def jobs(self) -> list[JobSpec]:
+        return self.registry.jobs()
+
+    async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.http is not None:
+            await self.http.stop()
+        await self.loop_lag.stop()
+        if self.db_collector is not None:
+            self.db_collector.close()
+        if self.redis_collector is not None and self.owned_redis:
+            await self.redis_collector.close()
+
+
+async def build_monitoring(
+    ctx: Any,
+    *,
+    serve_http: bool = True,
+    extra_collectors: Iterable[Collector] = (),
+    loop_lag_interval_s: float = 0.5,
+) -> Monitoring:
+    """Create the store and registry, register the standard collectors, start loop lag and HTTP."""
+    settings = ctx.settings
+    store = MetricStore.from_settings(ctx.db, settings, ctx.clock)
+    registry = CollectorRegistry(clock=ctx.clock, store=store, collect_interval_s=settings.collect_interval_s)
+    ctx.metrics, ctx.collectors = store, registry
+
+    loop_lag = LoopLagMonitor(interval_s=loop_lag_interval_s)
+    monitoring = Monitoring(registry=registry, store=store, loop_lag=loop_lag)
+    registry.register(ProcessCollector(clock=ctx.clock))
+    registry.register(loop_lag)
+    monitoring.db_collector = DbPoolCollector(ctx.db, ctx.clock)
+    registry.register(monitoring.db_collector)
+
+    if getattr(ctx, "redis", None) is not None:
+        monitoring.redis_collector = RedisCollector(ctx.redis, ctx.clock)
+    elif settings.redis_url:
+        monitoring.redis_collector = RedisCollector.from_url(settings.redis_url, ctx.clock)
+        monitoring.owned_redis = True
+    if monitoring.redis_collector is not None:
+        registry.register(monitoring.redis_collector)
+
+    pipeline = getattr(ctx, "pipeline", None)
+    api_stats = getattr(pipeline, "api_stats", None)
+    if api_stats is not None:
+        registry.register(ApiCollector(api_stats.snapshot))
+    if getattr(ctx, "scheduler", None) is not None:
+        registry.register(SchedulerCollector(ctx.scheduler.job_stats))
+    if pipeline is not None:
+        try:
+            from monitoring.collectors.pipeline import PipelineCollector
+            from monitoring.pipeline import PipelineParams
+        except ImportError as exc:  # pragma: no cover - D2's part lands separately
+            log.warning("pipeline collector unavailable: %s", exc)
+        else:
+            registry.register(PipelineCollector(ctx.db, PipelineParams.from_settings(settings),
+                                                stage_stats=getattr(pipeline, "stage_stats", None)))
+    for collector in extra_collectors:
+        registry.register(collector)
+
+    loop_lag.start()
+    if serve_http:
+        monitoring.http = HttpServer.from_context(ctx)
+        try:
+            await monitoring.http.start()
+        except OSError as exc:
+            log.error("cannot serve monitoring HTTP on %s:%s (HTTP_HOST/HTTP_PORT): %s",
+                      settings.http_host, settings.http_port, exc)
+            await monitoring.stop()
+            raise
+    return monitoring

@@ -1,0 +1,57 @@
+"""Fixtures for the token pipeline: the local market over loopback and pipelines on it."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from app.settings import Settings
+from simulator.server import LocalMarket
+from tokens.pipeline import Pipeline
+
+
+def pipeline_settings(**overrides) -> Settings:
+    base = dict(_env_file=None, api_rate_limit_per_min=6000, api_timeout_s=2.0, ws_reconnect_min_s=0.05,
+                ws_reconnect_max_s=0.2)
+    base.update(overrides)
+    return Settings(**base)
+
+
+@pytest.fixture
+async def market(clock):
+    """A local market on the test's ManualClock, no background migrations."""
+    async with LocalMarket(seed=7, autostart_flow=False, clock=clock, rate_limit_per_min=6000) as m:
+        yield m
+
+
+@pytest.fixture
+async def make_pipeline(db, clock, market):
+    """Build started pipelines on the test DB and the market; all stopped at teardown."""
+    made: list[Pipeline] = []
+
+    async def make(listen: bool = False, **overrides) -> Pipeline:
+        p = Pipeline(pipeline_settings(**overrides), db, clock, market.dexscreener_base_url,
+                     market.pumpportal_ws_url, listen=listen)
+        await p.start()
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        await p.stop()
+
+
+async def eventually(predicate: Callable[[], object], timeout_s: float = 5.0) -> None:
+    """Wait until ``predicate()`` is true (async predicates allowed); fail after ``timeout_s``."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout_s
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return
+        if loop.time() > end:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)

@@ -1,0 +1,281 @@
+"""DexScreener client: batch pool lookups with a per-token fallback, paced by a limiter.
+
+    client = DexScreenerClient(base_url, session, limiter, stats, timeout_s=10.0, clock=clock)
+    result = await client.fetch_batch(mints[:30])     # BatchResult
+    result.pairs_by_mint["Mint..."]                   # list[Pair] (empty: no pools)
+    result.skipped                                    # Counter of malformed-pair reasons
+    result.errors                                     # mint -> error for mints that could not be fetched
+
+- ``GET {base}/tokens/v1/solana/{m1,m2,...}`` (<= 30 mints) returns a bare array of pairs.
+  Mints absent from it are looked up with ``GET {base}/token-pairs/v1/solana/{mint}``
+  (at most ``max_fallbacks`` per batch, to keep the API budget for checks); pools only the
+  fallback returned are reported in ``result.discrepancies``.
+- A 429 pauses the shared limiter for ``Retry-After`` seconds and retries; 5xx, timeouts,
+  connection errors and unparseable bodies are retried with jittered exponential backoff
+  up to ``max_retries`` times, then raise ``FetchError``. Nothing here crashes on junk.
+- Timeouts are per endpoint and adjustable at run time (``TimeoutControl``).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from app.clock import SYSTEM_CLOCK, Clock
+from tokens.api_stats import ApiStats
+from tokens.pairs import Pair, parse_pairs
+from tokens.ratelimit import RateLimiter, Sleep
+
+log = logging.getLogger(__name__)
+
+TOKENS_BATCH = "tokens_batch"
+TOKEN_PAIRS = "token_pairs"
+TOKEN_PROFILES = "token_profiles"
+MAX_BATCH = 30
+MAX_RETRY_AFTER_S = 120.0
+DEFAULT_RETRY_AFTER_S = 1.0
+
+
+class FetchError(Exception):
+    """A request that failed after its retries; ``kind`` is a short countable reason."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+
+
+class EndpointTimeouts:
+    """Per-endpoint request timeouts (implements ``recovery.controllers.TimeoutControl``).
+
+        timeouts = EndpointTimeouts(10.0)
+        timeouts.set_timeout_s("tokens_batch", 4.0)
+        timeouts.timeout_s("tokens_batch")   # 4.0
+    """
+
+    def __init__(self, default_s: float, overrides: Mapping[str, float] | None = None,
+                 min_s: float = 0.05, max_s: float = 120.0) -> None:
+        self.default_s = float(default_s)
+        self.min_s, self.max_s = min_s, max_s
+        self._by_endpoint: dict[str, float] = dict(overrides or {})
+
+    def timeout_s(self, endpoint: str) -> float:
+        return self._by_endpoint.get(endpoint, self.default_s)
+
+    def set_timeout_s(self, endpoint: str, seconds: float) -> None:
+        self._by_endpoint[endpoint] = min(self.max_s, max(self.min_s, float(seconds)))
+
+
+@dataclass
+class BatchResult:
+    pairs_by_mint: dict[str, list[Pair]]
+    skipped: Counter[str] = field(default_factory=Counter)
+    skipped_by_mint: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    discrepancies: list[tuple[str, str, str]] = field(default_factory=list)  # (mint, kind, pairAddress)
+    fetched_at: float = 0.0
+    requests: int = 0
+
+
+def parse_retry_after(value: str | None) -> float:
+    """Seconds from a Retry-After header (numeric form); a sane default otherwise."""
+    if value is None:
+        return DEFAULT_RETRY_AFTER_S
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return DEFAULT_RETRY_AFTER_S
+    if seconds != seconds or seconds < 0:  # NaN or negative
+        return DEFAULT_RETRY_AFTER_S
+    return min(seconds, MAX_RETRY_AFTER_S)
+
+
+class DexScreenerClient:
+    """DexScreener over HTTP. See the module docstring.
+
+        client = DexScreenerClient("http://127.0.0.1:8000", session, RateLimiter(291), ApiStats(), 10.0)
+        pairs, skipped = await client.fetch_token_pairs(mint)
+    """
+
+    def __init__(self, base_url: str, session: aiohttp.ClientSession, limiter: RateLimiter, stats: ApiStats,
+                 timeout_s: float | EndpointTimeouts = 10.0, clock: Clock = SYSTEM_CLOCK, *,
+                 chain: str = "solana", max_retries: int = 3, retry_base_s: float = 0.25,
+                 retry_max_s: float = 5.0, max_429_retries: int = 5, max_fallbacks: int = 3,
+                 profiles_limiter: RateLimiter | None = None, sleep: Sleep = asyncio.sleep) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = session
+        self.limiter = limiter
+        self.profiles_limiter = profiles_limiter or limiter
+        self.stats = stats
+        self.timeouts = timeout_s if isinstance(timeout_s, EndpointTimeouts) else EndpointTimeouts(timeout_s)
+        self.clock = clock
+        self.chain = chain
+        self.max_retries = max_retries
+        self.retry_base_s = retry_base_s
+        self.retry_max_s = retry_max_s
+        self.max_429_retries = max_429_retries
+        self.max_fallbacks = max_fallbacks
+        self._sleep = sleep
+
+    # --- TimeoutControl ------------------------------------------------------
+    def timeout_s(self, endpoint: str) -> float:
+        return self.timeouts.timeout_s(endpoint)
+
+    def set_timeout_s(self, endpoint: str, seconds: float) -> None:
+        self.timeouts.set_timeout_s(endpoint, seconds)
+
+    # --- HTTP ----------------------------------------------------------------
+    def _backoff(self, attempt: int) -> float:
+        return min(self.retry_max_s, self.retry_base_s * (2 ** attempt)) * (0.5 + random.random() / 2)
+
+    async def _get_json(self, endpoint: str, path: str, limiter: RateLimiter | None = None,
+                        acquired: bool = False) -> Any:
+        """GET ``path`` and decode JSON, with 429/5xx/timeout handling; raises ``FetchError``.
+
+        ``acquired``: the caller already holds a limiter slot for the first attempt.
+        """
+        limiter = limiter or self.limiter
+        url = f"{self.base_url}{path}"
+        attempt = 0
+        throttled = 0
+        while True:
+            if acquired:
+                acquired = False
+            else:
+                await limiter.acquire()
+            started = time.perf_counter()
+            kind: str
+            try:
+                timeout = aiohttp.ClientTimeout(total=self.timeouts.timeout_s(endpoint))
+                async with self.session.get(url, timeout=timeout) as resp:
+                    body = await resp.read()
+                    latency = time.perf_counter() - started
+                    if resp.status == 429:
+                        self.stats.record(endpoint, latency_s=latency, status=429)
+                        wait = parse_retry_after(resp.headers.get("Retry-After"))
+                        limiter.pause_for(wait)
+                        throttled += 1
+                        if throttled > self.max_429_retries:
+                            raise FetchError("rate_limited", f"429 from {endpoint} {throttled} times")
+                        log.warning("429 from %s: pausing requests for %.1fs", endpoint, wait)
+                        continue
+                    if resp.status >= 500:
+                        self.stats.record(endpoint, latency_s=latency, status=resp.status)
+                        kind = f"http_{resp.status}"
+                    elif resp.status >= 400:
+                        self.stats.record(endpoint, latency_s=latency, status=resp.status)
+                        raise FetchError(f"http_{resp.status}", f"{endpoint} answered {resp.status}")
+                    else:
+                        try:
+                            data = json.loads(body) if body.strip() else None
+                        except ValueError:
+                            data = _BAD
+                        if data is _BAD or data is None:
+                            self.stats.record(endpoint, latency_s=latency, status=resp.status,
+                                              error="malformed_json" if data is _BAD else "empty_body")
+                            kind = "malformed_json" if data is _BAD else "empty_body"
+                        else:
+                            self.stats.record(endpoint, latency_s=latency, status=resp.status)
+                            return data
+            except asyncio.TimeoutError:
+                self.stats.record(endpoint, timeout=True)
+                kind = "timeout"
+            except aiohttp.ClientError as exc:
+                self.stats.record(endpoint, error=type(exc).__name__)
+                kind = "connection"
+            if attempt >= self.max_retries:
+                raise FetchError(kind, f"{endpoint} failed after {attempt + 1} attempts")
+            await self._sleep(self._backoff(attempt))
+            attempt += 1
+
+    # --- endpoints -------------------------------------------------------------
+    async def fetch_token_pairs(self, mint: str) -> tuple[list[Pair], Counter[str]]:
+        """All pools of one token via ``/token-pairs/v1``; malformed pools skipped and counted."""
+        data = await self._get_json(TOKEN_PAIRS, f"/token-pairs/v1/{self.chain}/{mint}")
+        pairs, skipped = parse_pairs(_pair_list(data), chain=self.chain)
+        return [p for p in pairs if p.base_address == mint], skipped
+
+    async def fetch_batch(self, mints: Sequence[str], *, acquired: bool = False) -> BatchResult:
+        """Pools of up to 30 mints; raises ``FetchError`` only when the batch request itself fails.
+
+        ``acquired``: the caller already took a limiter slot for the batch request.
+        """
+        if len(mints) > MAX_BATCH:
+            raise ValueError(f"at most {MAX_BATCH} mints per batch")
+        wanted = list(dict.fromkeys(mints))
+        result = BatchResult(pairs_by_mint={m: [] for m in wanted})
+        if not wanted:
+            return result
+        data = await self._get_json(TOKENS_BATCH, f"/tokens/v1/{self.chain}/{','.join(wanted)}",
+                                   acquired=acquired)
+        result.requests += 1
+        result.fetched_at = self.clock.time()
+        raw = _pair_list(data)
+        for item in raw:
+            # Attribute malformed pairs to a mint when we can still see which one.
+            pairs, skipped = parse_pairs([item], chain=self.chain)
+            if skipped:
+                result.skipped.update(skipped)
+                base = item.get("baseToken") if isinstance(item, Mapping) else None
+                addr = base.get("address") if isinstance(base, Mapping) else None
+                if isinstance(addr, str) and addr in result.pairs_by_mint:
+                    result.skipped_by_mint[addr] = result.skipped_by_mint.get(addr, 0) + 1
+                continue
+            pair = pairs[0]
+            if pair.base_address in result.pairs_by_mint:
+                result.pairs_by_mint[pair.base_address].append(pair)
+        missing = [m for m in wanted if not result.pairs_by_mint[m] and m not in result.skipped_by_mint]
+        if missing and self.max_fallbacks > 0:
+            await self._fallback(missing[: self.max_fallbacks], result)
+        return result
+
+    async def _fallback(self, mints: list[str], result: BatchResult) -> None:
+        outcomes = await asyncio.gather(*(self.fetch_token_pairs(m) for m in mints), return_exceptions=True)
+        for mint, outcome in zip(mints, outcomes):
+            result.requests += 1
+            if isinstance(outcome, FetchError):
+                result.errors[mint] = str(outcome)
+                continue
+            if isinstance(outcome, BaseException):
+                if isinstance(outcome, asyncio.CancelledError):
+                    raise outcome
+                result.errors[mint] = f"{type(outcome).__name__}: {outcome}"
+                continue
+            pairs, skipped = outcome
+            result.skipped.update(skipped)
+            if skipped:
+                result.skipped_by_mint[mint] = result.skipped_by_mint.get(mint, 0) + sum(skipped.values())
+            result.pairs_by_mint[mint] = pairs
+            for pair in pairs:
+                result.discrepancies.append((mint, "missing_pool", pair.pair_address))
+
+    async def fetch_profiles(self) -> list[str]:
+        """Solana token addresses from ``/token-profiles/latest/v1`` (under the profiles limiter)."""
+        data = await self._get_json(TOKEN_PROFILES, "/token-profiles/latest/v1", self.profiles_limiter)
+        items = data if isinstance(data, list) else []
+        out: list[str] = []
+        for item in items:
+            if isinstance(item, Mapping) and item.get("chainId") == self.chain:
+                addr = item.get("tokenAddress")
+                if isinstance(addr, str):
+                    out.append(addr)
+        return out
+
+
+_BAD = object()
+
+
+def _pair_list(data: Any) -> list[Any]:
+    """The pair array of either response shape: a bare array or ``{"pairs": [...] | null}``."""
+    if isinstance(data, list):
+        return data
+    if isinstance(data, Mapping) and isinstance(data.get("pairs"), list):
+        return data["pairs"]
+    return []

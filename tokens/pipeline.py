@@ -1,0 +1,163 @@
+"""The token pipeline, assembled: HTTP session, limiters, client, discovery, processor, jobs.
+
+    pipeline = Pipeline(settings, db, clock, dexscreener_base_url=url, pumpportal_ws_url=ws_url)
+    await pipeline.start()                 # opens the session, starts the websocket listener
+    scheduler.add_all(pipeline.jobs())     # pipeline.process / .profiles / .archive / .retention
+    ...
+    await pipeline.stop()
+
+What monitoring reads: ``api_stats`` (``ApiStats``), ``stage_stats`` (``StageStats``),
+``counters`` (``PipelineCounters``: garbage, duplicates, malformed_pairs, discovered, ...),
+``listener.state``, ``limiter``. Request pacing always runs on real time (the limiters use
+the system clock even when ``clock`` is a ``ManualClock``), as does the processor's run budget. What recovery turns: ``processor`` (``ConcurrencyControl``,
+``BatchSizeControl``) and ``client`` (``TimeoutControl``).
+
+A restart is a new ``Pipeline`` on the same database: the due queue is ``next_check_at``,
+discovery is idempotent, so nothing is checked twice at once or inserted twice.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from app.clock import SYSTEM_CLOCK, Clock
+from app.db import Database
+from app.settings import Settings
+from tokens.api_stats import ApiStats
+from tokens.counters import PipelineCounters
+from tokens.dexscreener import DexScreenerClient, EndpointTimeouts
+from tokens.discovery_profiles import ProfilesPoller
+from tokens.discovery_ws import MigrationListener
+from tokens.intake import TokenIntake
+from tokens.processor import Processor
+from tokens.ratelimit import RateLimiter
+from tokens.stage_stats import StageStats
+
+if TYPE_CHECKING:  # pragma: no cover
+    from app.scheduler import JobSpec
+
+log = logging.getLogger(__name__)
+
+PROFILES_HEADROOM = 0.9
+API_BURST = 3  # requests that may go early after an idle gap; any 60 s window <= rate + 3
+ARCHIVE_INTERVAL_S = 60.0
+RETENTION_INTERVAL_S = 3600.0
+
+
+class Pipeline:
+    """Owns every part of the token pipeline (see module docstring).
+
+        async with Pipeline(settings, db, clock, url, ws_url) as pipeline:
+            await pipeline.processor.run_once()
+    """
+
+    def __init__(self, settings: Settings, db: Database, clock: Clock = SYSTEM_CLOCK,
+                 dexscreener_base_url: str | None = None, pumpportal_ws_url: str | None = None, *,
+                 run_budget_s: float | None = None, listen: bool = True) -> None:
+        self.settings = settings
+        self.db = db
+        self.clock = clock
+        self.dexscreener_base_url = dexscreener_base_url or settings.dexscreener_base_url
+        self.pumpportal_ws_url = pumpportal_ws_url or settings.pumpportal_ws_url
+        self.listen = listen
+        self.api_stats = ApiStats()
+        self.stage_stats = StageStats(clock)
+        self.counters = PipelineCounters()
+        self.limiter = RateLimiter(settings.effective_api_rate_per_min, burst=API_BURST, clock=SYSTEM_CLOCK)
+        self.profiles_limiter = RateLimiter(settings.profiles_rate_limit_per_min * PROFILES_HEADROOM, burst=1,
+                                            clock=SYSTEM_CLOCK)
+        self.timeouts = EndpointTimeouts(settings.api_timeout_s)
+        self.intake = TokenIntake(db, clock, self.counters, self.stage_stats)
+        self._run_budget_s = run_budget_s
+        self.session: aiohttp.ClientSession | None = None
+        self.client: DexScreenerClient | None = None
+        self.processor: Processor | None = None
+        self.listener: MigrationListener | None = None
+        self.profiles: ProfilesPoller | None = None
+        self.started = False
+
+    async def __aenter__(self) -> "Pipeline":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _build(self) -> None:
+        connector = aiohttp.TCPConnector(limit=64, ttl_dns_cache=300)
+        self.session = aiohttp.ClientSession(connector=connector, headers={"User-Agent": "tokenwatch/0.1"})
+        self.client = DexScreenerClient(self.dexscreener_base_url, self.session, self.limiter, self.api_stats,
+                                        self.timeouts, self.clock, profiles_limiter=self.profiles_limiter)
+        self.processor = Processor(self.db, self.client, self.settings, self.clock, stages=self.stage_stats,
+                                   counters=self.counters, run_budget_s=self._run_budget_s)
+        self.listener = MigrationListener(self.pumpportal_ws_url, self.session, self.intake,
+                                          min_backoff_s=self.settings.ws_reconnect_min_s,
+                                          max_backoff_s=self.settings.ws_reconnect_max_s, clock=self.clock)
+        self.profiles = ProfilesPoller(self.client, self.intake)
+
+    async def start(self) -> None:
+        """Open the HTTP session and start listening for migrations (idempotent)."""
+        if self.started:
+            return
+        self._build()
+        if self.listen and self.listener is not None:
+            self.listener.start()
+        self.started = True
+
+    async def stop(self) -> None:
+        if not self.started:
+            return
+        self.started = False
+        if self.listener is not None:
+            await self.listener.stop()
+        if self.session is not None:
+            await self.session.close()
+            await asyncio.sleep(0)  # let the connector close its transports
+
+    # --- jobs ---------------------------------------------------------------------------
+    async def process(self) -> None:
+        assert self.processor is not None, "Pipeline.start() first"
+        await self.processor.run_once()
+
+    async def poll_profiles(self) -> None:
+        assert self.profiles is not None and self.listener is not None, "Pipeline.start() first"
+        await self.listener.flush_pending()
+        await self.profiles.poll_once()
+
+    async def archive(self) -> None:
+        assert self.processor is not None, "Pipeline.start() first"
+        await self.processor.archive_expired()
+
+    async def retention(self) -> None:
+        assert self.processor is not None, "Pipeline.start() first"
+        await self.processor.retention()
+
+    def jobs(self) -> list["JobSpec"]:
+        """The scheduler jobs of the pipeline, with stable ids."""
+        from app.scheduler import JobSpec
+
+        s = self.settings
+        return [
+            JobSpec("pipeline.process", self.process, interval_s=s.process_interval_s,
+                    budget_s=max(30.0, s.api_timeout_s * 4)),
+            JobSpec("pipeline.profiles", self.poll_profiles, interval_s=s.profiles_poll_interval_s,
+                    budget_s=max(30.0, s.api_timeout_s * 4)),
+            JobSpec("pipeline.archive", self.archive, interval_s=ARCHIVE_INTERVAL_S, budget_s=60.0),
+            JobSpec("pipeline.retention", self.retention, interval_s=RETENTION_INTERVAL_S, budget_s=300.0),
+        ]
+
+    def snapshot(self) -> dict:
+        """A JSON-friendly summary for /status and debugging."""
+        return {
+            "counters": self.counters.as_dict(),
+            "listener": None if self.listener is None else {
+                "state": self.listener.state, "connects": self.listener.connects,
+                "disconnects": self.listener.disconnects, "pending": len(self.listener.pending)},
+            "limiter": {"rate_per_min": self.limiter.rate_per_min, "pauses": self.limiter.pauses},
+            "processor": None if self.processor is None else {
+                "concurrency": self.processor.limit(), "batch_size": self.processor.batch_size(),
+                "last_run_checked": self.processor.last_run_checked},
+        }

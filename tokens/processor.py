@@ -1,0 +1,260 @@
+"""The processor: take due tokens, fetch their pools, score, evaluate, write, reschedule.
+
+``run_once()`` is the ``pipeline.process`` job. It starts ``limit()`` workers; each one
+takes a rate-limiter slot, claims up to ``batch_size()`` due tokens (leasing them), fetches
+them in one request, evaluates every token and writes all checks and transitions of the
+batch in one transaction. Workers stop taking new slots when the next one would start
+after the run's budget, so a run ends just before the next tick and the limiter (not the
+database, not the scheduler) stays the bottleneck::
+
+    processor = Processor(db, client, settings, clock)
+    checked = await processor.run_once()
+    processor.set_limit(2); processor.set_batch_size(20)    # recovery's controls
+
+A failed fetch writes a failed check (``ok=False`` with the error), bumps
+``consecutive_failures`` and reschedules the token with backoff: a token is never lost.
+Every check's log lines carry ``mint`` and ``check_id`` in ``extra``.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+
+from app.clock import SYSTEM_CLOCK, Clock
+from app.db import Database
+from app.settings import Settings
+from tokens.activation import ActivationRules, evaluate
+from tokens.counters import PipelineCounters
+from tokens.dexscreener import BatchResult, DexScreenerClient, FetchError
+from tokens.lifecycle import ACTIVATED, Decision, LifecyclePolicy, TokenState, decide
+from tokens.repository import CheckOutcome, DueToken, apply_checks, archive_expired, claim_due, delete_old, due_count
+from tokens.scoring import ewma, score_pairs
+from tokens.stage_stats import StageStats
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_CHARS = 500
+
+
+class Processor:
+    """Checks due tokens (see module docstring). Implements ``ConcurrencyControl`` and
+    ``BatchSizeControl`` from ``recovery.controllers``.
+
+        processor = Processor(db, client, settings, clock, run_budget_s=0.8)
+        await processor.run_once()
+    """
+
+    def __init__(self, db: Database, client: DexScreenerClient, settings: Settings, clock: Clock = SYSTEM_CLOCK, *,
+                 stages: StageStats | None = None, counters: PipelineCounters | None = None,
+                 rules: ActivationRules | None = None, policy: LifecyclePolicy | None = None,
+                 run_budget_s: float | None = None, lease_s: float | None = None) -> None:
+        self.db = db
+        self.client = client
+        self.settings = settings
+        self.clock = clock
+        self.stages = stages or StageStats(clock)
+        self.counters = counters or PipelineCounters()
+        self.rules = rules or ActivationRules.from_settings(settings)
+        self.policy = policy or LifecyclePolicy.from_settings(settings)
+        interval = settings.process_interval_s
+        self.run_budget_s = run_budget_s if run_budget_s is not None else max(interval * 0.5, interval - 0.4)
+        self.lease_s = lease_s if lease_s is not None else max(120.0, settings.api_timeout_s * 6)
+        self._limit = settings.fetch_concurrency
+        self._batch_size = settings.batch_size
+        self._claim_lock = asyncio.Lock()
+        self._inflight: set[int] = set()
+        self.last_run_at: float | None = None
+        self.last_run_checked = 0
+
+    # --- ConcurrencyControl / BatchSizeControl ---------------------------------
+    def limit(self) -> int:
+        return self._limit
+
+    def set_limit(self, value: int) -> None:
+        self._limit = max(1, min(64, int(value)))
+
+    def batch_size(self) -> int:
+        return self._batch_size
+
+    def set_batch_size(self, value: int) -> None:
+        self._batch_size = max(1, min(30, int(value)))
+
+    @property
+    def inflight_ids(self) -> frozenset[int]:
+        return frozenset(self._inflight)
+
+    # --- the job -----------------------------------------------------------------
+    async def run_once(self) -> int:
+        """Check due tokens until none are due or the run's budget is spent; returns tokens checked."""
+        started = time.perf_counter()
+        deadline = time.monotonic() + self.run_budget_s  # a real-time budget, whatever the clock
+        now = self.clock.time()
+        queued = await self.db.run(lambda s: due_count(s, now))
+        self.stages.set_queue("scheduler", queued)
+        self.stages.set_queue("fetch", queued)
+        drained = asyncio.Event()
+        totals = [0]
+
+        async def worker() -> None:
+            limiter = self.client.limiter
+            while not drained.is_set():
+                if time.monotonic() + limiter.delay() > deadline:
+                    return
+                await limiter.acquire()
+                if drained.is_set():
+                    return  # another worker found the queue empty; this slot goes unused
+                batch = await self._claim()
+                if not batch:
+                    drained.set()
+                    return
+                try:
+                    written = await self._process_batch(batch)
+                    totals[0] += written  # not "+= await": that would read the total before awaiting
+                finally:
+                    self._inflight.difference_update(t.id for t in batch)
+
+        workers = [asyncio.create_task(worker()) for _ in range(self._limit)]
+        try:
+            results = await asyncio.gather(*workers, return_exceptions=True)
+        finally:
+            for task in workers:
+                task.cancel()
+        for res in results:
+            if isinstance(res, BaseException) and not isinstance(res, asyncio.CancelledError):
+                log.error("processor worker failed: %s: %s", type(res).__name__, res)
+        self.stages.record("scheduler", time.perf_counter() - started)
+        self.last_run_at = self.clock.time()
+        self.last_run_checked = totals[0]
+        return totals[0]
+
+    async def _claim(self) -> list[DueToken]:
+        async with self._claim_lock:  # one claimer at a time: no token is handed to two workers
+            now = self.clock.time()
+            exclude = frozenset(self._inflight)
+            batch = await self.db.run(lambda s: claim_due(s, now, self._batch_size, self.lease_s, exclude))
+            self._inflight.update(t.id for t in batch)
+            return batch
+
+    async def _process_batch(self, batch: Sequence[DueToken]) -> int:
+        mints = [t.mint for t in batch]
+        result: BatchResult | None = None
+        error: str | None = None
+        t0 = time.perf_counter()
+        try:
+            result = await self.client.fetch_batch(mints, acquired=True)
+        except FetchError as exc:
+            error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - whatever happens, the tokens stay scheduled
+            error = f"{type(exc).__name__}: {exc}"
+            log.exception("unexpected error fetching a batch of %d", len(mints))
+        fetch_s = time.perf_counter() - t0
+        self.stages.record("fetch", fetch_s, items=len(mints))
+        if error is not None:
+            log.warning("batch of %d tokens failed: %s", len(mints), error[:200])
+        else:
+            assert result is not None
+            self.counters.malformed_pairs.update(result.skipped)
+
+        t1 = time.perf_counter()
+        now = self.clock.time()
+        per_token_ms = fetch_s * 1000.0 / max(1, len(mints))
+        outcomes = [self._outcome(tok, result, error, now, per_token_ms) for tok in batch]
+        self.stages.record("scoring", time.perf_counter() - t1, items=len(outcomes))
+
+        t2 = time.perf_counter()
+        written = await self.db.run(lambda s: apply_checks(s, outcomes))
+        self.stages.record("db_write", time.perf_counter() - t2, items=len(outcomes))
+        self.counters.checks += written
+        for o in outcomes:
+            if not o.written:
+                log.info("token changed during its check; result dropped",
+                         extra={"mint": o.mint, "check_id": o.check["check_id"]})
+                continue
+            if not o.check["ok"]:
+                self.counters.check_failures += 1
+            if o.transition is not None:
+                frm, to, reason, _ = o.transition
+                self.counters.transitions[reason] += 1
+                log.info("%s -> %s (%s)", frm, to, reason, extra={"mint": o.mint, "check_id": o.check["check_id"]})
+        return written
+
+    def _outcome(self, tok: DueToken, result: BatchResult | None, batch_error: str | None, now: float,
+                 duration_ms: float) -> CheckOutcome:
+        check_id = uuid.uuid4().hex
+        extra = {"mint": tok.mint, "check_id": check_id}
+        state = TokenState(tok.status, tok.status_since, tok.low_score_since, tok.consecutive_failures)
+        error = batch_error if batch_error is not None else (result.errors.get(tok.mint) if result else None)
+        if error is not None or result is None:
+            decision = decide(state, ok=False, passed=False, primary_failure=None, score_ewma=tok.score_ewma,
+                              now=now, policy=self.policy)
+            log.debug("check failed: %s", error, extra=extra)
+            values = {"last_check_at": now, "consecutive_failures": tok.consecutive_failures + 1,
+                      **self._decision_values(decision, tok, now)}
+            check = {"check_id": check_id, "at": now, "status_at_check": tok.status, "ok": False, "passed": False,
+                     "failure_codes": None, "primary_failure": None, "conditions": None, "score": None,
+                     "pairs_count": 0, "duration_ms": duration_ms, "error": (error or "unknown")[:MAX_ERROR_CHARS]}
+            return self._finish(tok, decision, check, values, ())
+
+        pairs = result.pairs_by_mint.get(tok.mint, [])
+        activation = evaluate(pairs, self.rules, now, result.fetched_at or now,
+                              malformed=result.skipped_by_mint.get(tok.mint, 0), mint=tok.mint)
+        breakdown = score_pairs(activation.pairs, now)
+        smoothed = ewma(tok.score_ewma, breakdown.score, self.settings.score_ewma_alpha)
+        decision = decide(state, ok=True, passed=activation.passed, primary_failure=activation.primary_failure,
+                          score_ewma=smoothed, now=now, policy=self.policy)
+        codes = ",".join(activation.failure_codes)[:256] or None
+        values = {"last_check_at": now, "last_success_at": now, "consecutive_failures": 0,
+                  "score": breakdown.score, "score_ewma": round(smoothed, 3), "last_failure_codes": codes,
+                  **self._decision_values(decision, tok, now)}
+        if not tok.has_name:
+            named = next((p for p in activation.pairs if p.base_name or p.base_symbol), None)
+            if named is not None:
+                values["name"], values["symbol"] = named.base_name, named.base_symbol
+        check = {"check_id": check_id, "at": now, "status_at_check": tok.status, "ok": True,
+                 "passed": activation.passed, "failure_codes": codes, "primary_failure": activation.primary_failure,
+                 "conditions": activation.conditions_json(), "score": breakdown.score,
+                 "pairs_count": len(activation.pairs), "duration_ms": duration_ms, "error": None}
+        log.debug("checked: passed=%s score=%.1f codes=%s", activation.passed, breakdown.score, codes, extra=extra)
+        discrepancies = [(kind, addr) for mint, kind, addr in result.discrepancies if mint == tok.mint]
+        return self._finish(tok, decision, check, values, discrepancies)
+
+    def _decision_values(self, decision: Decision, tok: DueToken, now: float) -> dict:
+        values = {"status": decision.status, "status_since": decision.status_since,
+                  "low_score_since": decision.low_score_since, "next_check_at": decision.next_check_at}
+        if decision.reason == ACTIVATED:
+            values["activated_at"] = now
+        return values
+
+    def _finish(self, tok: DueToken, decision: Decision, check: dict, values: dict,
+                discrepancies: Sequence[tuple[str, str]]) -> CheckOutcome:
+        transition = None
+        if decision.changed:
+            assert decision.reason is not None
+            transition = (tok.status, decision.status, decision.reason, max(0.0, check["at"] - tok.status_since))
+        return CheckOutcome(token_id=tok.id, expected_status=tok.status, check=check, token_values=values,
+                            transition=transition, discrepancies=discrepancies, mint=tok.mint)
+
+    # --- housekeeping jobs ----------------------------------------------------------
+    async def archive_expired(self) -> int:
+        """Archive tokens past their timeouts that are not being checked right now."""
+        now = self.clock.time()
+        archived = await self.db.run(lambda s: archive_expired(
+            s, now, monitoring_timeout_s=self.policy.monitoring_timeout_s,
+            low_score_timeout_s=self.policy.low_score_timeout_s, exclude_ids=frozenset(self._inflight)))
+        for mint, reason in archived:
+            self.counters.transitions[reason] += 1
+            log.info("archived (%s)", reason, extra={"mint": mint, "check_id": None})
+        return len(archived)
+
+    async def retention(self) -> tuple[int, int]:
+        """Delete old checks/transitions of archived tokens (``RETENTION_DAYS``)."""
+        now = self.clock.time()
+        retention_s = self.settings.retention_days * 86400.0
+        deleted = await self.db.run(lambda s: delete_old(s, now, retention_s))
+        if any(deleted):
+            log.info("retention deleted %d checks and %d transitions", *deleted)
+        return deleted
+

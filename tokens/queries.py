@@ -1,0 +1,166 @@
+"""Read-only queries over the pipeline's tables, for the bot and monitoring.
+
+Every function takes an open session as its first argument so callers compose them
+inside one transaction or run them through ``Database.run``::
+
+    counts = await db.run(lambda s: counts_by_status(s))          # {"monitoring": 3, ...}
+    token = await db.run(lambda s: get_token(s, mint))             # TokenView | None
+    checks = await db.run(lambda s: last_checks(s, mint, limit=5)) # newest first
+
+Results are plain frozen dataclasses (no ORM objects escape), timestamps epoch seconds.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tokens.models import ACTIVE, LIVE_STATUSES, STATUSES, Check, Token, Transition
+from tokens.sql import execute
+
+
+@dataclass(frozen=True)
+class TokenView:
+    """One token as the bot shows it."""
+
+    id: int
+    mint: str
+    name: str | None
+    symbol: str | None
+    source: str
+    status: str
+    status_since: float
+    discovered_at: float
+    next_check_at: float | None
+    last_check_at: float | None
+    last_success_at: float | None
+    consecutive_failures: int
+    check_count: int
+    score: float | None
+    score_ewma: float | None
+    low_score_since: float | None
+    failure_codes: list[str]
+    activated_at: float | None
+
+
+@dataclass(frozen=True)
+class CheckView:
+    check_id: str
+    mint: str
+    at: float
+    status_at_check: str
+    ok: bool
+    passed: bool
+    failure_codes: list[str]
+    primary_failure: str | None
+    conditions: list[dict[str, Any]]
+    score: float | None
+    pairs_count: int
+    duration_ms: float | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class TransitionView:
+    mint: str
+    from_status: str | None
+    to_status: str
+    at: float
+    reason: str
+    time_in_previous_s: float | None
+
+
+def split_codes(text: str | None) -> list[str]:
+    return [c for c in (text or "").split(",") if c]
+
+
+def _conditions(text: str | None) -> list[dict[str, Any]]:
+    if not text:
+        return []
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return []
+    return [d for d in data if isinstance(d, dict)] if isinstance(data, list) else []
+
+
+def token_view(t: Token) -> TokenView:
+    return TokenView(
+        id=int(t.id or 0), mint=t.mint, name=t.name, symbol=t.symbol, source=t.source, status=t.status,
+        status_since=t.status_since, discovered_at=t.discovered_at, next_check_at=t.next_check_at,
+        last_check_at=t.last_check_at, last_success_at=t.last_success_at,
+        consecutive_failures=t.consecutive_failures, check_count=t.check_count, score=t.score,
+        score_ewma=t.score_ewma, low_score_since=t.low_score_since,
+        failure_codes=split_codes(t.last_failure_codes), activated_at=t.activated_at,
+    )
+
+
+async def counts_by_status(session: AsyncSession) -> dict[str, int]:
+    """Token counts per status; every status is present (0 when none)."""
+    rows = (await execute(session, select(Token.status, func.count()).group_by(Token.status))).all()
+    counts = {status: 0 for status in STATUSES}
+    for status, n in rows:
+        counts[str(status)] = int(n)
+    return counts
+
+
+async def checks_per_minute(session: AsyncSession, now: float, window_s: float = 60.0) -> float:
+    """Checks recorded in the last ``window_s`` seconds, scaled to a per-minute rate."""
+    n = (await execute(session, select(func.count()).select_from(Check).where(Check.at > now - window_s))).scalar_one()
+    return float(n) * 60.0 / window_s
+
+
+async def backlog(session: AsyncSession, now: float) -> int:
+    """Live tokens whose check is due (``next_check_at <= now``): the due queue length."""
+    stmt = select(func.count()).select_from(Token).where(Token.next_check_at <= now, Token.status.in_(LIVE_STATUSES))
+    return int((await execute(session, stmt)).scalar_one())
+
+
+async def activations_since(session: AsyncSession, since: float) -> int:
+    """Transitions into ``active`` at or after ``since``."""
+    stmt = select(func.count()).select_from(Transition).where(Transition.to_status == ACTIVE, Transition.at >= since)
+    return int((await execute(session, stmt)).scalar_one())
+
+
+async def get_token(session: AsyncSession, mint: str) -> TokenView | None:
+    row = (await execute(session, select(Token).where(Token.mint == mint))).scalars().first()
+    return token_view(row) if row is not None else None
+
+
+async def last_checks(session: AsyncSession, mint: str | None = None, limit: int = 10) -> list[CheckView]:
+    """The newest checks, of one token or of all tokens, newest first."""
+    stmt = select(Check, Token.mint).join(Token, Token.id == Check.token_id)
+    if mint is not None:
+        stmt = stmt.where(Token.mint == mint)
+    stmt = stmt.order_by(Check.at.desc(), Check.id.desc()).limit(limit)
+    out: list[CheckView] = []
+    for c, m in (await execute(session, stmt)).all():
+        out.append(CheckView(
+            check_id=c.check_id, mint=m, at=c.at, status_at_check=c.status_at_check, ok=bool(c.ok),
+            passed=bool(c.passed), failure_codes=split_codes(c.failure_codes), primary_failure=c.primary_failure,
+            conditions=_conditions(c.conditions), score=c.score, pairs_count=c.pairs_count,
+            duration_ms=c.duration_ms, error=c.error,
+        ))
+    return out
+
+
+async def last_transitions(session: AsyncSession, mint: str | None = None, limit: int = 10) -> list[TransitionView]:
+    """The newest status transitions, of one token or of all tokens, newest first."""
+    stmt = select(Transition, Token.mint).join(Token, Token.id == Transition.token_id)
+    if mint is not None:
+        stmt = stmt.where(Token.mint == mint)
+    stmt = stmt.order_by(Transition.at.desc(), Transition.id.desc()).limit(limit)
+    return [
+        TransitionView(mint=m, from_status=t.from_status, to_status=t.to_status, at=t.at, reason=t.reason,
+                       time_in_previous_s=t.time_in_previous_s)
+        for t, m in (await execute(session, stmt)).all()
+    ]
+
+
+async def tokens_by_status(session: AsyncSession, status: str, limit: int = 20) -> list[TokenView]:
+    """Tokens in one status, most recently changed first."""
+    stmt = select(Token).where(Token.status == status).order_by(Token.status_since.desc()).limit(limit)
+    return [token_view(t) for t in (await execute(session, stmt)).scalars().all()]

@@ -1,0 +1,104 @@
+"""A smooth request limiter: evenly spaced slots, a small burst, and Retry-After pauses.
+
+Unlike ``aiolimiter.AsyncLimiter(300, 60)`` (which lets all 300 go at once), this paces
+requests at ``rate_per_min / 60`` per second (GCRA / virtual scheduling): each caller
+reserves the next free slot and sleeps until it, so at most ``burst`` requests can ever
+go early and any 60 s window holds at most ``rate_per_min + burst`` requests. Waiters are
+served in arrival order, and waiting never blocks the event loop.
+
+    limiter = RateLimiter(rate_per_min=291, burst=2)
+    await limiter.acquire()            # returns when this request may go
+    limiter.pause_until(clock.monotonic() + retry_after)   # on a 429
+
+Clock and sleep are injectable for tests (``ManualClock.monotonic`` + a fake sleep).
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from app.clock import SYSTEM_CLOCK, Clock
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class RateLimiter:
+    """Smooth per-second pacing with a small burst and a pause for Retry-After.
+
+        limiter = RateLimiter(291.0, burst=2)
+        async with limiter:             # same as await limiter.acquire()
+            await session.get(url)
+    """
+
+    def __init__(self, rate_per_min: float, *, burst: int = 2, clock: Clock = SYSTEM_CLOCK,
+                 sleep: Sleep = asyncio.sleep) -> None:
+        if rate_per_min <= 0:
+            raise ValueError("rate_per_min must be positive")
+        self._clock = clock
+        self._sleep = sleep
+        self._interval = 60.0 / rate_per_min
+        self._burst = max(1, int(burst))
+        self._tat = clock.monotonic()  # theoretical arrival time of the next request
+        self._paused_until = 0.0
+        self.acquired = 0
+        self.waited_s = 0.0
+        self.pauses = 0
+
+    @property
+    def rate_per_min(self) -> float:
+        return 60.0 / self._interval
+
+    def set_rate_per_min(self, rate_per_min: float) -> None:
+        if rate_per_min <= 0:
+            raise ValueError("rate_per_min must be positive")
+        self._interval = 60.0 / rate_per_min
+
+    @property
+    def paused_until(self) -> float:
+        """Monotonic time until which no request goes (0 when not paused)."""
+        return self._paused_until
+
+    def pause_until(self, monotonic_t: float) -> None:
+        """Hold every request until ``monotonic_t`` (e.g. now + Retry-After)."""
+        if monotonic_t > self._paused_until:
+            self._paused_until = monotonic_t
+            self.pauses += 1
+        # After a pause the budget restarts smoothly: no burst of the backlog at once.
+        self._tat = max(self._tat, monotonic_t)
+
+    def pause_for(self, seconds: float) -> None:
+        """Hold every request for ``seconds`` from now (a 429's Retry-After)."""
+        self.pause_until(self._clock.monotonic() + max(0.0, seconds))
+
+    def _reserve(self, now: float) -> float:
+        """Reserve the next slot and return the time it starts."""
+        earliest = self._tat - (self._burst - 1) * self._interval
+        start = max(now, earliest, self._paused_until)
+        self._tat = max(self._tat, start) + self._interval
+        return start
+
+    def delay(self) -> float:
+        """Seconds a request made now would wait (without reserving)."""
+        now = self._clock.monotonic()
+        earliest = self._tat - (self._burst - 1) * self._interval
+        return max(0.0, earliest - now, self._paused_until - now)
+
+    async def acquire(self) -> None:
+        while True:
+            now = self._clock.monotonic()
+            start = self._reserve(now)
+            wait = start - now
+            if wait > 0:
+                self.waited_s += wait
+                await self._sleep(wait)
+            # A Retry-After pause that arrived while we slept moves us behind it.
+            if self._clock.monotonic() + 1e-9 >= self._paused_until:
+                self.acquired += 1
+                return
+
+    async def __aenter__(self) -> "RateLimiter":
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None

@@ -1,0 +1,19 @@
+"""One helper to run a Core statement on either session flavour.
+
+SQLModel's ``AsyncSession.execute`` is deprecated in favour of ``exec``; plain SQLAlchemy
+sessions only have ``execute``. Core ``select()`` results are the same either way::
+
+    rows = (await execute(session, select(TOKENS.c.id))).all()
+    await execute(session, insert(CHECKS), [{"...": 1}, {"...": 2}])   # executemany
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+async def execute(session: Any, statement: Any,
+                  params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None) -> Any:
+    if hasattr(session, "exec"):
+        return await session.exec(statement, params=params)
+    return await session.execute(statement, params)
