@@ -25,12 +25,12 @@ from bot.commands import CommandRegistry, Role
 from bot.middlewares.access import AccessMiddleware, RoleGate
 from bot.middlewares.context import ContextMiddleware
 from bot.middlewares.throttle import ThrottleMiddleware
-from bot.routers import fallback, jobs, ping, start, status
+from bot.routers import fallback, jobs, ping, start, status, stuck, token
 from bot.status_sections import StatusSections, default_sections
 
 log = logging.getLogger(__name__)
 
-ROUTER_MODULES: list[ModuleType] = [start, status, jobs, ping]
+ROUTER_MODULES: list[ModuleType] = [start, status, stuck, token, jobs, ping]
 DEFAULT_PROPERTIES = DefaultBotProperties(parse_mode="HTML", link_preview_is_disabled=True)
 
 

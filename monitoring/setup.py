@@ -96,14 +96,17 @@ async def build_monitoring(
     if getattr(ctx, "scheduler", None) is not None:
         registry.register(SchedulerCollector(ctx.scheduler.job_stats))
     if pipeline is not None:
-        try:
-            from monitoring.collectors.pipeline import PipelineCollector
-            from monitoring.pipeline import PipelineParams
-        except ImportError as exc:  # pragma: no cover - D2's part lands separately
-            log.warning("pipeline collector unavailable: %s", exc)
-        else:
-            registry.register(PipelineCollector(ctx.db, PipelineParams.from_settings(settings),
-                                                stage_stats=getattr(pipeline, "stage_stats", None)))
+        from monitoring.collectors.pipeline import PipelineCollector
+        from monitoring.discrepancies import PoolVerifier
+        from monitoring.pipeline import PipelineParams
+
+        verifier = None
+        if getattr(pipeline, "processor", None) is not None:
+            verifier = PoolVerifier.from_settings(pipeline.client, ctx.db, settings)
+            pipeline.processor.failure_listeners.append(verifier.verify)
+        registry.register(PipelineCollector(ctx.db, PipelineParams.from_settings(settings),
+                                            stage_stats=getattr(pipeline, "stage_stats", None),
+                                            discrepancies=verifier.stats if verifier else None))
     for collector in extra_collectors:
         registry.register(collector)
 

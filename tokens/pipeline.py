@@ -113,6 +113,8 @@ class Pipeline:
         self.started = False
         if self.listener is not None:
             await self.listener.stop()
+        if self.processor is not None:
+            await self.processor.close()
         if self.session is not None:
             await self.session.close()
             await asyncio.sleep(0)  # let the connector close its transports

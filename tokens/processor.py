@@ -21,12 +21,13 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import Database
 from app.settings import Settings
-from tokens.activation import ActivationRules, evaluate
+from tokens.activation import (INSUFFICIENT_LIQUIDITY, NO_EXTERNAL_POOL, NO_PUMP_POOL, ActivationRules,
+                               evaluate)
 from tokens.counters import PipelineCounters
 from tokens.dexscreener import BatchResult, DexScreenerClient, FetchError
 from tokens.lifecycle import ACTIVATED, Decision, LifecyclePolicy, TokenState, decide
@@ -37,6 +38,12 @@ from tokens.stage_stats import StageStats
 log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 500
+
+
+# Checks that failed for these reasons while pools were present are handed to failure listeners
+# (monitoring cross-checks the batch data against the per-token endpoint for them).
+POOL_FAILURES = frozenset({NO_PUMP_POOL, NO_EXTERNAL_POOL, INSUFFICIENT_LIQUIDITY})
+FailureListener = Callable[[DueToken, list, float], Awaitable[object]]
 
 
 class Processor:
@@ -66,6 +73,9 @@ class Processor:
         self._batch_size = settings.batch_size
         self._claim_lock = asyncio.Lock()
         self._inflight: set[int] = set()
+        self.failure_listeners: list[FailureListener] = []
+        self.max_listener_calls_per_batch = 2
+        self._listener_tasks: set[asyncio.Task] = set()
         self.last_run_at: float | None = None
         self.last_run_checked = 0
 
@@ -168,6 +178,8 @@ class Processor:
         written = await self.db.run(lambda s: apply_checks(s, outcomes))
         self.stages.record("db_write", time.perf_counter() - t2, items=len(outcomes))
         self.counters.checks += written
+        if result is not None:
+            self._notify_failures(batch, outcomes, result, now)
         for o in outcomes:
             if not o.written:
                 log.info("token changed during its check; result dropped",
@@ -180,6 +192,42 @@ class Processor:
                 self.counters.transitions[reason] += 1
                 log.info("%s -> %s (%s)", frm, to, reason, extra={"mint": o.mint, "check_id": o.check["check_id"]})
         return written
+
+    def _notify_failures(self, batch: Sequence[DueToken], outcomes: Sequence[CheckOutcome], result: BatchResult,
+                         now: float) -> None:
+        """Hand checks that failed on pool conditions (with pools present) to the failure listeners,
+        at most ``max_listener_calls_per_batch`` per batch to protect the API budget. Listeners run
+        as tracked background tasks; their failures are logged, never raised."""
+        if not self.failure_listeners:
+            return
+        calls = 0
+        for tok, o in zip(batch, outcomes):
+            pairs = result.pairs_by_mint.get(tok.mint) or []
+            if not (o.written and o.check["ok"] and not o.check["passed"] and pairs
+                    and o.check["primary_failure"] in POOL_FAILURES):
+                continue
+            for listener in self.failure_listeners:
+                task = asyncio.create_task(self._call_listener(listener, tok, pairs, now))
+                self._listener_tasks.add(task)
+                task.add_done_callback(self._listener_tasks.discard)
+            calls += 1
+            if calls >= self.max_listener_calls_per_batch:
+                return
+
+    async def _call_listener(self, listener: "FailureListener", tok: DueToken, pairs: list, now: float) -> None:
+        try:
+            await listener(tok, pairs, now)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a listener never breaks processing
+            log.exception("failure listener failed", extra={"mint": tok.mint})
+
+    async def close(self) -> None:
+        """Cancel listener tasks still running."""
+        for task in list(self._listener_tasks):
+            task.cancel()
+        if self._listener_tasks:
+            await asyncio.gather(*self._listener_tasks, return_exceptions=True)
 
     def _outcome(self, tok: DueToken, result: BatchResult | None, batch_error: str | None, now: float,
                  duration_ms: float) -> CheckOutcome:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 
 import bot.app as bot_app
-from bot.routers import stuck as stuck_router
-from bot.routers import token as token_router
 from bot.runner import BotRunner
 from bot.status_pipeline import register_pipeline_sections
 from bot.status_sections import default_sections
@@ -18,8 +16,7 @@ from tokens.models import Check, Token
 
 
 @pytest.fixture
-async def pipeline_bot(monkeypatch, frame_ctx, fake):
-    monkeypatch.setattr(bot_app, "ROUTER_MODULES", [*bot_app.ROUTER_MODULES, stuck_router, token_router])
+async def pipeline_bot(frame_ctx, fake):
     async with market_and_client(frame_ctx.clock) as (market, client):
         frame_ctx.extras["dexscreener"] = client
         dp = bot_app.build_dispatcher(frame_ctx, status_sections=register_pipeline_sections(default_sections()))
