@@ -28,11 +28,15 @@ log = logging.getLogger("tokenwatch")
 
 
 class Service:
-    def __init__(self, settings: Settings, clock: Clock = SYSTEM_CLOCK, *, console_input: bool = True) -> None:
+    def __init__(self, settings: Settings, clock: Clock = SYSTEM_CLOCK, *, console_input: bool = True,
+                 console_out=None) -> None:
         self.settings = settings
         self.clock = clock
         self.console_input = console_input
+        self.console_out = console_out
         self.ctx: AppContext | None = None
+        self.monitoring = None
+        self.bot = None
         self._stoppers: list = []  # async callables, run in reverse order on stop
 
     async def start(self) -> AppContext:
@@ -79,16 +83,16 @@ class Service:
         # monitoring
         from monitoring.setup import build_monitoring
 
-        monitoring = await build_monitoring(ctx)
-        ctx.scheduler.add_all(monitoring.jobs())
-        self._stoppers.append(monitoring.stop)
+        self.monitoring = await build_monitoring(ctx)
+        ctx.scheduler.add_all(self.monitoring.jobs())
+        self._stoppers.append(self.monitoring.stop)
 
         # bot and delivery
         from bot.setup import build_bot
 
-        bot_parts = await build_bot(ctx, console_input=self.console_input)
-        ctx.scheduler.add_all(bot_parts.jobs())
-        self._stoppers.append(bot_parts.stop)
+        self.bot = await build_bot(ctx, console_input=self.console_input, console_out=self.console_out)
+        ctx.scheduler.add_all(self.bot.jobs())
+        self._stoppers.append(self.bot.stop)
 
         ctx.scheduler.start()
         self._stoppers.append(ctx.scheduler.shutdown)

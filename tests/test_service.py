@@ -1,0 +1,93 @@
+"""The whole service on the embedded default (SQLite, local market in-process, console chat):
+tokens are discovered, checked and activated with transitions recorded; the console chat and
+/metrics answer; a restart resumes from the database without duplicates."""
+from __future__ import annotations
+
+import asyncio
+import io
+
+import aiohttp
+from sqlalchemy import func
+from sqlmodel import select
+
+from app.service import Service
+from app.settings import Settings
+from tokens.models import ACTIVE, Check, Token, Transition
+
+
+def fast_settings(db_path) -> Settings:
+    return Settings(
+        database_url=f"sqlite+aiosqlite:///{db_path}", http_port=0, status_line=False,
+        sim_migration_interval_s=0.3, hot_check_interval_s=1, cold_check_interval_s=2,
+        collect_interval_s=1, process_interval_s=0.5,
+    )
+
+
+async def _count(db, stmt) -> int:
+    async with db.session() as session:
+        return int((await session.exec(stmt)).one())
+
+
+async def _wait_for(predicate, timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not await predicate():
+        assert loop.time() < end, "the service did not get there in time"
+        await asyncio.sleep(0.25)
+
+
+async def test_service_discovers_checks_activates_and_resumes(tmp_path, caplog):
+    settings = fast_settings(tmp_path / "tw.db")
+    out = io.StringIO()
+    service = Service(settings, console_input=False, console_out=out)
+    ctx = await service.start()
+    db = ctx.db
+    try:
+        async def activated() -> bool:
+            return await _count(db, select(func.count()).select_from(Token).where(Token.status == ACTIVE)) >= 1
+
+        await _wait_for(activated, timeout=60)
+        assert await _count(db, select(func.count()).select_from(Check)) > 0
+        async with db.session() as session:
+            reasons = set((await session.exec(select(Transition.reason).distinct())).all())
+        assert {"discovered", "activated"} <= reasons
+
+        # the console chat (no terminal here, so it logs what it would send) answers /status
+        caplog.clear()
+        with caplog.at_level("INFO", logger="bot.console"):
+            await service.bot.runner.console.handle_line("/status")
+        shown = "\n".join(r.getMessage() for r in caplog.records if r.name == "bot.console")
+        assert "active" in shown.lower() and "monitoring" in shown.lower()
+
+        # /metrics is served with the pipeline's numbers once a collection ran
+        async def collected() -> bool:
+            return ctx.collectors.last_collection_at is not None
+
+        await _wait_for(collected, timeout=15)
+        port = service.monitoring.http.port
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                body = await resp.text()
+        assert resp.status == 200 and "tokenwatch_tokens" in body
+    finally:
+        await service.stop()
+
+    # restart on the same database: resumes, no duplicate tokens or discovery transitions
+    service2 = Service(settings, console_input=False, console_out=io.StringIO())
+    ctx2 = await service2.start()
+    try:
+        db2 = ctx2.db
+        before = await _count(db2, select(func.count()).select_from(Token))
+        checks_before = await _count(db2, select(func.count()).select_from(Check))
+
+        async def resumed() -> bool:
+            return await _count(db2, select(func.count()).select_from(Check)) > checks_before
+
+        await _wait_for(resumed, timeout=30)
+        tokens = await _count(db2, select(func.count()).select_from(Token))
+        distinct_mints = await _count(db2, select(func.count(func.distinct(Token.mint))))
+        discovered = await _count(db2, select(func.count()).select_from(Transition)
+                                  .where(Transition.reason == "discovered"))
+        assert tokens >= before and tokens == distinct_mints == discovered
+    finally:
+        await service2.stop()
