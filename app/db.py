@@ -51,8 +51,12 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, echo: 
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True for faults worth retrying: a locked SQLite file, a dropped or restarting server."""
-    if isinstance(exc, OperationalError):
+    """True for faults worth retrying: a locked SQLite file, a dropped or restarting server.
+
+    A server that is down (restarting) refuses connections: asyncpg lets the socket's
+    ``ConnectionRefusedError`` (or a connect ``TimeoutError``) through unwrapped.
+    """
+    if isinstance(exc, (OperationalError, ConnectionError, TimeoutError)):
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
@@ -60,7 +64,8 @@ def is_transient(exc: BaseException) -> bool:
     return any(
         marker in text
         for marker in ("database is locked", "connection was closed", "cannot connect", "connection refused",
-                       "terminating connection", "the database system is", "connection is closed")
+                       "terminating connection", "the database system is", "connection is closed",
+                       "connect call failed")
     )
 
 

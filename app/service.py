@@ -23,7 +23,14 @@ from app.db import Database
 from app.migrate import upgrade
 from app.scheduler import Scheduler
 from app.settings import Settings
+from app.status_line import StatusLine
+from bot.setup import build_bot
+from monitoring.setup import build_monitoring
+from simulator.server import LocalMarket
+from tokens.pipeline import Pipeline
 
+# Everything is imported up front, before the loop runs: a first import inside a running
+# service would block the event loop for seconds.
 log = logging.getLogger("tokenwatch")
 
 
@@ -50,8 +57,6 @@ class Service:
         # market: the local one in-process, or the live URLs
         dex_url, ws_url = s.dexscreener_base_url, s.pumpportal_ws_url
         if s.market == "sim":
-            from simulator.server import LocalMarket
-
             market = LocalMarket(
                 seed=s.sim_seed, migration_interval_s=s.sim_migration_interval_s,
                 rate_limit_per_min=s.sim_rate_limit_per_min, profiles_rate_limit_per_min=s.profiles_rate_limit_per_min,
@@ -70,8 +75,6 @@ class Service:
             self._stoppers.append(ctx.redis.aclose)
 
         # pipeline
-        from tokens.pipeline import Pipeline
-
         ctx.pipeline = Pipeline(s, db, self.clock, dex_url, ws_url)
         await ctx.pipeline.start()
         self._stoppers.append(ctx.pipeline.stop)
@@ -81,15 +84,11 @@ class Service:
         ctx.scheduler.add_all(ctx.pipeline.jobs())
 
         # monitoring
-        from monitoring.setup import build_monitoring
-
         self.monitoring = await build_monitoring(ctx)
         ctx.scheduler.add_all(self.monitoring.jobs())
         self._stoppers.append(self.monitoring.stop)
 
         # bot and delivery
-        from bot.setup import build_bot
-
         self.bot = await build_bot(ctx, console_input=self.console_input, console_out=self.console_out)
         ctx.scheduler.add_all(self.bot.jobs())
         self._stoppers.append(self.bot.stop)
@@ -98,8 +97,6 @@ class Service:
         self._stoppers.append(ctx.scheduler.shutdown)
 
         if s.status_line:
-            from app.status_line import StatusLine
-
             line = StatusLine(ctx)
             line.start()
             self._stoppers.append(line.stop)

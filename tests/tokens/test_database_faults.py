@@ -95,6 +95,8 @@ async def assert_nothing_lost_and_still_running(db: Database, service: Service, 
     await eventually(lambda: all_stored(db, mints), timeout_s=15)
     counts = await mint_counts(db)
     assert {m: counts.get(m) for m in mints} == {m: 1 for m in mints}  # every mint, exactly once
+    rows = (await db.run(lambda s: execute(s, select(Token.mint, Token.source).where(Token.mint.in_(mints))))).all()
+    assert {source for _, source in rows} == {"pumpportal"}  # ... and it came through the websocket
     assert not service.pipeline.listener.pending  # nothing left waiting for a retry
     # The service keeps going: checks are written after the last fault ...
     await eventually(lambda: checks_since(db, fault_ended_at), timeout_s=10)
@@ -140,6 +142,7 @@ async def test_postgres_connections_killed_mid_run_lose_nothing(pg_url, pg_db, l
     caplog.set_level(logging.WARNING)
     dbname = pg_url.rsplit("/", 1)[1]
     mints = live_market.model.seed_tokens(MINTS)
+    live_market.model.seed_tokens(30)  # the newest profiles: discovery of `mints` is the websocket's
     async with Service(pg_db, live_market) as service:
         await eventually(lambda: live_market.stats.ws_subscribers == 1)
         feeder = asyncio.create_task(feed(live_market, mints, gap_s=0.05))
@@ -160,10 +163,110 @@ async def test_postgres_connections_killed_mid_run_lose_nothing(pg_url, pg_db, l
         await assert_nothing_lost_and_still_running(pg_db, service, mints, fault_ended_at)
 
         # Counted where an operator sees them, and logged.
-        print("PGDBG", pg_db.transient_errors, killed, service.pipeline.listener.insert_errors, [(s.id, s.runs, s.errors, s.last_error) for s in service.scheduler.job_stats()], service.pipeline.counters.as_dict())
+        print("PGDBG", pg_db.transient_errors, killed, service.pipeline.listener.insert_errors, [(s.id, s.runs, s.errors, s.missed, s.skipped_max_instances, list(s.durations)) for s in service.scheduler.job_stats()], service.pipeline.counters.as_dict())
         assert pg_db.transient_errors > 0
         assert any("database fault" in r.getMessage() for r in caplog.records)
-        assert service.pipeline.counters.discovered == len(set(await mint_counts(pg_db)))
+
+
+class RestartingServer:
+    """A loopback TCP proxy in front of PostgreSQL that can "restart": every open connection is
+    dropped and new ones are refused for a while, as while a real server restarts (which the
+    shared test server must not do)."""
+
+    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+        self.upstream = (upstream_host, upstream_port)
+        self.port = 0
+        self._server: asyncio.base_events.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._pipes: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers |= {writer, up_writer}
+        for src, dst in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.create_task(self._pipe(src, dst))
+            self._pipes.add(task)
+            task.add_done_callback(self._pipes.discard)
+
+    @staticmethod
+    async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        try:
+            while data := await src.read(65536):
+                dst.write(data)
+                await dst.drain()
+        except (OSError, RuntimeError):
+            pass
+        finally:
+            dst.transport.abort()
+
+    async def go_down(self) -> None:
+        """Stop listening and drop every connection (clients see resets, then refusals)."""
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+        await self._server.wait_closed()
+        self._server = None
+
+    async def restart(self, down_s: float) -> None:
+        await self.go_down()
+        await asyncio.sleep(down_s)
+        await self.start()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self.go_down()
+        for task in list(self._pipes):
+            task.cancel()
+        await asyncio.gather(*self._pipes, return_exceptions=True)
+
+
+@pytest.fixture
+async def restarting_pg(pg_url):
+    """``(Database, RestartingServer)``: the test database reached through a restartable proxy."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(pg_url)
+    server = RestartingServer(url.host or "127.0.0.1", url.port or 5432)
+    await server.start()
+    database = Database(make_engine(url.set(host="127.0.0.1", port=server.port).render_as_string(False)),
+                        retry_base_s=0.05)
+    yield database, server
+    await database.dispose()
+    await server.stop()
+
+
+async def test_postgres_restarting_server_loses_nothing(restarting_pg, live_market, caplog):
+    """Down briefly (within Database.run's retries) and then longer than the retries last:
+    writes that give up are kept (discovery's pending queue) or re-done (leased checks)."""
+    caplog.set_level(logging.WARNING)
+    db, server = restarting_pg
+    mints = live_market.model.seed_tokens(MINTS)
+    live_market.model.seed_tokens(30)  # the newest profiles: discovery of `mints` is the websocket's
+    async with Service(db, live_market) as service:
+        service.pipeline.processor.lease_s = 2.0  # a check lost with the connection is re-done soon
+        await eventually(lambda: live_market.stats.ws_subscribers == 1)
+        feeder = asyncio.create_task(feed(live_market, mints, gap_s=0.1))
+        await asyncio.sleep(0.5)
+        await server.restart(down_s=0.5)
+        await asyncio.sleep(0.5)
+        await server.restart(down_s=3.0)  # longer than the ~1.5 s Database.run keeps retrying
+        await feeder
+        fault_ended_at = time.time()
+        await assert_nothing_lost_and_still_running(db, service, mints, fault_ended_at)
+
+        print("RSDBG", db.transient_errors, service.pipeline.listener.insert_errors, [(s.id, s.runs, s.errors, s.last_error) for s in service.scheduler.job_stats()], service.pipeline.counters.as_dict())
+        assert db.transient_errors > 0
+        assert any("database fault" in r.getMessage() for r in caplog.records)
 
 
 # --- SQLite: the file briefly locked by another writer ----------------------------------------
@@ -198,6 +301,7 @@ async def test_sqlite_locked_by_another_writer_loses_nothing(sqlite_file_db, liv
     caplog.set_level(logging.WARNING)
     db, path = sqlite_file_db
     mints = live_market.model.seed_tokens(MINTS)
+    live_market.model.seed_tokens(30)  # the newest profiles: discovery of `mints` is the websocket's
     async with Service(db, live_market) as service:
         await eventually(lambda: live_market.stats.ws_subscribers == 1)
         await feed(live_market, mints[:10], gap_s=0.02)
@@ -216,7 +320,7 @@ async def test_sqlite_locked_by_another_writer_loses_nothing(sqlite_file_db, liv
         fault_ended_at = time.time()
         await assert_nothing_lost_and_still_running(db, service, mints, fault_ended_at)
 
-        print("SQDBG", db.transient_errors, service.pipeline.listener.insert_errors, [(s.id, s.runs, s.errors, s.last_error) for s in service.scheduler.job_stats()], service.pipeline.counters.as_dict())
+        print("SQDBG", db.transient_errors, service.pipeline.listener.insert_errors, [(s.id, s.runs, s.errors, s.missed, s.skipped_max_instances, list(s.durations)) for s in service.scheduler.job_stats()], service.pipeline.counters.as_dict())
         assert db.transient_errors > 0
         assert any("database fault" in r.getMessage() for r in caplog.records)
         jobs = {s.id: s for s in service.scheduler.job_stats()}
