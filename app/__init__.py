@@ -1,1 +1,1 @@
-"""tokenwatch application core: settings, database, clock, scheduler and the command line."""
+"""The application core, the bottom layer: settings, database, clock, scheduler, logging, context."""

@@ -1,6 +1,6 @@
 """The running application's parts, handed to the bot's handlers and to collectors.
 
-Built once by the composition root (``app.service``); fields for parts that are not
+Built once by the composition root (``tokenwatch.service``); fields for parts that are not
 running (no Redis, console chat instead of Telegram) are ``None``. Typed loosely at
 run time so this bottom-layer module imports nothing from the packages above it.
 

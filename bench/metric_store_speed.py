@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.clock import ManualClock  # noqa: E402
 from app.db import Database, make_engine  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
-from monitoring.collector import Sample  # noqa: E402
+from monitoring.sample import Sample  # noqa: E402
 from monitoring.store import MetricStore  # noqa: E402
 
 SERIES = 200

@@ -1,7 +1,7 @@
 """Build the bot for a running service: dispatcher with every /status section, the runner
 (polling, webhook or console chat), the outbox and its sender.
 
-Called by the composition root (``app.service``)::
+Called by the composition root (``tokenwatch.service``)::
 
     bot_parts = await build_bot(ctx)        # sets ctx.outbox
     ctx.scheduler.add_all(bot_parts.jobs())

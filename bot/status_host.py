@@ -10,7 +10,7 @@ from typing import Any
 from bot.status_sections import StatusSections
 from bot.views.host_status import ApiHealth, HostStatus, render_host_section
 from monitoring import metric_names as m
-from monitoring.collector import parse_labels
+from monitoring.sample import parse_labels
 
 
 def host_status(collectors: Any) -> HostStatus:

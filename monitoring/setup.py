@@ -1,6 +1,6 @@
 """Build monitoring for a running service: store, collectors, loop-lag task, HTTP endpoints.
 
-Called by the composition root (``app.service``)::
+Called by the composition root (``tokenwatch.service``)::
 
     monitoring = await build_monitoring(ctx)       # sets ctx.metrics and ctx.collectors
     ctx.scheduler.add_all(monitoring.jobs())       # monitoring.collect / .rollup / .retention

@@ -27,7 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import Database
-from monitoring.collector import Sample, canonical_labels, sample_problem
+from monitoring.sample import Sample, canonical_labels, sample_problem
 from monitoring.models import HOUR, MINUTE, RAW, MetricSample
 
 log = logging.getLogger(__name__)
@@ -318,7 +318,7 @@ class MetricStore:
 
     async def series_labels(self, name: str, *, since: float) -> list[dict[str, str]]:
         """Label sets seen for ``name`` in raw samples since ``since`` (e.g. every API endpoint)."""
-        from monitoring.collector import parse_labels
+        from monitoring.sample import parse_labels
 
         async def _run(session: AsyncSession) -> list[str]:
             rows = await session.exec(

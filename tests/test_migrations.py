@@ -12,7 +12,7 @@ from sqlalchemy import inspect
 
 from app.db import make_engine
 from app.migrate import alembic_config, downgrade, upgrade
-from app.schema import metadata
+from tokenwatch.schema import metadata
 from tests.conftest import PG_BASE_URL, _pg_admin
 
 

@@ -10,7 +10,7 @@ import aiohttp
 from sqlalchemy import func
 from sqlmodel import select
 
-from app.service import Service
+from tokenwatch.service import Service
 from app.settings import Settings
 from tokens.models import ACTIVE, Check, Token, Transition
 

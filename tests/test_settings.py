@@ -47,7 +47,7 @@ def test_lists_parse_from_comma_separated(monkeypatch, tmp_path):
 
 def test_cli_prints_one_line_and_exits_2(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "app.cli", "migrate"],
+        [sys.executable, "-m", "tokenwatch.cli", "migrate"],
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parents[1]),
              "COLD_CHECK_INTERVAL_S": "abc"},

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from monitoring import metric_names as m
-from monitoring.collector import Sample
+from monitoring.sample import Sample
 
 QUANTILES = (("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99"))
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from app.db import Database
 from monitoring import metric_names as m
-from monitoring.collector import Sample
+from monitoring.sample import Sample
 from monitoring.pipeline import PipelineParams, PipelineSnapshot, QueueTrend, pipeline_snapshot
 from monitoring.pipeline.percentiles import Distribution
 

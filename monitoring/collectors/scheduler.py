@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from monitoring import metric_names as m
-from monitoring.collector import Sample
+from monitoring.sample import Sample
 
 
 def _num(value: Any) -> float | None:

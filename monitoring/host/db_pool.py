@@ -20,7 +20,7 @@ from sqlalchemy import event, text
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import Database
 from monitoring import metric_names as m
-from monitoring.collector import Sample
+from monitoring.sample import Sample
 
 log = logging.getLogger(__name__)
 

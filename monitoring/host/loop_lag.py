@@ -17,7 +17,7 @@ from collections import deque
 
 from app.clock import SYSTEM_CLOCK, Clock
 from monitoring import metric_names as m
-from monitoring.collector import Sample
+from monitoring.sample import Sample
 
 log = logging.getLogger(__name__)
 

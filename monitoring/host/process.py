@@ -20,7 +20,7 @@ import psutil
 
 from app.clock import SYSTEM_CLOCK, Clock
 from monitoring import metric_names as m
-from monitoring.collector import Sample
+from monitoring.sample import Sample
 from monitoring.host.cgroup import CgroupLimits, CgroupReader, effective_cores, effective_memory_limit
 
 

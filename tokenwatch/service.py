@@ -23,7 +23,7 @@ from app.db import Database
 from app.migrate import upgrade
 from app.scheduler import Scheduler
 from app.settings import Settings
-from app.status_line import StatusLine
+from tokenwatch.status_line import StatusLine
 from bot.setup import build_bot
 from monitoring.setup import build_monitoring
 from simulator.server import LocalMarket

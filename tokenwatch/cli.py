@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "run":
-            from app.service import run_service
+            from tokenwatch.service import run_service
 
             asyncio.run(run_service(settings))
             return 0
