@@ -6,7 +6,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.schema import metadata
+from tokenwatch.schema import metadata
 
 config = context.config
 target_metadata = metadata

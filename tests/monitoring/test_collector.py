@@ -10,7 +10,8 @@ import pytest
 from app.clock import ManualClock
 from app.scheduler import JobSpec
 from monitoring import metric_names as m
-from monitoring.collector import CollectorRegistry, Sample, canonical_labels, parse_labels
+from monitoring.collector import CollectorRegistry
+from monitoring.sample import Sample, canonical_labels, parse_labels
 from monitoring.store import MetricStore
 
 

@@ -7,7 +7,8 @@ import pytest
 from app.clock import ManualClock
 from app.db import Database, make_engine
 from monitoring import metric_names as m
-from monitoring.collector import CollectorRegistry, Sample
+from monitoring.collector import CollectorRegistry
+from monitoring.sample import Sample
 from monitoring.http import HttpServer
 
 

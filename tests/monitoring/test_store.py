@@ -6,7 +6,7 @@ import math
 import pytest
 
 from app.clock import ManualClock
-from monitoring.collector import Sample
+from monitoring.sample import Sample
 from monitoring.models import HOUR, MINUTE, RAW
 from monitoring.store import MetricStore, Point
 
