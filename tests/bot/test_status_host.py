@@ -1,0 +1,63 @@
+"""The /status host section: memory against its limit, CPU, loop lag, database and API health,
+read from the collectors' latest samples; valid Telegram HTML whatever the endpoint names are."""
+from __future__ import annotations
+
+from app.clock import ManualClock
+from bot.render.html import validate_html
+from bot.status_host import host_section
+from monitoring import metric_names as m
+from monitoring.collector import CollectorRegistry
+from monitoring.sample import Sample
+
+
+class Fixed:
+    name = "fixed"
+
+    def __init__(self, samples: list[Sample]) -> None:
+        self.samples = samples
+
+    async def collect(self, now: float) -> list[Sample]:
+        return self.samples
+
+
+class Ctx:
+    def __init__(self, collectors) -> None:
+        self.collectors = collectors
+
+
+async def test_host_section_shows_memory_cpu_lag_and_api_health():
+    clock = ManualClock()
+    registry = CollectorRegistry(clock=clock)
+    hostile = "tokens<b>&\u202e"
+    registry.register(Fixed([
+        Sample(m.PROCESS_RESIDENT_BYTES, 512 * 2**20),
+        Sample(m.PROCESS_MEMORY_LIMIT_BYTES, 2048 * 2**20),
+        Sample(m.PROCESS_MEMORY_SHARE, 0.25),
+        Sample(m.PROCESS_CPU_PERCENT, 37.0),
+        Sample(m.PROCESS_CPU_SHARE, 0.185),
+        Sample(m.PROCESS_EFFECTIVE_CORES, 2.0),
+        Sample(m.LOOP_LAG_SECONDS, 0.004),
+        Sample(m.LOOP_LAG_MAX_SECONDS, 0.25),
+        Sample(m.DB_UP, 1.0),
+        Sample(m.API_REQUESTS_TOTAL, 120, {"endpoint": hostile}),
+        Sample(m.API_LATENCY_SECONDS, 0.180, {"endpoint": hostile, "quantile": "0.95"}),
+        Sample(m.API_ERROR_RATE, 0.05, {"endpoint": hostile}),
+        Sample(m.API_RATE_LIMITED_TOTAL, 3, {"endpoint": hostile}),
+        Sample(m.API_TIMEOUTS_TOTAL, 1, {"endpoint": hostile}),
+    ]))
+    await registry.collect_all(clock.time())
+
+    text = await host_section(Ctx(registry), None, clock.time())
+
+    validate_html(text)
+    assert "512 MiB of 2,048 MiB (25%)" in text
+    assert "37% of a core" in text and "18% of 2 cores" in text
+    assert "Database: up" in text
+    assert "p95 180 ms, errors 5%, 429s 3, timeouts 1" in text
+    assert "tokens&lt;b&gt;&amp;" in text
+
+
+async def test_host_section_before_any_collection_says_unknown():
+    text = await host_section(Ctx(CollectorRegistry(clock=ManualClock())), None, 0.0)
+    validate_html(text)
+    assert "Memory: — of —" in text
