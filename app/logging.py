@@ -49,5 +49,6 @@ def setup_logging(fmt: str = "text", level: str = "INFO", stream=None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiohttp.access", "apscheduler.executors.default", "apscheduler.scheduler", "aiogram.event"):
+    for noisy in ("aiohttp.access", "apscheduler.executors.default", "apscheduler.scheduler", "aiogram.event",
+                  "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
