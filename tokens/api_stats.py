@@ -11,6 +11,7 @@ package reads ``snapshot()`` to chart latency and error rates::
 """
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -19,11 +20,18 @@ ENDPOINTS = ("tokens_batch", "token_pairs", "token_profiles")
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile of an already sorted list (``q`` in 0..100)."""
-    if not sorted_values:
+    """Nearest-rank percentile of an already sorted list (``q`` in 0..100).
+
+    The smallest value with at least ``q`` % of the values at or below it: the
+    ``ceil(q / 100 * n)``-th value (1-based). ``percentile([1, 2, 3, 4, 5, 6], 50) == 3``.
+    """
+    n = len(sorted_values)
+    if not n:
         return None
-    rank = max(0, min(len(sorted_values) - 1, int(round(q / 100.0 * len(sorted_values) + 0.5)) - 1))
-    return sorted_values[rank]
+    # q * n / 100 keeps integer inputs exact (0.07 * 100 is 7.000000000000001); the epsilon
+    # absorbs float noise from fractional q.
+    rank = math.ceil(q * n / 100.0 - 1e-9) - 1
+    return sorted_values[max(0, min(n - 1, rank))]
 
 
 @dataclass

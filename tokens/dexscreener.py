@@ -133,7 +133,7 @@ class DexScreenerClient:
 
     # --- HTTP ----------------------------------------------------------------
     def _backoff(self, attempt: int) -> float:
-        return min(self.retry_max_s, self.retry_base_s * (2 ** attempt)) * (0.5 + random.random() / 2)
+        return min(self.retry_max_s, self.retry_base_s * (2 ** min(max(0, attempt), 20))) * (0.5 + random.random() / 2)
 
     async def _get_json(self, endpoint: str, path: str, limiter: RateLimiter | None = None,
                         acquired: bool = False) -> Any:
@@ -175,7 +175,7 @@ class DexScreenerClient:
                     else:
                         try:
                             data = json.loads(body) if body.strip() else None
-                        except ValueError:
+                        except (ValueError, RecursionError):  # RecursionError: nested too deep
                             data = _BAD
                         if data is _BAD or data is None:
                             self.stats.record(endpoint, latency_s=latency, status=resp.status,

@@ -5,10 +5,17 @@ real API); entries with ``chainId == "solana"`` give ``tokenAddress``::
 
     poller = ProfilesPoller(client, intake)
     new = await poller.poll_once()      # the ``pipeline.profiles`` job
+
+An address whose insert fails (database down) is kept in ``pending`` and retried first on the
+next poll; the rest of the poll goes on. After ``MAX_INSERT_FAILURES_PER_POLL`` failures in one
+poll the remaining addresses are queued without trying (the database is down: each attempt
+would only wait out ``Database.run``'s retries). Discovery loses nothing.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import OrderedDict
 
 from tokens.dexscreener import DexScreenerClient, FetchError
 from tokens.intake import TokenIntake
@@ -16,6 +23,8 @@ from tokens.intake import TokenIntake
 log = logging.getLogger(__name__)
 
 SOURCE = "dexscreener_profiles"
+MAX_PENDING = 10_000
+MAX_INSERT_FAILURES_PER_POLL = 3
 
 
 class ProfilesPoller:
@@ -30,23 +39,57 @@ class ProfilesPoller:
         self.intake = intake
         self.polls = 0
         self.failures = 0
+        self.insert_errors = 0
         self.last_error: str | None = None
+        self._pending: OrderedDict[str, None] = OrderedDict()
+
+    @property
+    def pending(self) -> list[str]:
+        """Addresses whose insert failed, oldest first (retried on the next poll)."""
+        return list(self._pending)
 
     async def poll_once(self) -> int:
+        """Retry pending addresses, then fetch and admit new profiles; returns tokens added."""
         self.polls += 1
+        addresses: list[str] = []
         try:
-            addresses = await self.client.fetch_profiles()
+            addresses = list(await self.client.fetch_profiles())
         except FetchError as exc:
             self.failures += 1
             if self.last_error is None:
                 log.warning("token profiles unavailable: %s", exc)
             self.last_error = str(exc)
-            return 0
-        if self.last_error is not None:
-            log.info("token profiles available again")
-            self.last_error = None
-        new = 0
-        for address in addresses:
-            if await self.intake.add(address, source=SOURCE):
-                new += 1
+        else:
+            if self.last_error is not None:
+                log.info("token profiles available again")
+                self.last_error = None
+        return await self._admit_all([*self._pending, *addresses])
+
+    async def _admit_all(self, addresses: list[str]) -> int:
+        new = failed = 0
+        first_error: BaseException | None = None
+        for address in dict.fromkeys(addresses):  # pending first, each address once
+            if failed >= MAX_INSERT_FAILURES_PER_POLL:
+                self._queue(address)
+                continue
+            try:
+                if await self.intake.add(address, source=SOURCE):
+                    new += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - keep the address, retry on the next poll
+                failed += 1
+                self.insert_errors += 1
+                first_error = first_error or exc
+                self._queue(address)
+                continue
+            self._pending.pop(address, None)
+        if first_error is not None:
+            log.warning("could not store %d discovered profile token(s) (%s); %d kept for retry",
+                        failed, type(first_error).__name__, len(self._pending))
         return new
+
+    def _queue(self, address: str) -> None:
+        self._pending[address] = None
+        while len(self._pending) > MAX_PENDING:
+            self._pending.popitem(last=False)

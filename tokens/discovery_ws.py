@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 SUBSCRIBE = {"method": "subscribeMigration"}
 MAX_PENDING = 10_000
+MAX_BACKOFF_DOUBLINGS = 20  # 2**attempt past this only overflows; max_backoff_s caps it anyway
 
 
 class MigrationListener:
@@ -92,7 +93,8 @@ class MigrationListener:
         self.state = "stopped"
 
     def _backoff(self, attempt: int) -> float:
-        base = min(self.max_backoff_s, self.min_backoff_s * (2 ** attempt))
+        """Jittered delay before reconnect ``attempt``; bounded however many attempts failed."""
+        base = min(self.max_backoff_s, self.min_backoff_s * (2 ** min(max(0, attempt), MAX_BACKOFF_DOUBLINGS)))
         return max(self.min_backoff_s, base * (0.5 + random.random() / 2))
 
     async def run(self) -> None:
@@ -163,7 +165,7 @@ class MigrationListener:
         self.last_message_at = self.clock.time()
         try:
             payload = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             self.counters.garbage += 1
             return
         if not isinstance(payload, dict):

@@ -23,13 +23,13 @@ from tokens.stage_stats import StageStats
 
 log = logging.getLogger(__name__)
 
-_BASE58 = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")
+_BASE58 = re.compile(r"[1-9A-HJ-NP-Za-km-z]{32,44}")  # used with fullmatch: no "\n" slips past "$"
 RECENT_MINTS = 10_000
 
 
 def is_valid_mint(value: object) -> bool:
-    """A Solana mint: a base58 string of 32 to 44 characters."""
-    return isinstance(value, str) and bool(_BASE58.match(value))
+    """A Solana mint: a base58 string of 32 to 44 characters, nothing before or after."""
+    return isinstance(value, str) and _BASE58.fullmatch(value) is not None
 
 
 class TokenIntake:

@@ -26,6 +26,7 @@ ACTIVATED = "activated"
 DISCOVERED = "discovered"
 MONITORING_TIMEOUT = "monitoring_timeout"
 LOW_SCORE_TIMEOUT = "low_score_timeout"
+MAX_BACKOFF_DOUBLINGS = 30  # beyond this 2**n only risks overflow; the cap applies long before
 FETCH_FAILED = "fetch_failed"  # demotion reason never used: a failed fetch changes no status
 
 
@@ -90,7 +91,7 @@ def next_check_at(status: str, score_ewma: float | None, now: float, policy: Lif
 def backoff_s(failures: int, policy: LifecyclePolicy, jitter: bool = True) -> float:
     """Delay before retrying a token whose fetch failed ``failures`` times in a row."""
     cap = policy.cold_interval_s * policy.backoff_cap_factor
-    base = min(cap, policy.hot_interval_s * (2 ** max(0, failures - 1)))
+    base = min(cap, policy.hot_interval_s * (2 ** min(max(0, failures - 1), MAX_BACKOFF_DOUBLINGS)))
     return base * (0.75 + random.random() / 2) if jitter else base
 
 

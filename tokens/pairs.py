@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_TEXT_CHARS = 512
+MAX_COUNT = 10**15  # no pool trades this often; anything above is junk, clamped
 CHAIN = "solana"
 WINDOWS = ("m5", "h1", "h6", "h24")
 
@@ -48,7 +49,10 @@ def to_float(value: object) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (int, float)):
-        out = float(value)
+        try:
+            out = float(value)
+        except OverflowError:  # a JSON integer of hundreds of digits
+            return None
     elif isinstance(value, str):
         try:
             out = float(value.strip())
@@ -60,11 +64,14 @@ def to_float(value: object) -> float | None:
 
 
 def to_count(value: object) -> int:
-    """A non-negative int from junk; anything unusable is 0."""
+    """A non-negative int from junk, at most ``MAX_COUNT``; anything unusable is 0.
+
+    The cap keeps sums and ratios of counts (scoring) within float range whatever the API says.
+    """
     num = to_float(value)
     if num is None or num < 0:
         return 0
-    return int(num)
+    return min(int(num), MAX_COUNT)
 
 
 @dataclass(frozen=True)

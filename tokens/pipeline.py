@@ -33,7 +33,7 @@ from tokens.discovery_profiles import ProfilesPoller
 from tokens.discovery_ws import MigrationListener
 from tokens.intake import TokenIntake
 from tokens.processor import Processor
-from tokens.ratelimit import RateLimiter
+from tokens.ratelimit import RateLimiter, Sleep
 from tokens.stage_stats import StageStats
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,9 +42,25 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 PROFILES_HEADROOM = 0.9
-API_BURST = 3  # requests that may go early after an idle gap; any 60 s window <= rate + 3
+API_BURST = 3  # requests that may go early after an idle gap; rate + burst <= the limit (api_limiter)
 ARCHIVE_INTERVAL_S = 60.0
 RETENTION_INTERVAL_S = 3600.0
+
+
+def api_limiter(settings: Settings, clock: Clock = SYSTEM_CLOCK, sleep: Sleep = asyncio.sleep) -> RateLimiter:
+    """The DexScreener pair-endpoint limiter: ``API_RATE_LIMIT_PER_MIN x API_RATE_HEADROOM``, but
+    never more than the limit in any 60 s window, burst included (even at headroom 1.0).
+
+        api_limiter(Settings(api_rate_headroom=1.0)).rate_per_min   # 297.0 (297 + burst 3 = 300)
+    """
+    return RateLimiter(settings.effective_api_rate_per_min, burst=API_BURST, clock=clock, sleep=sleep,
+                       window_limit=settings.api_rate_limit_per_min)
+
+
+def profiles_limiter(settings: Settings, clock: Clock = SYSTEM_CLOCK, sleep: Sleep = asyncio.sleep) -> RateLimiter:
+    """The ``/token-profiles`` limiter: 90 % of its own limit, never over it in any 60 s window."""
+    return RateLimiter(settings.profiles_rate_limit_per_min * PROFILES_HEADROOM, burst=1, clock=clock,
+                       sleep=sleep, window_limit=settings.profiles_rate_limit_per_min)
 
 
 class Pipeline:
@@ -66,9 +82,8 @@ class Pipeline:
         self.api_stats = ApiStats()
         self.stage_stats = StageStats(clock)
         self.counters = PipelineCounters()
-        self.limiter = RateLimiter(settings.effective_api_rate_per_min, burst=API_BURST, clock=SYSTEM_CLOCK)
-        self.profiles_limiter = RateLimiter(settings.profiles_rate_limit_per_min * PROFILES_HEADROOM, burst=1,
-                                            clock=SYSTEM_CLOCK)
+        self.limiter = api_limiter(settings)
+        self.profiles_limiter = profiles_limiter(settings)
         self.timeouts = EndpointTimeouts(settings.api_timeout_s)
         self.intake = TokenIntake(db, clock, self.counters, self.stage_stats)
         self._run_budget_s = run_budget_s

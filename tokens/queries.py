@@ -82,7 +82,7 @@ def _conditions(text: str | None) -> list[dict[str, Any]]:
         return []
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return []
     return [d for d in data if isinstance(d, dict)] if isinstance(data, list) else []
 

@@ -3,10 +3,15 @@
 Unlike ``aiolimiter.AsyncLimiter(300, 60)`` (which lets all 300 go at once), this paces
 requests at ``rate_per_min / 60`` per second (GCRA / virtual scheduling): each caller
 reserves the next free slot and sleeps until it, so at most ``burst`` requests can ever
-go early and any 60 s window holds at most ``rate_per_min + burst`` requests. Waiters are
-served in arrival order, and waiting never blocks the event loop.
+go early and any 60 s window holds at most ``floor(rate_per_min) + burst`` requests. Waiters
+are served in arrival order, and waiting never blocks the event loop.
+
+Given ``window_limit`` (the API's requests per 60 s), the limiter keeps that guarantee under
+the limit whatever rate it is given, now or later (``set_rate_per_min``): the rate is capped
+at ``window_limit - burst`` (and the burst at ``window_limit - 1``).
 
     limiter = RateLimiter(rate_per_min=291, burst=2)
+    RateLimiter(300, burst=3, window_limit=300).rate_per_min   # 297.0: 297 + 3 <= 300
     await limiter.acquire()            # returns when this request may go
     limiter.pause_until(clock.monotonic() + retry_after)   # on a 429
 
@@ -15,6 +20,7 @@ Clock and sleep are injectable for tests (``ManualClock.monotonic`` + a fake sle
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 
 from app.clock import SYSTEM_CLOCK, Clock
@@ -31,13 +37,22 @@ class RateLimiter:
     """
 
     def __init__(self, rate_per_min: float, *, burst: int = 2, clock: Clock = SYSTEM_CLOCK,
-                 sleep: Sleep = asyncio.sleep) -> None:
+                 sleep: Sleep = asyncio.sleep, window_limit: float | None = None) -> None:
         if rate_per_min <= 0:
             raise ValueError("rate_per_min must be positive")
+        if window_limit is not None and window_limit < 1:
+            raise ValueError("window_limit must be at least 1 request per 60 s")
         self._clock = clock
         self._sleep = sleep
-        self._interval = 60.0 / rate_per_min
         self._burst = max(1, int(burst))
+        self._max_rate = math.inf
+        if window_limit is not None:
+            limit = math.floor(window_limit)
+            self._burst = min(self._burst, max(1, limit - 1))
+            # floor(rate) + burst <= limit; a limit of 1 leaves a rate just under one per minute.
+            self._max_rate = float(limit - self._burst) if limit >= 2 else 0.5
+        self.window_limit = window_limit
+        self._interval = 60.0 / min(rate_per_min, self._max_rate)
         self._tat = clock.monotonic()  # theoretical arrival time of the next request
         self._paused_until = 0.0
         self.acquired = 0
@@ -48,10 +63,15 @@ class RateLimiter:
     def rate_per_min(self) -> float:
         return 60.0 / self._interval
 
+    @property
+    def burst(self) -> int:
+        return self._burst
+
     def set_rate_per_min(self, rate_per_min: float) -> None:
+        """Change the pace; capped so that ``window_limit`` (if given) still holds."""
         if rate_per_min <= 0:
             raise ValueError("rate_per_min must be positive")
-        self._interval = 60.0 / rate_per_min
+        self._interval = 60.0 / min(rate_per_min, self._max_rate)
 
     @property
     def paused_until(self) -> float:

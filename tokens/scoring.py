@@ -38,7 +38,9 @@ class ScoreBreakdown:
 
 
 def _saturate(ratio: float) -> float:
-    return ratio / (ratio + 1.0) if ratio > 0 else 0.0
+    if math.isnan(ratio) or ratio <= 0:
+        return 0.0
+    return 1.0 if math.isinf(ratio) else ratio / (ratio + 1.0)
 
 
 def tx_acceleration(m5: float, h1: float) -> float:
