@@ -8,6 +8,7 @@ upper-case environment variables (``database_url`` <- ``DATABASE_URL``).
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -98,6 +99,7 @@ class Settings(BaseSettings):
     stall_intervals: int = Field(default=3, ge=1)
     activation_window_h: float = Field(default=1.0, gt=0)
     discrepancy_liquidity_share: float = Field(default=0.2, gt=0)
+    discrepancy_budget_share: float = Field(default=0.03, gt=0, le=0.2)
     metrics_raw_retention_h: float = Field(default=6.0, gt=0)
     metrics_1m_retention_d: float = Field(default=2.0, gt=0)
     metrics_1h_retention_d: float = Field(default=30.0, gt=0)
@@ -130,6 +132,15 @@ class Settings(BaseSettings):
             raise ValueError("must look like <digits>:<secret> as given by @BotFather")
         return value
 
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _secret_shape(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
+            raise ValueError("must be 1-256 characters of A-Z a-z 0-9 _ - (Telegram's secret_token rules)")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _db_driver(cls, value: str) -> str:
@@ -147,6 +158,8 @@ class Settings(BaseSettings):
             raise ValueError("HOT_CHECK_INTERVAL_S must not exceed COLD_CHECK_INTERVAL_S")
         if self.ws_reconnect_min_s > self.ws_reconnect_max_s:
             raise ValueError("WS_RECONNECT_MIN_S must not exceed WS_RECONNECT_MAX_S")
+        if self.telegram_webhook_url and not self.telegram_webhook_secret:
+            raise ValueError("TELEGRAM_WEBHOOK_URL requires TELEGRAM_WEBHOOK_SECRET (1-256 of A-Z a-z 0-9 _ -)")
         return self
 
     @property

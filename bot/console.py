@@ -399,6 +399,10 @@ class ConsoleTransport:
         self.printer.show(chat_id, message_id, text, parse_mode, markup, edited=True)
         return message_id
 
+    async def edit_caption(self, chat_id: int, message_id: int, caption: str, *,
+                           reply_markup: dict | None = None, parse_mode: str | None = "HTML") -> int:
+        return await self.edit_text(chat_id, message_id, caption, reply_markup=reply_markup, parse_mode=parse_mode)
+
     async def send_photo(self, chat_id: int, photo: bytes, *, caption: str | None = None,
                          reply_markup: dict | None = None, parse_mode: str | None = "HTML") -> int:
         mid = self.printer.next_message_id()

@@ -43,3 +43,7 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     plain_fallback: bool = False
     fallback_sent: bool = False
+    # Progress through a message sent in several parts (a long text split, or a picture followed
+    # by its text): a restarted sender resumes after the last delivered part, never repeats one.
+    pieces_sent: int = 0
+    first_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))

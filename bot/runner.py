@@ -8,8 +8,8 @@
 Polling talks to ``TELEGRAM_API_BASE`` (``TelegramAPIServer.from_base``) and is
 supervised: if it ends for any reason but a refused token it restarts with backoff.
 Webhook mode (``TELEGRAM_WEBHOOK_URL`` set) serves ``POST <url path>`` on
-``HTTP_HOST:TELEGRAM_WEBHOOK_PORT``; a wrong ``X-Telegram-Bot-Api-Secret-Token``
-gets 401, malformed bodies 400.
+``HTTP_HOST:TELEGRAM_WEBHOOK_PORT``; it needs ``TELEGRAM_WEBHOOK_SECRET`` (``start`` refuses
+without one), a missing or wrong ``X-Telegram-Bot-Api-Secret-Token`` gets 401, malformed bodies 400.
 """
 from __future__ import annotations
 
@@ -96,6 +96,9 @@ class BotRunner:
             self._task = asyncio.create_task(self.console.run(), name="bot-console")
             log.info("no TELEGRAM_BOT_TOKEN: the console chat is on")
             return
+        if mode == "webhook" and not self.settings.telegram_webhook_secret:
+            # Without a secret anyone who learns the URL could post updates "from" an admin.
+            raise RuntimeError("TELEGRAM_WEBHOOK_URL requires TELEGRAM_WEBHOOK_SECRET; webhook not started")
         if self.bot is None:
             self.bot = self.make_bot()
         try:
@@ -155,7 +158,7 @@ class BotRunner:
     async def handle_webhook(self, request: web.Request) -> web.Response:
         """aiohttp handler: check the secret, parse the update, handle it in the background."""
         secret = self.settings.telegram_webhook_secret
-        if secret and not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), secret.encode()):
+        if not secret or not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), secret.encode()):
             self.webhook_rejected += 1
             log.warning("webhook request with a wrong secret token from %s", request.remote)
             return web.Response(status=401, text="Unauthorized")

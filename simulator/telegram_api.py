@@ -17,7 +17,7 @@ api.telegram.org; nothing leaves the machine::
 
 Implemented methods: getMe, getUpdates (long polling, offset/limit/timeout/allowed_updates,
 409 when a second poller cuts in), deleteWebhook, setMyCommands, getMyCommands,
-deleteMyCommands, sendMessage, editMessageText, editMessageReplyMarkup, answerCallbackQuery,
+deleteMyCommands, sendMessage, editMessageText, editMessageCaption, editMessageReplyMarkup, answerCallbackQuery,
 sendPhoto, sendDocument, getChat, deleteMessage. HTML is validated with
 ``bot.render.html`` rules (400 "can't parse entities"); text is limited to 4096 UTF-16 units
 after parsing, captions to 1024. Errors have Telegram's shape
@@ -29,7 +29,9 @@ count. Exceeding one answers 429 with ``retry_after`` and counts ``stats.provoke
 
 Faults for tests: ``fail_next(n, status=500)``, ``force_429(retry_after, count)``,
 ``set_outage(True)`` (every call answers 502, or with ``mode="drop"`` the connection is cut),
-``block_bot(chat_id)`` (403 Forbidden from then on).
+``block_bot(chat_id)`` (403 Forbidden from then on), ``migrate_chat(old, new)`` (400 with
+``migrate_to_chat_id``, as for a group upgraded to a supergroup). Malformed parameters answer
+400; an unexpected failure answers a Telegram-shaped 500, never a bare HTML error page.
 """
 from __future__ import annotations
 
@@ -50,7 +52,7 @@ from bot.render.html import HtmlError, MAX_CAPTION_LEN, MAX_MESSAGE_LEN, to_plai
 
 log = logging.getLogger(__name__)
 
-LIMITED_METHODS = frozenset({"sendmessage", "sendphoto", "senddocument", "editmessagetext"})
+LIMITED_METHODS = frozenset({"sendmessage", "sendphoto", "senddocument", "editmessagetext", "editmessagecaption"})
 NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply markup "
                 "are exactly the same as a current content and reply markup of the message")
 
@@ -58,16 +60,20 @@ NOT_MODIFIED = ("Bad Request: message is not modified: specified new message con
 class ApiError(Exception):
     """An error answer of the fake API (raised inside handlers, rendered as Telegram JSON)."""
 
-    def __init__(self, code: int, description: str, retry_after: int | None = None) -> None:
+    def __init__(self, code: int, description: str, retry_after: int | None = None,
+                 migrate_to_chat_id: int | None = None) -> None:
         super().__init__(description)
         self.code = code
         self.description = description
         self.retry_after = retry_after
+        self.migrate_to_chat_id = migrate_to_chat_id
 
     def response(self) -> web.Response:
         body: dict[str, Any] = {"ok": False, "error_code": self.code, "description": self.description}
         if self.retry_after is not None:
             body["parameters"] = {"retry_after": self.retry_after}
+        if self.migrate_to_chat_id is not None:
+            body["parameters"] = {"migrate_to_chat_id": self.migrate_to_chat_id}
         return web.json_response(body, status=self.code)
 
 
@@ -78,6 +84,7 @@ class Edit:
     text: str | None
     reply_markup: dict | None
     received_at: float
+    caption: str | None = None
 
 
 @dataclass
@@ -111,6 +118,7 @@ class ChatInfo:
     title: str | None
     members: set[int]
     blocked: bool = False
+    migrated_to: int | None = None
 
 
 @dataclass
@@ -286,12 +294,22 @@ class FakeTelegram:
         """From now on the chat answers 403 Forbidden (the user blocked / kicked the bot)."""
         self._chat(chat_id).blocked = blocked
 
+    def migrate_chat(self, chat_id: int, new_chat_id: int) -> None:
+        """The group ``chat_id`` is upgraded to the supergroup ``new_chat_id`` (same members): from
+        now on writing to the old id answers 400 with ``parameters.migrate_to_chat_id``."""
+        old = self._chat(chat_id)
+        if new_chat_id not in self._chats:
+            self.add_chat(new_chat_id, "supergroup", title=old.title, members=old.members)
+        old.migrated_to = new_chat_id
+
     # ------------------------------------------------------------------ test driver: users act
 
-    def user_sends(self, chat_id: int, user_id: int, text: str, *, token: str | None = None):
+    def user_sends(self, chat_id: int, user_id: int, text: str, *, token: str | None = None,
+                   as_caption: bool = False):
         """Queue a message from ``user_id`` in ``chat_id`` for the bot's getUpdates; returns the Update.
 
-        ``/command`` text gets a ``bot_command`` entity as Telegram would add.
+        ``/command`` text gets a ``bot_command`` entity as Telegram would add. With
+        ``as_caption=True`` the user sends a photo captioned ``text`` instead.
         """
         from aiogram.types import Update
 
@@ -303,11 +321,15 @@ class FakeTelegram:
             "date": int(self.clock.time()),
             "chat": self._chat_json(chat),
             "from": self._user_json(user_id),
-            "text": text,
         }
+        if as_caption:
+            message["photo"] = [{"file_id": f"userphoto{message['message_id']}", "file_unique_id": "up",
+                                 "width": 64, "height": 64}]
+        message["caption" if as_caption else "text"] = text
         if text.startswith("/"):
             command = text.split(maxsplit=1)[0]
-            message["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_len(command)}]
+            entities = [{"type": "bot_command", "offset": 0, "length": utf16_len(command)}]
+            message["caption_entities" if as_caption else "entities"] = entities
         self.incoming.append(message)
         update = self._queue_update(bot, "message", message)
         return Update.model_validate(update)
@@ -414,6 +436,9 @@ class FakeTelegram:
             return web.json_response({"ok": True, "result": result})
         except ApiError as exc:
             return exc.response()
+        except Exception as exc:  # noqa: BLE001 - a bug here must still answer like Telegram does
+            log.exception("fake Telegram: %s failed", method)
+            return ApiError(500, f"Internal Server Error: {type(exc).__name__}").response()
         finally:
             self._changed.set()
 
@@ -445,7 +470,7 @@ class FakeTelegram:
             form = await request.post()
             for key, value in form.items():
                 if isinstance(value, web.FileField):
-                    params[key] = value.file.read()
+                    params[key] = await asyncio.to_thread(value.file.read)  # never block the loop
                 else:
                     params[key] = value
         return params
@@ -501,6 +526,9 @@ class FakeTelegram:
     def _writable_chat(self, params: dict[str, Any]) -> ChatInfo:
         chat_id = self._int(params, "chat_id", required=True)
         chat = self._chat(chat_id)
+        if chat.migrated_to is not None:
+            raise ApiError(400, "Bad Request: group chat was upgraded to a supergroup chat",
+                           migrate_to_chat_id=chat.migrated_to)
         if chat.blocked:
             if chat.type == "private":
                 raise ApiError(403, "Forbidden: bot was blocked by the user")
@@ -536,8 +564,14 @@ class FakeTelegram:
         rows = markup.get("inline_keyboard")
         if rows is None:
             return
+        if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+            raise ApiError(400, "Bad Request: can't parse inline keyboard button: field \"inline_keyboard\" "
+                                "must be an Array of Arrays")
         for row in rows:
             for button in row:
+                if not isinstance(button, dict):
+                    raise ApiError(400, "Bad Request: can't parse inline keyboard button: "
+                                        "InlineKeyboardButton must be an Object")
                 data = button.get("callback_data")
                 if data is not None and not (1 <= len(str(data).encode("utf-8")) <= 64):
                     raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
@@ -717,6 +751,8 @@ class FakeTelegram:
 
     def _scope_key(self, params: dict) -> str:
         scope = self._json(params, "scope")
+        if scope is not None and not isinstance(scope, dict):
+            raise ApiError(400, "Bad Request: can't parse BotCommandScope: an Object expected")
         if not scope or scope.get("type") == "default":
             base = "default"
         else:
@@ -776,6 +812,23 @@ class FakeTelegram:
         self._rate_limit("editmessagetext", msg.chat_id)
         msg.text, msg.parse_mode, msg.reply_markup = text, parse_mode, markup
         msg.edits.append(Edit(text=text, reply_markup=markup, received_at=at))
+        return self._message_json(bot, msg)
+
+    async def _m_editmessagecaption(self, bot: BotInfo, params: dict, at: float) -> dict:
+        msg = self._editable(params)
+        if msg.photo is None and msg.document is None:
+            raise ApiError(400, "Bad Request: there is no caption in the message to edit")
+        caption = self._str(params, "caption")
+        parse_mode = self._str(params, "parse_mode") or None
+        markup = self._json(params, "reply_markup")
+        self._check_text(caption, parse_mode, MAX_CAPTION_LEN, caption=True)
+        self._check_markup(markup)
+        if (caption or None) == (msg.caption or None) and parse_mode == msg.parse_mode \
+                and markup == msg.reply_markup:
+            raise ApiError(400, NOT_MODIFIED)
+        self._rate_limit("editmessagecaption", msg.chat_id)
+        msg.caption, msg.parse_mode, msg.reply_markup = caption, parse_mode, markup
+        msg.edits.append(Edit(text=None, reply_markup=markup, received_at=at, caption=caption))
         return self._message_json(bot, msg)
 
     async def _m_editmessagereplymarkup(self, bot: BotInfo, params: dict, at: float) -> dict:

@@ -88,6 +88,8 @@ class AccessMiddleware(BaseMiddleware):
             self.refused += 1
             log.warning("refused command from user %s in chat %s", user_id, chat_id)
             await _reply_quietly(event, NOT_AUTHORISED)
+        elif isinstance(event, Message) and is_command(event):
+            log.debug("ignored a stranger's command not addressed to us (user %s, chat %s)", user_id, chat_id)
         return None
 
 
@@ -118,17 +120,23 @@ class RoleGate(BaseMiddleware):
 
 
 async def _addressed_to_us(message: Message, data: dict[str, Any]) -> bool:
-    """In groups, ``/cmd@other_bot`` is not for us: refusing it would be spam."""
+    """Whether a command is meant for this bot (the same rule as ``routers/fallback.py``).
+
+    In a private chat every command is. In a group only ``/cmd@our_username`` is: a bare
+    ``/cmd`` may be meant for any bot in the group, so refusing it would spam strangers.
+    """
+    if message.chat.type == "private":
+        return True
     head = (message.text or message.caption or "").split(maxsplit=1)[0]
     _, at, mention = head.partition("@")
-    if not at or message.chat.type == "private":
-        return True
+    if not at:
+        return False
     bot = data.get("bot")
     try:
         me = await bot.me() if bot is not None else None
-    except Exception:  # noqa: BLE001
-        return True
-    return me is None or (me.username or "").lower() == mention.lower()
+    except Exception:  # noqa: BLE001 - cannot tell: stay silent rather than risk spam
+        return False
+    return me is not None and (me.username or "").lower() == mention.lower()
 
 
 async def _answer_quietly(query: CallbackQuery, text: str) -> None:

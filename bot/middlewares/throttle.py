@@ -72,7 +72,7 @@ class ThrottleMiddleware(BaseMiddleware):
         user = getattr(event, "from_user", None)
         if user is None or data.get("trusted_role") is not None:
             return await handler(event, data)
-        if isinstance(event, Message) and not (event.text or "").startswith("/"):
+        if isinstance(event, Message) and not (event.text or event.caption or "").startswith("/"):
             return await handler(event, data)  # plain chatter is not a command
         if self.allow(user.id):
             return await handler(event, data)

@@ -12,6 +12,12 @@ Rules, in the order they matter to an operator:
   chat (several chats at once: everything) for ``retry_after``.
 * "message is not modified" counts as delivered; "can't parse entities" resends the row
   as plain text (``plain_fallback=True``); text over 4096 units is split into messages.
+  Progress through a split message (``pieces_sent``, ``first_message_id``) is stored on the
+  row after each part, so a restarted sender resumes where the last one stopped.
+* Edits of a picture (a ``photo`` row) change its caption; an edit whose target was
+  superseded or is otherwise never going to be sent is dead, never retried forever.
+* A group upgraded to a supergroup ("migrate_to_chat_id"): every pending row of the old
+  chat moves to the new id (logged at ERROR: update the configured chat id) and is sent there.
 * A row is marked ``sent`` together with its ``telegram_message_id``; a row this sender
   delivered is never sent again by it, even if marking it failed at first.
 * Telegram unreachable for longer than ``telegram_outage_fallback_after_s``: each pending
@@ -47,8 +53,16 @@ from app.settings import Settings
 from bot.models import CRITICAL, DEAD, PENDING, SENT, WARNING, OutboxMessage
 from bot.outbox.limits import Pacer
 from bot.outbox.store import Outbox
-from bot.outbox.transport import NotModified, ParseError, PermanentError, RetryAfter, TemporaryError, Transport
-from bot.render.html import MAX_CAPTION_LEN, HtmlError, split_html, split_text, to_plain, visible_len
+from bot.outbox.transport import (
+    ChatMigrated,
+    NotModified,
+    ParseError,
+    PermanentError,
+    RetryAfter,
+    TemporaryError,
+    Transport,
+)
+from bot.render.html import MAX_CAPTION_LEN, HtmlError, split_html, split_text, to_plain, utf16_len, visible_len
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +90,7 @@ class SenderStats:
 
 @dataclass
 class _Progress:
-    """Pieces of one row already delivered by this sender (so a retry resumes, never repeats)."""
+    """Pieces of one row already delivered (so a retry resumes, never repeats); mirrored on the row."""
 
     pieces_sent: int = 0
     first_message_id: int | None = None
@@ -118,6 +132,7 @@ class OutboxSender:
         self._finished_at_seq: dict[int, int] = {}  # chat id -> seq of its last finished task
         self._settled: OrderedDict[int, None] = OrderedDict()  # row ids this sender sent or killed
         self._progress: dict[int, _Progress] = {}
+        self._migrated: dict[int, int] = {}  # old group id -> supergroup id, learnt from Telegram
         self._internal_failures: dict[int, int] = {}
         self._recent_429: dict[int, float] = {}
         self._fallback_logged: set[int] = set()
@@ -262,7 +277,14 @@ class OutboxSender:
                 log.exception("outbox row %s: could not record the failure", row.id)
 
     async def _attempt(self, row: OutboxMessage) -> None:
-        progress = self._progress.setdefault(row.id, _Progress())
+        progress = self._progress.get(row.id)
+        if progress is None:  # resume what an earlier attempt (maybe another process) delivered
+            progress = self._progress[row.id] = _Progress(pieces_sent=row.pieces_sent or 0,
+                                                          first_message_id=row.first_message_id)
+        new_chat = self._migrated.get(row.chat_id)
+        if new_chat is not None and not progress.delivered:
+            await self._move_chat(row, new_chat, "known migration")
+            raise await self._retry_later(row, f"chat migrated to {new_chat}", 0.0, count=False)
         if progress.delivered:  # delivered earlier by this sender; only the marking failed
             await self._mark_sent(row, progress)
             return
@@ -287,15 +309,16 @@ class OutboxSender:
     async def _deliver_send(self, row: OutboxMessage, progress: _Progress) -> None:
         while True:
             pieces, parse_mode = self._pieces(row)
-            caption_fits = False
-            if row.method == "photo" and row.photo is not None:
-                try:
-                    caption_fits = (visible_len(row.text) if parse_mode else len(to_plain(row.text))) <= MAX_CAPTION_LEN
-                except HtmlError:
-                    caption_fits = False
             units: list[tuple[str, str | None]] = []
             if row.method == "photo" and row.photo is not None:
-                units.append(("photo", row.text if caption_fits and row.text.strip() else None))
+                # In plain mode the caption is the visible text, never the raw HTML; both
+                # limits are in UTF-16 units as Telegram counts them.
+                caption = row.text if parse_mode else to_plain(row.text)
+                try:
+                    caption_fits = (visible_len(caption) if parse_mode else utf16_len(caption)) <= MAX_CAPTION_LEN
+                except HtmlError:
+                    caption_fits = False
+                units.append(("photo", caption if caption_fits and caption.strip() else None))
                 if not caption_fits:
                     units += [("text", p) for p in pieces]
             else:
@@ -310,6 +333,8 @@ class OutboxSender:
                         progress.first_message_id = message_id
                     progress.pieces_sent = index + 1
                     self.stats.messages += 1
+                    if index + 1 < len(units):
+                        await self._save_progress(row, progress)
                 return
             except ParseError as exc:
                 if row.plain_fallback:
@@ -324,19 +349,24 @@ class OutboxSender:
         message_id = row.message_id
         if row.target_key is not None:
             target = await self.outbox.get(row.target_key)
-            if target is None or target.status == DEAD:
-                raise await self._dead(row, f"edit target {row.target_key!r} was not delivered")
+            if target is None or target.status not in (PENDING, SENT):  # dead, superseded, ...: never sent
+                state = "missing" if target is None else target.status
+                raise await self._dead(row, f"edit target {row.target_key!r} will never be sent ({state})")
             if target.status != SENT or target.telegram_message_id is None:
                 raise await self._retry_later(row, "edit target not sent yet", self.poll_interval_s, count=False)
             message_id = target.telegram_message_id
+            caption = target.method == "photo"
+        else:
+            caption = False
         assert message_id is not None
+        kind, limit = ("edit_caption", MAX_CAPTION_LEN) if caption else ("edit", 4096)
         while True:
-            pieces, parse_mode = self._pieces(row)
+            pieces, parse_mode = self._pieces(row, limit)
             if len(pieces) > 1:
-                log.warning("outbox edit %s (%s): text longer than one message; keeping the first part",
-                            row.id, row.idempotency_key)
+                log.warning("outbox edit %s (%s): text longer than one %s; keeping the first part",
+                            row.id, row.idempotency_key, "caption" if caption else "message")
             try:
-                progress.first_message_id = await self._call(row, "edit", pieces[0], parse_mode,
+                progress.first_message_id = await self._call(row, kind, pieces[0], parse_mode,
                                                              message_id=message_id)
                 self.stats.messages += 1
                 return
@@ -361,6 +391,9 @@ class OutboxSender:
             elif kind == "edit":
                 result = await self.transport.edit_text(row.chat_id, int(message_id or 0), body or "",
                                                         reply_markup=markup, parse_mode=parse_mode)
+            elif kind == "edit_caption":
+                result = await self.transport.edit_caption(row.chat_id, int(message_id or 0), body or "",
+                                                           reply_markup=markup, parse_mode=parse_mode)
             else:
                 result = await self.transport.send_text(row.chat_id, body or "", reply_markup=markup,
                                                         parse_mode=parse_mode)
@@ -376,6 +409,12 @@ class OutboxSender:
             self.stats.temporary_errors += 1
             await self._outage_begins(str(exc))
             raise await self._retry_later(row, str(exc), self._backoff(row.attempts))
+        except ChatMigrated as exc:
+            self._count_error("migrated")
+            self._outage_ends_soon()
+            self._migrated[row.chat_id] = exc.migrate_to_chat_id
+            await self._move_chat(row, exc.migrate_to_chat_id, str(exc).splitlines()[0])
+            raise await self._retry_later(row, f"chat migrated to {exc.migrate_to_chat_id}", 0.0, count=False)
         except PermanentError as exc:
             self._count_error("permanent")
             self._outage_ends_soon()
@@ -426,6 +465,34 @@ class OutboxSender:
         self._progress.pop(row.id, None)
         self._settle(row.id)
         self.stats.sent += 1
+
+    async def _save_progress(self, row: OutboxMessage, progress: _Progress) -> None:
+        """Store how many parts went out, so a restart never sends them again."""
+        values = dict(pieces_sent=progress.pieces_sent, first_message_id=progress.first_message_id,
+                      plain_fallback=row.plain_fallback)
+
+        async def save(session) -> None:
+            await session.exec(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values))
+
+        try:
+            await self.db.run(save)
+        except Exception:  # noqa: BLE001 - this process still remembers; only a restart could repeat
+            log.exception("outbox row %s: could not store progress (%d parts sent)", row.id, progress.pieces_sent)
+
+    async def _move_chat(self, row: OutboxMessage, new_chat_id: int, why: str) -> None:
+        """The group became a supergroup: every pending row of the old chat goes to the new id."""
+        old_chat_id = row.chat_id
+
+        async def move(session) -> int:
+            result = await session.exec(update(OutboxMessage).where(
+                OutboxMessage.chat_id == old_chat_id, OutboxMessage.status == PENDING).values(chat_id=new_chat_id))
+            return int(result.rowcount or 0)
+
+        moved = await self.db.run(move)
+        row.chat_id = new_chat_id
+        log.error("chat %s was upgraded to supergroup %s (%s): %d pending message(s) moved there; "
+                  "update the configured chat id (e.g. TELEGRAM_ALERT_CHAT_ID) to %s",
+                  old_chat_id, new_chat_id, why, moved, new_chat_id)
 
     async def _retry_later(self, row: OutboxMessage, error: str, delay: float, *, count: bool = True) -> _Retry:
         at = self.clock.time() + max(0.0, delay)

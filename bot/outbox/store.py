@@ -123,7 +123,9 @@ class Outbox:
         """Queue an edit of an earlier outbox message (``target_key``) or of ``message_id``.
 
         Older pending edits of the same target become ``superseded`` (only the newest
-        text matters). Returns False when ``key`` was queued before.
+        text matters). An edit by ``target_key`` goes to the chat its target is in now (it
+        may have moved when a group became a supergroup); the edit of a picture changes its
+        caption. Returns False when ``key`` was queued before.
         """
         try:
             _check_key(key)
@@ -142,21 +144,24 @@ class Outbox:
             if found.first() is not None:
                 return False
             priority = INFO
+            target: OutboxMessage | None = None
             same_target = [OutboxMessage.method == "edit", OutboxMessage.status == PENDING]
             if target_key is not None:
                 target = (await session.exec(
                     select(OutboxMessage).where(OutboxMessage.idempotency_key == target_key))).first()
                 if target is None:
                     raise OutboxError(f"edit target {target_key!r} is not in the outbox")
-                if target.chat_id != chat_id:
-                    raise OutboxError(f"edit target {target_key!r} belongs to chat {target.chat_id}, not {chat_id}")
+                if target.chat_id != chat_id:  # e.g. the target moved when its group became a supergroup
+                    log.info("edit %s follows its target %r to chat %s (asked for chat %s)",
+                             key, target_key, target.chat_id, chat_id)
                 priority = target.priority
                 same_target.append(OutboxMessage.target_key == target_key)
             else:
                 same_target += [OutboxMessage.chat_id == chat_id, OutboxMessage.message_id == message_id]
             await session.exec(update(OutboxMessage).where(*same_target).values(status=SUPERSEDED))
             session.add(OutboxMessage(
-                idempotency_key=key, chat_id=chat_id, method="edit", priority=priority, text=text,
+                idempotency_key=key, chat_id=target.chat_id if target is not None else chat_id,
+                method="edit", priority=priority, text=text,
                 reply_markup=markup, target_key=target_key, message_id=message_id,
                 created_at=now, next_attempt_at=now,
             ))

@@ -14,6 +14,8 @@ of the typed errors below; the sender decides what each error means for the row:
         ...
     except NotModified:              # an edit that changes nothing: already delivered
         ...
+    except ChatMigrated as exc:      # the group became a supergroup: resend to exc.migrate_to_chat_id
+        ...
     except PermanentError:           # chat not found, bot blocked: dead letter
         ...
 """
@@ -24,7 +26,7 @@ import logging
 from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
-    "TransportError", "RetryAfter", "TemporaryError", "ParseError", "NotModified", "PermanentError",
+    "TransportError", "RetryAfter", "TemporaryError", "ParseError", "NotModified", "PermanentError", "ChatMigrated",
     "Transport", "BotTransport",
 ]
 
@@ -59,6 +61,14 @@ class PermanentError(TransportError):
     """Any other refusal (chat not found, bot blocked, message too long...): retrying won't help."""
 
 
+class ChatMigrated(TransportError):
+    """The group was upgraded to a supergroup: the same message must go to ``migrate_to_chat_id``."""
+
+    def __init__(self, migrate_to_chat_id: int, message: str = "") -> None:
+        super().__init__(message or f"group migrated to {migrate_to_chat_id}")
+        self.migrate_to_chat_id = int(migrate_to_chat_id)
+
+
 @runtime_checkable
 class Transport(Protocol):
     """Sends one message-sized unit. ``parse_mode=None`` sends plain text."""
@@ -70,6 +80,10 @@ class Transport(Protocol):
     async def edit_text(self, chat_id: int, message_id: int, text: str, *, reply_markup: dict | None = None,
                         parse_mode: str | None = "HTML") -> int:
         """Replace a message's text (and keyboard); return its message id."""
+
+    async def edit_caption(self, chat_id: int, message_id: int, caption: str, *,
+                           reply_markup: dict | None = None, parse_mode: str | None = "HTML") -> int:
+        """Replace a picture's caption (and keyboard); return its message id."""
 
     async def send_photo(self, chat_id: int, photo: bytes, *, caption: str | None = None,
                          reply_markup: dict | None = None, parse_mode: str | None = "HTML") -> int:
@@ -116,6 +130,13 @@ class BotTransport:
             reply_markup=_markup(reply_markup), request_timeout=self._timeout()))
         return int(getattr(result, "message_id", message_id))
 
+    async def edit_caption(self, chat_id: int, message_id: int, caption: str, *,
+                           reply_markup: dict | None = None, parse_mode: str | None = "HTML") -> int:
+        result = await self._call(self.bot.edit_message_caption(
+            chat_id=chat_id, message_id=message_id, caption=caption, parse_mode=parse_mode,
+            reply_markup=_markup(reply_markup), request_timeout=self._timeout()))
+        return int(getattr(result, "message_id", message_id))
+
     async def send_photo(self, chat_id: int, photo: bytes, *, caption: str | None = None,
                          reply_markup: dict | None = None, parse_mode: str | None = "HTML") -> int:
         from aiogram.types import BufferedInputFile
@@ -148,6 +169,8 @@ class BotTransport:
             return await coro
         except TelegramRetryAfter as exc:
             raise RetryAfter(exc.retry_after, exc.message) from exc
+        except TelegramMigrateToChat as exc:
+            raise ChatMigrated(exc.migrate_to_chat_id, exc.message) from exc
         except TelegramBadRequest as exc:
             text = exc.message.lower()
             if "message is not modified" in text:
@@ -155,8 +178,7 @@ class BotTransport:
             if "can't parse entities" in text or "can't find end of the entity" in text:
                 raise ParseError(exc.message) from exc
             raise PermanentError(exc.message) from exc
-        except (TelegramForbiddenError, TelegramNotFound, TelegramUnauthorizedError, TelegramEntityTooLarge,
-                TelegramMigrateToChat) as exc:
+        except (TelegramForbiddenError, TelegramNotFound, TelegramUnauthorizedError, TelegramEntityTooLarge) as exc:
             raise PermanentError(exc.message) from exc
         except (TelegramServerError, TelegramNetworkError) as exc:
             raise TemporaryError(exc.message) from exc

@@ -5,6 +5,8 @@
 """
 from __future__ import annotations
 
+import re
+
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.callbacks import CallbackSigner
@@ -20,12 +22,26 @@ BIDI_CONTROLS = dict.fromkeys(
     map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c\x00"))
 
 
+# Line and paragraph breaks and other C0/C1 control characters: a hostile name must not fake
+# extra lines (or a whole fake alert) in a message, so each becomes a single space.
+_LINE_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(value: object, n: int) -> str:
+    """Untrusted text as one display line, NOT escaped: bidi controls and NUL removed, line
+    breaks and other control characters replaced by a space, cut to ``n`` characters (ending
+    in ``…``). ``one_line("evil\\n✅ fake", 40) == "evil ✅ fake"``."""
+    if n < 1:
+        raise ValueError("length must be >= 1")
+    text = _LINE_BREAKING.sub(" ", str(value).translate(BIDI_CONTROLS))
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 def display_name(value: object, n: int) -> str:
-    """Untrusted text (a name, symbol or error) for display: bidi controls and NUL removed,
-    truncated to ``n`` characters, escaped."""
+    """Untrusted text (a name, symbol or error) for display: :func:`one_line`, then escaped."""
     if value is None:
         return truncate(None, n)
-    return truncate(str(value).translate(BIDI_CONTROLS), n)
+    return esc(one_line(value, n))
 
 
 def short_mint(mint: str) -> str:
@@ -58,7 +74,7 @@ def render_stuck(page: StuckPage, now: float, *, stuck_after_s: float | None = N
             "",
             f"{n}. {label}{symbol} {code(short_mint(item.mint))}",
             f"   {reason_text(item)}",
-            f"   in monitoring {esc(fmt_duration(item.stuck_for_s))} · last check "
+            f"   in {esc(item.status)} {esc(fmt_duration(item.stuck_for_s))} · last check "
             f"{esc(fmt_when(item.last_check_at, now))} · last success {esc(fmt_when(item.last_success_at, now))}",
         ]
     return "\n".join(lines)

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.render.html import bold, code, esc, italic
 from bot.views.fmt import fmt_duration, fmt_when
-from bot.views.stuck import display_name
+from bot.views.stuck import display_name, one_line
 from monitoring.activation_debug import BATCH, TOKEN_PAIRS, TokenDebug
 
 ENDPOINTS = {BATCH: "batch /tokens/v1", TOKEN_PAIRS: "per-token /token-pairs/v1"}
@@ -19,13 +19,14 @@ CEILINGS = frozenset({"data_fresh", "pairs_well_formed"})
 
 
 def _value(value: Any) -> str:
+    """A condition value as plain (unescaped) text."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:,.2f}".rstrip("0").rstrip(".") if value % 1 else f"{value:,.0f}"
     if isinstance(value, int):
         return f"{value:,}"
-    return display_name(value, 40) if value is not None else "—"
+    return one_line(value, 40) if value is not None else "—"  # raw: callers escape it exactly once
 
 
 def render_invalid_mint(error: Exception) -> str:

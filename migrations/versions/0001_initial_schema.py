@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 13:31:54.867511
+Create Date: 2026-11-28 14:15:23.756751
 """
 from alembic import op
 import sqlalchemy as sa
@@ -53,6 +53,8 @@ def upgrade() -> None:
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('plain_fallback', sa.Boolean(), nullable=False),
     sa.Column('fallback_sent', sa.Boolean(), nullable=False),
+    sa.Column('pieces_sent', sa.Integer(), nullable=False),
+    sa.Column('first_message_id', sa.BigInteger(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('idempotency_key')
     )
