@@ -8,7 +8,7 @@ observed value, threshold and verdict, plus the token's last checks and transiti
     debug = await debug_token(db, client, ActivationRules.from_settings(settings), mint, clock.time())
     debug.tracked              # False: the mint is not (or no longer) in the database
     debug.fetch_steps          # [FetchStep("batch", pools=0), FetchStep("token_pairs", pools=2)]
-    debug.result.conditions    # [ConditionResult(name="external_liquidity", observed=0, threshold=1, ...)]
+    debug.result.conditions    # [ConditionResult(name="external_liquidity", observed=180.0, threshold=200.0, ...)]
     debug.result.passed
 
 A malformed mint raises ``InvalidMint`` (its message is safe to show); an untracked

@@ -11,10 +11,25 @@ ask for the token's pools again one by one and compare:
   of them reports a liquidity.
 
 Each finding is stored as a ``PoolDiscrepancy`` row and counted in ``DiscrepancyStats``
-(exported by the pipeline collector). A per-token cooldown keeps the API budget::
+(exported by the pipeline collector).
 
-    verifier = PoolVerifier(client, db, share=settings.discrepancy_liquidity_share, cooldown_s=600)
-    report = await verifier.verify(token, batch_pairs, now)      # None while cooling down
+Every verification costs one DexScreener request (through the client's shared limiter), so
+``PoolVerifier`` spends only a small, bounded share of the request budget: a token bucket on
+the injected clock refills at ``budget_per_min`` (``DISCREPANCY_BUDGET_SHARE`` of the client
+limiter's rate, 3 % = about 9/min at the defaults) and holds at most ``burst`` requests, and a
+per-token cooldown keeps one token from taking it all. When the bucket runs low, only the most
+useful cases are verified (*priority* cases, which may take the last request):
+
+- the token is ``active`` (its failing check demotes it now: a batch that missed a pool would
+  wrongly demote a good token), or
+- a near miss: the best external pool's liquidity is under ``ACTIVATION_MIN_LIQUIDITY_USD``
+  but at least ``near_miss_share`` of it (stale batch liquidity may be the whole difference).
+
+Other failures (the common ``no_external_pool`` of a fresh token) are verified only while
+more than ``priority_reserve`` requests are left, so they never starve the priority cases::
+
+    verifier = PoolVerifier.from_settings(client, db, settings, clock=clock, rules=rules)
+    report = await verifier.verify(token, batch_pairs, now)      # None: cooling down or no budget
     report.found            # [Discrepancy(kind="missing_pool", pair_address="P2", ...)]
     report.single_pairs     # the per-token endpoint's pools, to re-evaluate with
 
@@ -25,13 +40,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.clock import SYSTEM_CLOCK, Clock
 from app.db import Database
+from tokens.activation import ActivationRules
 from tokens.models import PoolDiscrepancy
+from tokens.pairs import Pair
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +85,8 @@ class DiscrepancyStats:
     verifications: int = 0
     errors: int = 0
     by_kind: Counter[str] = field(default_factory=Counter)
+    skipped_budget: int = 0  # declined for lack of budget (no request made)
+    priority: int = 0  # verifications of priority cases (active tokens, near misses)
 
 
 def _liquidity(pair: Any) -> float | None:
@@ -136,33 +157,109 @@ async def verify_pools(client: Any, db: Database, token: Any, batch_pairs: Seque
     return report
 
 
+BudgetSource = float | Callable[[], float]
+
+
 class PoolVerifier:
-    """``verify_pools`` with shared counters and a per-token cooldown (see the module docstring)."""
+    """``verify_pools`` with shared counters, a per-token cooldown and a global request budget
+    (see the module docstring).
+
+        verifier = PoolVerifier(client, db, budget_per_min=9.0, clock=clock,
+                                rules=ActivationRules(min_liquidity_usd=200.0))
+        processor.failure_listeners.append(verifier.verify)
+        verifier.stats.verifications, verifier.stats.skipped_budget
+
+    ``budget_per_min`` is a rate or a callable returning the current one (e.g. a share of the
+    limiter's rate, so the budget shrinks when recovery slows the limiter); ``None`` means no
+    global budget (the cooldown alone). Without ``rules`` only ``active`` tokens are priority.
+    """
 
     def __init__(self, client: Any, db: Database, *, share: float = 0.2, cooldown_s: float = 600.0,
-                 max_tracked: int = 50_000) -> None:
+                 max_tracked: int = 50_000, budget_per_min: BudgetSource | None = None, burst: float = 3.0,
+                 priority_reserve: float = 1.0, near_miss_share: float = 0.5, rules: ActivationRules | None = None,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self.client = client
         self.db = db
         self.share = share
         self.cooldown_s = cooldown_s
         self.max_tracked = max_tracked
+        self.budget_per_min = budget_per_min
+        self.burst = max(1.0, float(burst))
+        self.priority_reserve = max(0.0, min(float(priority_reserve), self.burst - 1.0))
+        self.near_miss_share = near_miss_share
+        self.rules = rules
+        self.clock = clock
         self.stats = DiscrepancyStats()
         self._last: dict[int, float] = {}
+        self._tokens = self.burst
+        self._refilled_at = clock.monotonic()
 
     @classmethod
     def from_settings(cls, client: Any, db: Database, settings: Any, **kw: Any) -> "PoolVerifier":
+        """Budget: ``DISCREPANCY_BUDGET_SHARE`` of the client limiter's current rate (of
+        ``effective_api_rate_per_min`` when the client has no limiter)."""
+        share = float(settings.discrepancy_budget_share)
+        limiter = getattr(client, "limiter", None)
+        if limiter is not None and hasattr(limiter, "rate_per_min"):
+            budget: BudgetSource = lambda: share * float(limiter.rate_per_min)  # noqa: E731
+        else:
+            budget = share * float(settings.effective_api_rate_per_min)
+        kw.setdefault("budget_per_min", budget)
+        kw.setdefault("rules", ActivationRules.from_settings(settings))
         return cls(client, db, share=float(settings.discrepancy_liquidity_share), **kw)
 
+    def rate_per_min(self) -> float | None:
+        """The current global budget in verifications per minute (``None``: unlimited)."""
+        budget = self.budget_per_min
+        if budget is None:
+            return None
+        value = float(budget() if callable(budget) else budget)
+        return value if math.isfinite(value) and value > 0 else 0.0
+
+    def is_priority(self, token: Any, batch_pairs: Sequence[Any]) -> bool:
+        """An ``active`` token, or a near miss on external liquidity (needs ``rules``)."""
+        if getattr(token, "status", None) == "active":
+            return True
+        if self.rules is None:
+            return False
+        floor = self.rules.min_liquidity_usd
+        best = max((p.liquidity_usd for p in batch_pairs or ()
+                    if isinstance(p, Pair) and self.rules.is_external_pool(p) and p.liquidity_usd is not None),
+                   default=None)
+        return best is not None and floor > 0 and self.near_miss_share * floor <= best < floor
+
+    def _take(self, priority: bool) -> bool:
+        """Take one request from the bucket if this case may have it."""
+        rate = self.rate_per_min()
+        if rate is None:
+            return True
+        now = self.clock.monotonic()
+        elapsed = max(0.0, now - self._refilled_at)
+        self._refilled_at = now
+        self._tokens = min(self.burst, self._tokens + elapsed * rate / 60.0)
+        needed = 1.0 if priority else 1.0 + self.priority_reserve
+        if self._tokens < needed:
+            return False
+        self._tokens -= 1.0
+        return True
+
     async def verify(self, token: Any, batch_pairs: Sequence[Any], now: float) -> DiscrepancyReport | None:
-        """Cross-check unless this token was checked less than ``cooldown_s`` ago (then ``None``)."""
+        """Cross-check unless this token was checked less than ``cooldown_s`` ago or the budget
+        has no request left for this case (then ``None``, without a request)."""
         token_id = int(token.id)
         last = self._last.get(token_id)
         if last is not None and now - last < self.cooldown_s:
+            return None
+        priority = self.is_priority(token, batch_pairs)
+        if not self._take(priority):
+            self.stats.skipped_budget += 1
             return None
         if len(self._last) >= self.max_tracked:
             cutoff = now - self.cooldown_s
             self._last = {k: v for k, v in self._last.items() if v >= cutoff}
         self._last[token_id] = now
+        if priority:
+            self.stats.priority += 1
         return await verify_pools(self.client, self.db, token, batch_pairs, now, share=self.share, stats=self.stats)
 
 

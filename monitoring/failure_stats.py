@@ -7,7 +7,12 @@ without a code counts as ``fetch_error``. ``by_code`` counts every code in
 
 The recommendation looks at the top reason of the shortest window that has failures,
 reads the conditions JSON of its most recent failing checks (at most ``sample_limit``)
-and compares the condition's observed values with its threshold::
+and compares the condition's observed values with its threshold. For
+``insufficient_liquidity`` that is the ``external_liquidity`` condition, recorded by
+``tokens.activation.evaluate`` in dollars (the deciding external pool's liquidity against
+``ACTIVATION_MIN_LIQUIDITY_USD``). Only samples measured against the most recent sample's
+threshold are summarised, so checks stored under an older floor (or the older count-based
+form of the condition) never mix into the median::
 
     async with db.session() as s:
         stats = await failure_stats(s, now)
@@ -206,11 +211,14 @@ async def failure_stats(
             if not _matches(cond, top.reason):
                 continue
             obs, thr = _number(cond.get("observed")), _number(cond.get("threshold"))
+            name = str(cond.get("name") or top.reason)
             if obs is None or thr is None:
                 continue
+            if cond_name is not None and (name != cond_name or thr != thresholds[0]):
+                break  # measured another way than the most recent sample: not comparable
             observed.append(obs)
             thresholds.append(thr)
-            cond_name = str(cond.get("name") or top.reason)
+            cond_name = name
             break
     head = f"most failures ({top.share:.0%}, last {basis.label}) are {top.reason}"
     if len(observed) < min_samples or cond_name is None:

@@ -43,6 +43,7 @@ class Monitoring:
     db_collector: DbPoolCollector | None = None
     redis_collector: RedisCollector | None = None
     owned_redis: bool = False
+    pool_verifier: Any = None  # monitoring.discrepancies.PoolVerifier when a processor is wired
     _stopped: bool = field(default=False, repr=False)
 
     def jobs(self) -> list[JobSpec]:
@@ -99,11 +100,16 @@ async def build_monitoring(
         from monitoring.collectors.pipeline import PipelineCollector
         from monitoring.discrepancies import PoolVerifier
         from monitoring.pipeline import PipelineParams
+        from tokens.activation import ActivationRules
 
         verifier = None
         if getattr(pipeline, "processor", None) is not None:
-            verifier = PoolVerifier.from_settings(pipeline.client, ctx.db, settings)
+            # a small share of the request budget (DISCREPANCY_BUDGET_SHARE), through the client's limiter
+            verifier = PoolVerifier.from_settings(pipeline.client, ctx.db, settings, clock=ctx.clock,
+                                                  rules=getattr(pipeline.processor, "rules", None)
+                                                  or ActivationRules.from_settings(settings))
             pipeline.processor.failure_listeners.append(verifier.verify)
+            monitoring.pool_verifier = verifier
         registry.register(PipelineCollector(ctx.db, PipelineParams.from_settings(settings),
                                             stage_stats=getattr(pipeline, "stage_stats", None),
                                             discrepancies=verifier.stats if verifier else None))

@@ -22,6 +22,15 @@ condition            failure code               passes when
 ``external_liquidity`` ``insufficient_liquidity`` liquid external pools >= required
 ==================== ========================== ============================================
 
+``external_liquidity`` is recorded in US dollars: its observed value is the liquidity of the
+external pool that has to clear the floor -- the best external pool's ``liquidity.usd`` (with
+a pump pool, the usual case), else the second best when two liquid external pools are needed
+(a missing pool or liquidity counts as $0) -- and its threshold is
+``ACTIVATION_MIN_LIQUIDITY_USD``. It passes exactly when ``observed >= threshold`` (that pool
+and every better one are liquid); the count of liquid pools is in its detail text. The pool
+counts are in ``external_pool``. Checks stored before this change recorded a count against
+a count threshold here.
+
 Usage::
 
     rules = ActivationRules.from_settings(settings)
@@ -34,6 +43,7 @@ count as malformed). Pairs whose base token is another mint are ignored when ``m
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -132,6 +142,13 @@ class ActivationResult:
         return json.dumps([c.to_dict() for c in self.conditions], ensure_ascii=False)
 
 
+def _usd(value: float) -> float | None:
+    """A dollar figure as a JSON-safe float (a non-finite value, which JSON cannot hold, becomes ``None``).
+    Not rounded: $199.999 must not read as $200 on a failing check."""
+    out = float(value)
+    return out if math.isfinite(out) else None
+
+
 def _split(pairs: Iterable[Pair | Mapping[str, Any] | object], mint: str | None) -> tuple[list[Pair], int]:
     usable: list[Pair] = []
     malformed = 0
@@ -167,7 +184,12 @@ def evaluate(
     liquid_external = [p for p in external if rules.is_liquid(p)]
     has_pump = bool(pump)
     required_external = 1 if has_pump else rules.external_pools_alone
-    best_liq = max((p.liquidity_usd or 0.0 for p in external), default=0.0)
+    ranked_liq = sorted((p.liquidity_usd or 0.0 for p in external), reverse=True)
+    best_liq = ranked_liq[0] if ranked_liq else 0.0
+    # The liquidity of the weakest pool among the ``required_external`` best: the one that must clear the floor.
+    rank = max(1, required_external)
+    deciding_liq = ranked_liq[rank - 1] if len(ranked_liq) >= rank else 0.0
+    deciding = "best external pool" if rank == 1 else f"#{rank} best external pool"
     age = max(0.0, now - fetched_at)
 
     conditions = [
@@ -180,9 +202,10 @@ def evaluate(
                         NO_PUMP_POOL, f"pump pools (optional with >= {rules.external_pools_alone} liquid external pools)"),
         ConditionResult("external_pool", len(external), required_external, len(external) >= required_external,
                         NO_EXTERNAL_POOL, "external pools with an accepted quote"),
-        ConditionResult("external_liquidity", len(liquid_external), required_external,
+        ConditionResult("external_liquidity", _usd(deciding_liq), _usd(rules.min_liquidity_usd),
                         len(liquid_external) >= required_external, INSUFFICIENT_LIQUIDITY,
-                        f"external pools with liquidity >= ${rules.min_liquidity_usd:g} (best ${best_liq:,.0f})"),
+                        f"liquidity USD of the {deciding} ({len(liquid_external)} of {required_external} needed "
+                        f"with >= ${rules.min_liquidity_usd:g}; best ${best_liq:,.0f})"),
     ]
     failure_codes = [c.code for c in conditions if not c.passed]
     return ActivationResult(not failure_codes, conditions, failure_codes, usable, malformed)

@@ -31,6 +31,7 @@ from tokens.activation import (INSUFFICIENT_LIQUIDITY, NO_EXTERNAL_POOL, NO_PUMP
 from tokens.counters import PipelineCounters
 from tokens.dexscreener import BatchResult, DexScreenerClient, FetchError
 from tokens.lifecycle import ACTIVATED, Decision, LifecyclePolicy, TokenState, decide
+from tokens.models import ACTIVE
 from tokens.repository import CheckOutcome, DueToken, apply_checks, archive_expired, claim_due, delete_old, due_count
 from tokens.scoring import ewma, score_pairs
 from tokens.stage_stats import StageStats
@@ -171,7 +172,7 @@ class Processor:
         t1 = time.perf_counter()
         now = self.clock.time()
         per_token_ms = fetch_s * 1000.0 / max(1, len(mints))
-        outcomes = [self._outcome(tok, result, error, now, per_token_ms) for tok in batch]
+        outcomes = [self._safe_outcome(tok, result, error, now, per_token_ms) for tok in batch]
         self.stages.record("scoring", time.perf_counter() - t1, items=len(outcomes))
 
         t2 = time.perf_counter()
@@ -196,23 +197,24 @@ class Processor:
     def _notify_failures(self, batch: Sequence[DueToken], outcomes: Sequence[CheckOutcome], result: BatchResult,
                          now: float) -> None:
         """Hand checks that failed on pool conditions (with pools present) to the failure listeners,
-        at most ``max_listener_calls_per_batch`` per batch to protect the API budget. Listeners run
-        as tracked background tasks; their failures are logged, never raised."""
-        if not self.failure_listeners:
+        at most ``max_listener_calls_per_batch`` per batch. The most useful go first: active tokens
+        (this check demotes them), then liquidity failures (possible near misses), then the rest.
+        Listeners keep their own request budget (``monitoring.discrepancies.PoolVerifier``) and may
+        decline. They run as tracked background tasks; their failures are logged, never raised."""
+        if not self.failure_listeners or self.max_listener_calls_per_batch < 1:
             return
-        calls = 0
+        candidates = []
         for tok, o in zip(batch, outcomes):
             pairs = result.pairs_by_mint.get(tok.mint) or []
-            if not (o.written and o.check["ok"] and not o.check["passed"] and pairs
+            if (o.written and o.check["ok"] and not o.check["passed"] and pairs
                     and o.check["primary_failure"] in POOL_FAILURES):
-                continue
+                candidates.append((tok, pairs, o.check["primary_failure"]))
+        candidates.sort(key=lambda c: (c[0].status != ACTIVE, c[2] != INSUFFICIENT_LIQUIDITY))  # stable
+        for tok, pairs, _ in candidates[: self.max_listener_calls_per_batch]:
             for listener in self.failure_listeners:
                 task = asyncio.create_task(self._call_listener(listener, tok, pairs, now))
                 self._listener_tasks.add(task)
                 task.add_done_callback(self._listener_tasks.discard)
-            calls += 1
-            if calls >= self.max_listener_calls_per_batch:
-                return
 
     async def _call_listener(self, listener: "FailureListener", tok: DueToken, pairs: list, now: float) -> None:
         try:
@@ -228,6 +230,16 @@ class Processor:
             task.cancel()
         if self._listener_tasks:
             await asyncio.gather(*self._listener_tasks, return_exceptions=True)
+
+    def _safe_outcome(self, tok: DueToken, result: BatchResult | None, batch_error: str | None, now: float,
+                      duration_ms: float) -> CheckOutcome:
+        """``_outcome``, but a surprise from one token's data (a bug, junk nobody foresaw) becomes
+        that token's failed check instead of costing the whole batch its checks."""
+        try:
+            return self._outcome(tok, result, batch_error, now, duration_ms)
+        except Exception as exc:  # noqa: BLE001 - one token's junk never sinks the batch
+            log.exception("could not evaluate a token; recorded as a failed check", extra={"mint": tok.mint})
+            return self._outcome(tok, None, f"check_error: {type(exc).__name__}: {exc}", now, duration_ms)
 
     def _outcome(self, tok: DueToken, result: BatchResult | None, batch_error: str | None, now: float,
                  duration_ms: float) -> CheckOutcome:

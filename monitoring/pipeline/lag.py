@@ -12,8 +12,12 @@ interval of its band::
     report.due, report.overdue             # backlog
 
 On PostgreSQL the percentiles are computed in SQL (``percentile_cont`` over grouping
-sets); on SQLite the due set (a range scan of ``tokens(next_check_at)``) is fetched and
-the same interpolation is done in Python, so both report identical figures.
+sets). SQLite has no ``percentile_cont``, and fetching the whole due set on every
+collection does not scale during a backlog, so there the counts, overdue counts and max
+come from one ``GROUP BY`` and each percentile reads only the two order statistics it
+interpolates (``ORDER BY next_check_at DESC LIMIT 2 OFFSET k`` per status and band): a
+fixed number of tiny result sets whatever the backlog, with the same interpolation as
+``percentile_cont``, so both databases report identical figures.
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from monitoring.pipeline.percentiles import Distribution, percentile_cont
+from monitoring.pipeline.percentiles import Distribution, interpolate, percentile_cont, percentile_ranks
 from monitoring.pipeline.sql import run
 
 HOT = "hot"
@@ -68,10 +72,22 @@ class LagReport:
         return max(values) if values else None
 
 
-_DUE_ROWS = text(
-    "SELECT next_check_at, status, "
-    "CASE WHEN status = 'active' OR score_ewma > :hot THEN 1 ELSE 0 END "
-    "FROM tokens WHERE next_check_at <= :now"
+_HOT_SQL = "CASE WHEN status = 'active' OR score_ewma > :hot THEN 1 ELSE 0 END"
+# SQLite: per (status, band) group: count, earliest next_check_at (-> max lag) and overdue count.
+_SQLITE_GROUPS = text(
+    f"SELECT status, {_HOT_SQL} AS hot, COUNT(*), MIN(next_check_at), "
+    f"SUM(CASE WHEN :now - next_check_at > (CASE WHEN {_HOT_SQL} = 1 THEN :hot_iv ELSE :cold_iv END) "
+    "THEN 1 ELSE 0 END) "
+    "FROM tokens WHERE next_check_at <= :now GROUP BY status, hot"
+)
+# SQLite: the order statistics at ranks :offset.. of the lags (ascending lag = descending next_check_at).
+_SQLITE_STATUS_RANKS = text(
+    "SELECT next_check_at FROM tokens WHERE next_check_at <= :now AND status = :status "
+    "ORDER BY next_check_at DESC LIMIT :limit OFFSET :offset"
+)
+_SQLITE_BAND_RANKS = text(
+    f"SELECT next_check_at FROM tokens WHERE next_check_at <= :now AND {_HOT_SQL} = :band "
+    "ORDER BY next_check_at DESC LIMIT :limit OFFSET :offset"
 )
 
 _F = "CAST(:{} AS DOUBLE PRECISION)"
@@ -128,20 +144,38 @@ async def _lag_postgres(session: AsyncSession, now: float, params: LagParams) ->
 
 
 async def _lag_python(session: AsyncSession, now: float, params: LagParams) -> LagReport:
-    result = await run(session, _DUE_ROWS, {"now": now, "hot": params.hot_score_threshold})
-    per_status: dict[str, list[float]] = defaultdict(list)
-    per_band: dict[str, list[float]] = defaultdict(list)
+    binds = {"now": now, "hot": params.hot_score_threshold, "hot_iv": params.hot_interval_s,
+             "cold_iv": params.cold_interval_s}
+    counts_status: dict[str, int] = defaultdict(int)
+    counts_band: dict[str, int] = defaultdict(int)
+    earliest_status: dict[str, float] = {}
+    earliest_band: dict[str, float] = {}
     overdue_by_band = {band: 0 for band in BANDS}
-    for next_check_at, status, hot in result.all():
-        lag = now - float(next_check_at)
-        band = HOT if hot else COLD
-        per_status[str(status)].append(lag)
-        per_band[band].append(lag)
-        if lag > params.interval(band):
-            overdue_by_band[band] += 1
-    by_status = {status: Distribution.of(values) for status, values in per_status.items()}
-    by_band = {band: Distribution.of(values) for band, values in per_band.items()}
-    due = sum(len(v) for v in per_band.values())
+    for status, hot, n, earliest, overdue in (await run(session, _SQLITE_GROUPS, binds)).all():
+        status, band, n, earliest = str(status), (HOT if hot else COLD), int(n), float(earliest)
+        counts_status[status] += n
+        counts_band[band] += n
+        earliest_status[status] = min(earliest, earliest_status.get(status, earliest))
+        earliest_band[band] = min(earliest, earliest_band.get(band, earliest))
+        overdue_by_band[band] += int(overdue or 0)
+
+    async def distribution(statement: Any, key: dict[str, Any], n: int, earliest: float) -> Distribution:
+        async def percentile(p: float) -> float | None:
+            lo, hi, frac = percentile_ranks(n, p)
+            rows = (await run(session, statement, {**binds, **key, "limit": hi - lo + 1, "offset": lo})).all()
+            lags = [now - float(r[0]) for r in rows]
+            if not lags:  # the due set shrank since the counts were read
+                return None
+            return interpolate(lags[0], lags[-1], lo, hi, frac)
+
+        return Distribution(n, await percentile(0.5), await percentile(0.95), now - earliest)
+
+    by_status = {status: await distribution(_SQLITE_STATUS_RANKS, {"status": status}, n, earliest_status[status])
+                 for status, n in counts_status.items()}
+    by_band = {band: await distribution(_SQLITE_BAND_RANKS, {"band": 1 if band == HOT else 0}, n,
+                                        earliest_band[band])
+               for band, n in counts_band.items()}
+    due = sum(counts_band.values())
     return LagReport(by_status, by_band, due, sum(overdue_by_band.values()), overdue_by_band)
 
 

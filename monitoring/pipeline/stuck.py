@@ -1,10 +1,13 @@
 """Stuck tokens: in ``monitoring`` too long without a successful check, or failing.
 
-A token is *stuck* when it is in ``monitoring`` and either
+A token is *stuck* when either
 
-- it entered ``monitoring`` more than ``stuck_after_s`` ago and has had no successful
-  check in the last ``stuck_after_s`` (``last_success_at`` older, or NULL), or
-- its checks keep failing: ``consecutive_failures >= stuck_failure_streak``.
+- it is in ``monitoring``, entered it more than ``stuck_after_s`` ago and has had no
+  successful check in the last ``stuck_after_s`` (``last_success_at`` older, or NULL), or
+- it is in ``monitoring`` or ``active`` and its checks keep failing:
+  ``consecutive_failures >= stuck_failure_streak`` (an active token whose pool data
+  cannot be fetched is as stuck as a monitored one; the time-based rule stays for
+  ``monitoring`` only, since active tokens are not expected to move on).
 
 Each stuck token carries one reason, chosen in this order:
 
@@ -64,6 +67,7 @@ class StuckToken:
     last_check_at: float | None
     last_success_at: float | None
     consecutive_failures: int
+    status: str = "monitoring"  # "active" only for a failure streak
 
 
 @dataclass(frozen=True)
@@ -89,14 +93,14 @@ class StuckPage:
 
 
 _WHERE = (
-    "FROM tokens WHERE status = 'monitoring' AND ("
-    "(status_since < :cutoff AND (last_success_at IS NULL OR last_success_at < :cutoff)) "
-    "OR consecutive_failures >= :streak)"
+    "FROM tokens WHERE (status = 'monitoring' "
+    "AND status_since < :cutoff AND (last_success_at IS NULL OR last_success_at < :cutoff)) "
+    "OR (status IN ('monitoring', 'active') AND consecutive_failures >= :streak)"
 )
 _COUNT = text(f"SELECT COUNT(*) {_WHERE}")
 _PAGE = text(
     "SELECT id, mint, name, symbol, status_since, last_check_at, last_success_at, consecutive_failures, "
-    f"check_count, last_failure_codes {_WHERE} ORDER BY status_since, id LIMIT :limit OFFSET :offset"
+    f"check_count, last_failure_codes, status {_WHERE} ORDER BY status_since, id LIMIT :limit OFFSET :offset"
 )
 _LAST_CHECKS = text(
     "SELECT c.token_id, c.error, c.primary_failure, c.failure_codes FROM checks c "
@@ -132,7 +136,7 @@ async def stuck_tokens(
         for token_id, error, primary, codes in (await run(session, _LAST_CHECKS, {"ids": failing_ids})).all():
             last_checks[int(token_id)] = (error, primary, codes)
     items = []
-    for tid, mint, name, symbol, since, last_check, last_success, failures, check_count, token_codes in rows:
+    for tid, mint, name, symbol, since, last_check, last_success, failures, check_count, token_codes, status in rows:
         failures = int(failures or 0)
         if failures >= params.failure_streak:
             error, primary, codes = last_checks.get(int(tid), (None, None, None))
@@ -143,7 +147,7 @@ async def stuck_tokens(
             reason = NO_SUCCESSFUL_CHECK
         items.append(
             StuckToken(int(tid), str(mint), name, symbol, reason, float(since), now - float(since),
-                       _opt(last_check), _opt(last_success), failures)
+                       _opt(last_check), _opt(last_success), failures, str(status))
         )
     return StuckPage(items, total, page, page_size)
 

@@ -5,8 +5,8 @@ N is the test clock's now.
 """
 from __future__ import annotations
 
-import json
-
+from tests.tokens.pairfactory import MINT, pair
+from tokens.activation import ActivationRules, evaluate
 from tokens.models import Check, Token, Transition
 
 N = 1_700_000_000.0
@@ -34,15 +34,22 @@ _TOKENS: dict[str, dict] = {
     "S6": dict(status="active", status_since=N - 1000, next_check_at=N + 10),
     "S7": dict(status="monitoring", status_since=N - 100, next_check_at=N + 10, consecutive_failures=2,
                last_check_at=N - 10, check_count=2),
+    # active, but its pool data has failed to load 6 times in a row: stuck by the failure streak
+    "S8": dict(status="active", status_since=N - 850, next_check_at=N + 10, last_check_at=N - 600,
+               last_success_at=N - 700, consecutive_failures=6, check_count=12),
 }
 
 
-def liquidity_conditions(external: float, threshold: float = 200.0) -> str:
-    return json.dumps([
-        {"name": "pump_pool", "observed": 1, "threshold": 1, "passed": True, "code": "no_pump_pool"},
-        {"name": "external_liquidity", "observed": external, "threshold": threshold,
-         "passed": external >= threshold, "code": "insufficient_liquidity"},
-    ])
+def liquidity_check(external: float, threshold: float = 200.0) -> dict:
+    """The verdict columns (passed, primary_failure, failure_codes, conditions) the processor stores for
+    a token with a pump pool and one external SOL pool of ``external`` USD liquidity (plus a rich pool
+    quoted in a token that does not count), all taken from the real ``tokens.activation.evaluate``."""
+    rules = ActivationRules(min_liquidity_usd=threshold)
+    pools = [pair("pumpswap", "SOL", 5000.0), pair("raydium", "SOL", external), pair("orca", "BONK", 9000.0)]
+    result = evaluate(pools, rules, now=N, fetched_at=N - 1, mint=MINT)
+    codes = ",".join(result.failure_codes) or None
+    return dict(passed=result.passed, primary_failure=result.primary_failure, failure_codes=codes,
+                conditions=result.conditions_json())
 
 
 async def build(session) -> dict[str, int]:
@@ -87,10 +94,9 @@ async def build(session) -> dict[str, int]:
 
     # inside 300 s: 10 monitoring checks: 2 passed, 6 failed on liquidity (170..190), 2 fetch errors
     for i, liq in enumerate([250.0, 260.0]):
-        check("T1", N - 10 - i, passed=True, conditions=liquidity_conditions(liq))
+        check("T1", N - 10 - i, **liquidity_check(liq))
     for i, liq in enumerate([170.0, 175.0, 180.0, 180.0, 185.0, 190.0]):
-        check("T2", N - 20 - i, passed=False, primary_failure="insufficient_liquidity",
-              failure_codes="insufficient_liquidity", conditions=liquidity_conditions(liq))
+        check("T2", N - 20 - i, **liquidity_check(liq))
     check("T3", N - 40, ok=False, passed=False, error="timeout")
     check("T3", N - 41, ok=False, passed=False, error="HTTP 503")
     # inside 300 s: 5 checks on active tokens
@@ -103,8 +109,9 @@ async def build(session) -> dict[str, int]:
     # 5000 s ago (inside 24 h only): the stuck tokens' last checks
     check("S3", N - 5000, ok=False, passed=False, error="HTTP 503 from dexscreener")
     check("S4", N - 5000, ok=False, passed=False, error="old error")
-    check("S4", N - 4900, passed=False, primary_failure="insufficient_liquidity",
-          failure_codes="insufficient_liquidity", conditions=liquidity_conditions(10.0))
+    # 600 s ago (outside 300 s): S8's last check, on an active token (never counted as a monitoring failure)
+    check("S8", N - 600, status="active", ok=False, passed=False, error="TimeoutError: read timed out")
+    check("S4", N - 4900, **liquidity_check(10.0))
     session.add_all(checks)
     await session.commit()
     return ids

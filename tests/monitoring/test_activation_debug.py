@@ -36,10 +36,17 @@ async def test_each_condition_is_reported_with_observed_and_threshold(db, clock,
     assert debug.tracked and debug.result is not None
     assert [c.name for c in debug.result.conditions if not c.passed] == failing
     assert debug.result.passed is (not failing)
-    liquidity = next(c for c in debug.result.conditions if c.name == "external_liquidity")
-    # one liquid external pool is enough next to a pump pool; without one, two are needed
+    by_name = {c.name: c for c in debug.result.conditions}
+    # one external pool is enough next to a pump pool; without one, two are needed
     has_pump = any(p["dex_id"] == "pumpswap" for p in pools)
-    assert liquidity.threshold == (1 if has_pump else 2)
+    assert by_name["external_pool"].threshold == (1 if has_pump else 2)
+    # liquidity is shown in dollars against the $200 floor: the deciding external pool's liquidity
+    external = sorted((p["liquidity_usd"] for p in pools if p["dex_id"] != "pumpswap"
+                       and p.get("pairAddress", "") is not None), reverse=True)
+    need = 1 if has_pump else 2
+    liquidity = by_name["external_liquidity"]
+    assert liquidity.threshold == 200.0
+    assert liquidity.observed == (float(external[need - 1]) if len(external) >= need else 0.0)
     # history: the discovery transition written by insert_token
     assert [t.to_status for t in debug.transitions] == ["monitoring"]
 

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from monitoring.failure_stats import failure_stats
 from monitoring.pipeline.percentiles import Distribution, percentile_cont
-from tests.monitoring.pipeline_data import N, liquidity_conditions
+from tests.monitoring.pipeline_data import N, liquidity_check
 from tokens.models import Check, Token
 
 
@@ -17,8 +17,7 @@ async def _seed(db, liquidities, junk: int = 0) -> None:
         await session.flush()
         for i, liq in enumerate(liquidities):
             session.add(Check(check_id=f"v{i}", token_id=token.id, at=N - 60 - i, status_at_check="monitoring",
-                              primary_failure="insufficient_liquidity", failure_codes="insufficient_liquidity",
-                              conditions=liquidity_conditions(liq)))
+                              **liquidity_check(liq)))
         for i in range(junk):
             session.add(Check(check_id=f"j{i}", token_id=token.id, at=N - 10 - i, status_at_check="monitoring",
                               primary_failure="insufficient_liquidity",
@@ -54,3 +53,27 @@ def test_percentile_is_within_range_and_monotone(values, p):
     assert percentile_cont(ordered, 0.0) == ordered[0] and percentile_cont(ordered, 1.0) == ordered[-1]
     d = Distribution.of(values)
     assert d.p50 <= d.p95 <= d.max and d.count == len(values)
+
+
+async def test_checks_stored_under_another_floor_or_the_old_count_form_are_not_mixed_in(db):
+    await _seed(db, [180.0, 185.0, 190.0])  # the most recent checks, evaluated against the $200 floor
+    legacy = ('[{"name": "external_liquidity", "observed": 0, "threshold": 1, "passed": false, '
+              '"code": "insufficient_liquidity"}]')
+    async with db.session() as session:
+        token = Token(mint="G" * 44, status="monitoring", status_since=N - 900, discovered_at=N - 900)
+        session.add(token)
+        await session.flush()
+        for i in range(4):  # older: two under a $500 floor (real evaluate), two in the old count-based form
+            fields = liquidity_check(400.0, threshold=500.0) if i < 2 else dict(
+                passed=False, primary_failure="insufficient_liquidity", failure_codes="insufficient_liquidity",
+                conditions=legacy)
+            session.add(Check(check_id=f"o{i}", token_id=token.id, at=N - 600 - i, status_at_check="monitoring",
+                              **fields))
+        await session.commit()
+    async with db.session() as s:
+        stats = await failure_stats(s, N)
+    # 7 liquidity failures, but only the 3 measured against today's $200 floor are summarised: median $185
+    assert stats.windows["1h"].by_reason[0].count == 7
+    assert (stats.top_condition.samples, stats.top_condition.median_observed, stats.top_condition.threshold) == (
+        3, 185.0, 200.0)
+    assert "just under the $200 threshold: median external liquidity $185" in stats.recommendation

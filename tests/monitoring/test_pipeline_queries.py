@@ -41,8 +41,8 @@ async def test_counts_and_rates(db, data):
         counts = await status_counts(s)
         moves = await transitions_per_minute(s, N, 300)
         checks = await checks_per_minute(s, N, 300)
-    # monitoring: T1 T2 T3 T6 S1 S2 S3 S4 S5 S7 = 10; active: T4 T5 S6 = 3; archived: T7
-    assert counts == {"monitoring": 10, "active": 3, "archived": 1}
+    # monitoring: T1 T2 T3 T6 S1 S2 S3 S4 S5 S7 = 10; active: T4 T5 S6 S8 = 4; archived: T7
+    assert counts == {"monitoring": 10, "active": 4, "archived": 1}
     # 300 s = 5 min: 6 discoveries -> 1.2/min; 3 activations (N-100, -200, -250) -> 0.6;
     # archivals from monitoring: only N-50 (N-3000 is outside) -> 0.2; active->archived N-10 -> 0.2
     assert moves == pytest.approx({(None, "monitoring"): 1.2, ("monitoring", "active"): 0.6,
@@ -74,24 +74,68 @@ async def test_nothing_due_reports_empty_lag(db):
     assert (lag.due, lag.overdue, lag.by_status, lag.overall_max) == (0, 0, {}, None)
 
 
+async def test_lag_of_a_larger_backlog_matches_the_full_distribution(db):
+    """The bounded lag queries (ranks fetched one pair at a time on SQLite) agree with the
+    distribution of every due row, ties and NULL scores included."""
+    import random
+
+    from monitoring.pipeline.percentiles import Distribution
+    from tokens.models import Token
+
+    rng = random.Random(7)
+    rows = []
+    async with db.session() as session:
+        for i in range(157):
+            status = rng.choice(["monitoring", "monitoring", "active"])
+            score = rng.choice([None, 10.0, 49.0, 51.0, 90.0])
+            lag = float(rng.choice([0, 1, 2, 3, 7.5, 9, 11, 30, 44, 46, 120, 600]) if i % 3 else rng.uniform(0, 900))
+            next_at = N - lag if i % 11 else N + 5  # every 11th token is not due yet
+            session.add(Token(mint=f"L{i:043d}", status=status, status_since=N - 1000, discovered_at=N - 1000,
+                              next_check_at=next_at, score_ewma=score))
+            if next_at <= N:
+                rows.append((status, "hot" if status == "active" or (score or 0) > 50 else "cold", N - next_at))
+        await session.commit()
+    async with db.session() as s:
+        lag = await processing_lag(s, N, LAG)
+
+    def dist(values):
+        d = Distribution.of(values)
+        return (d.count, pytest.approx(d.p50), pytest.approx(d.p95), pytest.approx(d.max))
+
+    for status in ("monitoring", "active"):
+        got = lag.by_status[status]
+        assert (got.count, got.p50, got.p95, got.max) == dist([x for st, _, x in rows if st == status])
+    for band in ("hot", "cold"):
+        got = lag.by_band[band]
+        assert (got.count, got.p50, got.p95, got.max) == dist([x for _, b, x in rows if b == band])
+        assert lag.overdue_by_band[band] == sum(1 for _, b, x in rows if b == band and x > LAG.interval(band))
+    assert lag.due == len(rows)
+
+
 async def test_stuck_tokens_with_reasons_paginated(db, data):
     async with db.session() as s:
         first = await stuck_tokens(s, N, STUCK, page=0, page_size=3)
         second = await stuck_tokens(s, N, STUCK, page=1, page_size=3)
         past_end = await stuck_tokens(s, N, STUCK, page=9, page_size=3)
-    # stuck (cutoff N-180, streak 3): S1 never checked, S2 last success N-400, S3 4 failures, S4 3 failures.
-    # Not stuck: S5 (success N-60), S7 (2 failures, young), T* (young), S6 (active). Oldest first.
-    assert first.total == 4 and first.pages == 2 and first.has_next and not first.has_prev
+    # stuck (cutoff N-180, streak 3): S1 never checked, S2 last success N-400, S3 4 failures, S4 3 failures,
+    # S8 (active) 6 failures: 1 + 1 + 1 + 1 + 1 = 5 -> 2 pages of 3.
+    # Not stuck: S5 (success N-60), S7 (2 failures, young), T* (young), S6 (active, 0 failures: the
+    # time rule is for monitoring only). Oldest first: S1 N-1000, S2 N-900, S8 N-850, S4 N-800, S3 N-100.
+    assert first.total == 5 and first.pages == 2 and first.has_next and not first.has_prev
     assert [(i.mint[:2], i.reason) for i in first.items] == [
         ("S1", "never_checked"),
         ("S2", "no_successful_check"),
-        # S4's last check (N-4900) carries no error, only its failure code; the older error is ignored
-        ("S4", "failing_checks:insufficient_liquidity"),
+        ("S8", "failing_checks:TimeoutError: read timed out"),
     ]
     assert first.items[0].stuck_for_s == pytest.approx(1000.0)
-    assert [(i.mint[:2], i.reason) for i in second.items] == [("S3", "failing_checks:HTTP 503 from dexscreener")]
+    assert (first.items[2].status, first.items[2].consecutive_failures) == ("active", 6)
+    assert [(i.mint[:2], i.reason) for i in second.items] == [
+        # S4's last check (N-4900) carries no error, only its failure code; the older error is ignored
+        ("S4", "failing_checks:insufficient_liquidity"),
+        ("S3", "failing_checks:HTTP 503 from dexscreener"),
+    ]
     assert not second.has_next and second.has_prev
-    assert past_end.page == 1 and [i.mint[:2] for i in past_end.items] == ["S3"]
+    assert past_end.page == 1 and [i.mint[:2] for i in past_end.items] == ["S4", "S3"]
 
 
 async def test_activation_rate_and_time_to_activation(db, data):
@@ -147,7 +191,8 @@ async def test_snapshot_flags_a_stall_and_names_the_stopped_stage(db, data):
     params = PipelineParams(lag=LAG, stuck=STUCK, rate_window_s=300, activation_window_s=3600, stall_intervals=3)
     healthy = await pipeline_snapshot(db, N, params)
     # last check N-10; active tokens exist so the hot interval counts: 3 x 10 s = 30 s > 10 s silent
-    assert healthy.last_check_at == N - 10 and not healthy.stall.stalled and healthy.stuck_count == 4
+    # stuck: S1 S2 S3 S4 (monitoring) + S8 (active, 6 failures) = 5
+    assert healthy.last_check_at == N - 10 and not healthy.stall.stalled and healthy.stuck_count == 5
     trend = QueueTrend(min_samples=3)
     now = N + 100
     for queue in (2, 5, 9):  # the fetch queue keeps growing while nothing is written
@@ -189,14 +234,14 @@ async def test_collector_emits_the_hand_worked_figures(db, data):
     assert samples[(m.PROCESSING_LAG_SECONDS, (("band", "hot"), ("quantile", "0.95")))] == pytest.approx(14.0)
     assert samples[(m.PROCESSING_LAG_SECONDS, (("quantile", "1"), ("status", "monitoring")))] == 50.0
     assert samples[(m.OVERDUE_TOKENS, (("band", "cold"),))] == 1
-    assert samples[(m.STUCK_TOKENS, ())] == 4
+    assert samples[(m.STUCK_TOKENS, ())] == 5  # S1 S2 S3 S4 + active S8
     assert samples[(m.ACTIVATION_SUCCESS_RATE, ())] == pytest.approx(0.6)
     assert samples[(m.TIME_TO_ACTIVATION_SECONDS, (("quantile", "0.95"),))] == pytest.approx(552.0)
     assert samples[(m.TRANSITIONS_PER_MINUTE, (("from", "none"), ("to", "monitoring")))] == pytest.approx(1.2)
     assert samples[(m.LAST_CHECK_AGE_SECONDS, ())] == 10.0
     assert samples[(m.PIPELINE_STALLED, ())] == 0.0
     assert all(name in m.METRICS for name, _ in samples)
-    assert collector.last_snapshot is not None and collector.last_snapshot.stuck_count == 4
+    assert collector.last_snapshot is not None and collector.last_snapshot.stuck_count == 5
 
 
 def test_stage_views_read_the_pipelines_stage_stats(clock):

@@ -33,6 +33,14 @@ def test_stuck_render_is_valid_html_with_hostile_names():
     assert all(len(b.callback_data.encode()) <= 64 for row in keyboard.inline_keyboard for b in row)
 
 
+def test_an_active_token_stuck_on_failing_checks_says_it_is_active():
+    item = StuckToken(1, "A" * 44, "Live", "LIV", "failing_checks:TimeoutError", NOW - 850, 850.0, NOW - 600,
+                      NOW - 700, 6, status="active")
+    plain = to_plain(render_stuck(StuckPage([item], total=1), NOW, stuck_after_s=180))
+    assert "failing checks ×6: TimeoutError" in plain and "in active 14" in plain
+    assert "in monitoring" not in plain
+
+
 def test_token_render_is_valid_html_with_hostile_names_and_errors():
     view = TokenView(1, "M" * 44, HOSTILE[0] + HOSTILE[2], HOSTILE[1], "pumpportal", "monitoring", NOW - 60,
                      NOW - 60, NOW + 5, NOW - 5, None, 3, 3, None, None, None, [], None)

@@ -73,9 +73,26 @@ def test_every_condition_is_recorded_with_observed_value_and_threshold() -> None
     assert by_name["data_fresh"].observed == 5 and by_name["data_fresh"].threshold == 600.0
     assert by_name["external_pool"].passed and by_name["external_pool"].observed == 1
     liq = by_name["external_liquidity"]
-    assert (liq.observed, liq.threshold, liq.passed, liq.code) == (0, 1, False, INSUFFICIENT_LIQUIDITY)
-    assert "$150" in liq.detail
+    # recorded in dollars: the best external pool's $150 against the $200 floor
+    assert (liq.observed, liq.threshold, liq.passed, liq.code) == (150.0, 200.0, False, INSUFFICIENT_LIQUIDITY)
+    assert "0 of 1 needed" in liq.detail and "$150" in liq.detail
     assert {c.code for c in result.conditions} == set(FAILURE_CODES)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_external_liquidity_is_in_dollars_and_agrees_with_its_verdict(name: str) -> None:
+    pairs, _, _ = CASES[name]
+    liq = next(c for c in evaluate(pairs, RULES, NOW, NOW - 1, mint=MINT).conditions if c.name == "external_liquidity")
+    assert liq.threshold == RULES.min_liquidity_usd
+    assert isinstance(liq.observed, float) and liq.passed is (liq.observed >= liq.threshold)
+
+
+def test_without_a_pump_pool_the_second_best_external_pool_decides() -> None:
+    result = evaluate([pair("raydium", "SOL", 5000), pair("orca", "USDC", 180)], RULES, NOW, NOW, mint=MINT)
+    liq = next(c for c in result.conditions if c.name == "external_liquidity")
+    # two liquid external pools are needed without a pump pool; the weaker one ($180) is under $200
+    assert (liq.observed, liq.threshold, liq.passed) == (180.0, 200.0, False)
+    assert "1 of 2 needed" in liq.detail and "best $5,000" in liq.detail
 
 
 def test_stale_data_fails_with_its_own_code() -> None:
