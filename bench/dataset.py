@@ -20,7 +20,6 @@ service appends them; PostgreSQL is then VACUUM ANALYZEd, as autovacuum would.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import sys
 import time
@@ -32,6 +31,8 @@ from sqlalchemy import insert, text  # noqa: E402
 
 from app.db import Database, make_engine  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
+from simulator.model import MarketModel  # noqa: E402
+from tokens.activation import ActivationRules, evaluate  # noqa: E402
 from tokens.models import Check, Token, Transition  # noqa: E402
 
 NOW = 1_700_000_000.0
@@ -43,13 +44,26 @@ def _mint(rng: random.Random) -> str:
     return "".join(rng.choice(B58) for _ in range(40)) + "pump"
 
 
-def _conditions(external_liq: float, passed: bool) -> str:
-    return json.dumps([
-        {"name": "data_fresh", "observed": 1.2, "threshold": 600.0, "passed": True, "code": "stale_data"},
-        {"name": "pump_pool", "observed": 1, "threshold": 1, "passed": True, "code": "no_pump_pool"},
-        {"name": "external_liquidity", "observed": 1 if passed else 0, "threshold": 1, "passed": passed,
-         "code": "insufficient_liquidity", "detail": f"best ${external_liq:,.0f}"},
-    ])
+_VERDICTS: dict[int, tuple] = {}
+
+
+def _verdict(external_liq: float) -> tuple:
+    """(passed, failure_codes, primary_failure, conditions JSON) exactly as the processor stores them,
+    from the real ``evaluate`` on a pump pool plus one external SOL pool of ``external_liq`` USD
+    (cached per whole dollar: a million checks need only a few thousand evaluations)."""
+    key = int(external_liq)
+    if key not in _VERDICTS:
+        model = MarketModel(seed=1)
+        pools = [model.make_pair(_VERDICT_MINT, dex_id="pumpswap", quote="SOL", liquidity_usd=5000.0),
+                 model.make_pair(_VERDICT_MINT, dex_id="raydium", quote="SOL", liquidity_usd=float(key))]
+        result = evaluate(pools, _RULES, now=0.0, fetched_at=0.0, mint=_VERDICT_MINT)
+        _VERDICTS[key] = (result.passed, ",".join(result.failure_codes) or None, result.primary_failure,
+                          result.conditions_json())
+    return _VERDICTS[key]
+
+
+_RULES = ActivationRules(min_liquidity_usd=200.0)
+_VERDICT_MINT = "VerdictMint1111111111111111111111111111pump"
 
 
 def token_rows(n: int, now: float, rng: random.Random) -> list[dict]:
@@ -109,12 +123,11 @@ def check_rows(n: int, tokens: int, now: float, rng: random.Random):
         ok = r >= 0.05
         passed = ok and r > 0.75
         liq = rng.uniform(50, 199) if not passed else rng.uniform(200, 5000)
+        passed, codes, primary, conditions = _verdict(liq) if ok else (False, None, None, None)
         yield dict(
             check_id=f"c{i:08d}", token_id=rng.randint(1, tokens), at=_ascending(i, n, 48 * 3600, now, rng),
             status_at_check="monitoring" if rng.random() < 0.85 else "active", ok=ok, passed=passed,
-            failure_codes=None if passed or not ok else "insufficient_liquidity",
-            primary_failure=None if passed or not ok else "insufficient_liquidity",
-            conditions=_conditions(liq, passed) if ok else None, score=rng.uniform(0, 100),
+            failure_codes=codes, primary_failure=primary, conditions=conditions, score=rng.uniform(0, 100),
             pairs_count=rng.randint(0, 4), duration_ms=rng.uniform(20, 900),
             error=None if ok else rng.choice(["timeout", "HTTP 503", "HTTP 429"]),
         )

@@ -34,6 +34,7 @@ from app.db import Database, make_engine  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from app.scheduler import JobSpec, Scheduler  # noqa: E402
 from app.settings import Settings  # noqa: E402
+from monitoring.setup import attach_pool_verifier  # noqa: E402
 from simulator.server import LocalMarket  # noqa: E402
 from tokens.pipeline import Pipeline  # noqa: E402
 from tokens.repository import insert_token  # noqa: E402
@@ -98,6 +99,7 @@ async def run(args: argparse.Namespace) -> dict:
         await seed(db, mints, SYSTEM_CLOCK.time())
         print(f"seeded {len(mints)} tokens in {time.perf_counter() - t0:.1f}s ({db.dialect})", flush=True)
         await pipeline.start()
+        verifier = None if args.no_cross_check else attach_pool_verifier(pipeline, db, settings, SYSTEM_CLOCK)
         spec = next(j for j in pipeline.jobs() if j.id == "pipeline.process")
         scheduler.add(JobSpec(spec.id, spec.func, spec.interval_s, spec.budget_s))
         started = time.perf_counter()
@@ -131,6 +133,7 @@ async def run(args: argparse.Namespace) -> dict:
             "served_429": market.stats.served_429,
             "max_in_60s_window": market.stats.max_in_window,
             "activations": pipeline.counters.transitions.get("activated", 0),
+            "pool_cross_checks": verifier.stats.verifications if verifier else "off",
         }
         print("\nresult:")
         for key, value in result.items():
@@ -158,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=180.0, help="how long to run (default 180)")
     parser.add_argument("--tokens", type=int, default=10_000, help="tracked tokens (default 10000)")
     parser.add_argument("--api-rate", type=int, default=300, help="the market's requests/min limit (300)")
+    parser.add_argument("--no-cross-check", action="store_true",
+                        help="leave out monitoring's pool cross-check (on in the service; it spends ~3%% of the budget)")
     parser.add_argument("--concurrency", type=int, default=4, help="fetch concurrency (default 4)")
     parser.add_argument("--database-url", default=None,
                         help="PostgreSQL URL (a fresh database is created beside it); default: temp SQLite")

@@ -62,6 +62,23 @@ class Monitoring:
             await self.redis_collector.close()
 
 
+def attach_pool_verifier(pipeline: Any, db: Any, settings: Any, clock: Any) -> Any:
+    """Listen to the processor's pool failures with a ``PoolVerifier`` (the batch vs per-token
+    cross-check), spending ``DISCREPANCY_BUDGET_SHARE`` of the client's request budget.
+    Returns the verifier, or None when the pipeline has no processor (not started)."""
+    from monitoring.discrepancies import PoolVerifier
+    from tokens.activation import ActivationRules
+
+    processor = getattr(pipeline, "processor", None)
+    if processor is None:
+        return None
+    verifier = PoolVerifier.from_settings(pipeline.client, db, settings, clock=clock,
+                                          rules=getattr(processor, "rules", None)
+                                          or ActivationRules.from_settings(settings))
+    processor.failure_listeners.append(verifier.verify)
+    return verifier
+
+
 async def build_monitoring(
     ctx: Any,
     *,
@@ -98,18 +115,10 @@ async def build_monitoring(
         registry.register(SchedulerCollector(ctx.scheduler.job_stats))
     if pipeline is not None:
         from monitoring.collectors.pipeline import PipelineCollector
-        from monitoring.discrepancies import PoolVerifier
         from monitoring.pipeline import PipelineParams
-        from tokens.activation import ActivationRules
 
-        verifier = None
-        if getattr(pipeline, "processor", None) is not None:
-            # a small share of the request budget (DISCREPANCY_BUDGET_SHARE), through the client's limiter
-            verifier = PoolVerifier.from_settings(pipeline.client, ctx.db, settings, clock=ctx.clock,
-                                                  rules=getattr(pipeline.processor, "rules", None)
-                                                  or ActivationRules.from_settings(settings))
-            pipeline.processor.failure_listeners.append(verifier.verify)
-            monitoring.pool_verifier = verifier
+        verifier = attach_pool_verifier(pipeline, ctx.db, settings, ctx.clock)
+        monitoring.pool_verifier = verifier
         registry.register(PipelineCollector(ctx.db, PipelineParams.from_settings(settings),
                                             stage_stats=getattr(pipeline, "stage_stats", None),
                                             discrepancies=verifier.stats if verifier else None))
