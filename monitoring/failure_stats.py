@@ -26,7 +26,6 @@ Malformed conditions JSON is skipped and counted in ``FailureStats.malformed_con
 from __future__ import annotations
 
 import json
-import math
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +33,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.numbers import finite_float
 from monitoring.pipeline.sql import run
 
 FETCH_ERROR = "fetch_error"
@@ -124,14 +124,6 @@ async def failure_window(session: AsyncSession, now: float, label: str, window_s
     return FailureWindow(label, float(window_s), checks, failed, _ranked(reasons, failed), _ranked(codes, failed))
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
 
 
 def parse_conditions(raw: str | None) -> list[dict[str, Any]] | None:
@@ -210,7 +202,7 @@ async def failure_stats(
         for cond in conditions:
             if not _matches(cond, top.reason):
                 continue
-            obs, thr = _number(cond.get("observed")), _number(cond.get("threshold"))
+            obs, thr = finite_float(cond.get("observed")), finite_float(cond.get("threshold"))
             name = str(cond.get("name") or top.reason)
             if obs is None or thr is None:
                 continue

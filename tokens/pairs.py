@@ -16,11 +16,12 @@ Names and symbols are stored raw (escaped at render time) but truncated to
 """
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from app.numbers import finite_float as to_float
 
 MAX_TEXT_CHARS = 512
 MAX_COUNT = 10**15  # no pool trades this often; anything above is junk, clamped
@@ -44,23 +45,6 @@ def clean_text(value: object, max_chars: int = MAX_TEXT_CHARS) -> str | None:
     return text or None
 
 
-def to_float(value: object) -> float | None:
-    """A finite float from a number or numeric string, else ``None`` (bools are not numbers)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        try:
-            out = float(value)
-        except OverflowError:  # a JSON integer of hundreds of digits
-            return None
-    elif isinstance(value, str):
-        try:
-            out = float(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return out if math.isfinite(out) else None
 
 
 def to_count(value: object) -> int:

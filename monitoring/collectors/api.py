@@ -8,24 +8,16 @@ The collector takes the snapshot *function*, so it works with any object shaped 
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from app.numbers import finite_float
 from monitoring import metric_names as m
 from monitoring.sample import Sample
 
 QUANTILES = (("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99"))
 
 
-def _num(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
 
 
 class ApiCollector:
@@ -44,20 +36,20 @@ class ApiCollector:
         for endpoint, snap in self.snapshot().items():
             labels = {"endpoint": str(endpoint)}
             for quantile, prefix in QUANTILES:
-                seconds = _num(getattr(snap, f"{prefix}_s", None))
+                seconds = finite_float(getattr(snap, f"{prefix}_s", None))
                 if seconds is None:
-                    ms = _num(getattr(snap, f"{prefix}_ms", None))
+                    ms = finite_float(getattr(snap, f"{prefix}_ms", None))
                     seconds = None if ms is None else ms / 1000.0
                 if seconds is not None:
                     out.append(Sample(m.API_LATENCY_SECONDS, seconds, {**labels, "quantile": quantile}))
             for metric, attr in ((m.API_REQUESTS_TOTAL, "requests"), (m.API_ERRORS_TOTAL, "errors"),
                                  (m.API_RATE_LIMITED_TOTAL, "rate_limited"), (m.API_TIMEOUTS_TOTAL, "timeouts"),
                                  (m.API_ERROR_RATE, "error_rate")):
-                value = _num(getattr(snap, attr, None))
+                value = finite_float(getattr(snap, attr, None))
                 if value is not None:
                     out.append(Sample(metric, value, labels))
-            hits = _num(getattr(snap, "cache_hits", None)) or 0.0
-            misses = _num(getattr(snap, "cache_misses", None)) or 0.0
+            hits = finite_float(getattr(snap, "cache_hits", None)) or 0.0
+            misses = finite_float(getattr(snap, "cache_misses", None)) or 0.0
             if hits + misses > 0:
                 out.append(Sample(m.API_CACHE_HIT_RATE, hits / (hits + misses), labels))
         return out

@@ -5,23 +5,15 @@
 """
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from app.numbers import finite_float
 from monitoring import metric_names as m
 from monitoring.sample import Sample
 
 
-def _num(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
 
 
 class SchedulerCollector:
@@ -44,13 +36,13 @@ class SchedulerCollector:
                                  (m.JOB_TIMEOUTS_TOTAL, "timeouts"), (m.JOB_MISSED_TOTAL, "missed"),
                                  (m.JOB_SKIPPED_MAX_INSTANCES_TOTAL, "skipped_max_instances"),
                                  (m.JOB_LAST_START_TIMESTAMP, "last_start"), (m.JOB_LAST_END_TIMESTAMP, "last_end")):
-                value = _num(getattr(stats, attr, None))
+                value = finite_float(getattr(stats, attr, None))
                 if value is not None:
                     out.append(Sample(metric, value, labels))
-            durations = [d for d in (_num(x) for x in getattr(stats, "durations", ()) or ()) if d is not None]
+            durations = [d for d in (finite_float(x) for x in getattr(stats, "durations", ()) or ()) if d is not None]
             if durations:
                 out.append(Sample(m.JOB_DURATION_P50_SECONDS, statistics.median(durations), labels))
                 out.append(Sample(m.JOB_DURATION_MAX_SECONDS, max(durations), labels))
-            since = _num(getattr(stats, "running_since", None))
+            since = finite_float(getattr(stats, "running_since", None))
             out.append(Sample(m.JOB_RUNNING_SECONDS, max(0.0, now - since) if since is not None else 0.0, labels))
         return out

@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.numbers import finite_float
 from monitoring.pipeline.sql import run
 
 STAGES = ("discovery", "fetch", "scoring", "db_write", "scheduler")
@@ -61,22 +62,16 @@ def _get(obj: Any, *names: str, default: Any = None) -> Any:
 def _busy(stage: Any) -> float:
     total = _get(stage, "busy_s", "total_duration_s", "duration_sum_s", "duration_sum", "total_s")
     if total is not None:
-        return _num(total)
+        return finite_float(total) or 0.0
     durations = _get(stage, "durations", "durations_s")
     if durations is None:
         return 0.0
     try:
-        return float(sum(_num(d) for d in list(durations)))
+        return float(sum((finite_float(d) or 0.0) for d in list(durations)))
     except TypeError:
         return 0.0
 
 
-def _num(value: Any) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return 0.0
-    return out if out == out and out not in (float("inf"), float("-inf")) else 0.0
 
 
 def stage_views(stats: Any) -> list[StageView]:
@@ -107,10 +102,10 @@ def stage_views(stats: Any) -> list[StageView]:
         views.append(
             StageView(
                 name=name,
-                count=int(_num(_get(stage, "count", default=0))),
-                last_at=None if last_at is None else _num(last_at),
+                count=int(finite_float(_get(stage, "count", default=0)) or 0.0),
+                last_at=None if last_at is None else (finite_float(last_at) or 0.0),
                 busy_s=_busy(stage),
-                queue_size=int(_num(_get(stage, "queue_size", default=0))),
+                queue_size=int(finite_float(_get(stage, "queue_size", default=0)) or 0.0),
             )
         )
     return views

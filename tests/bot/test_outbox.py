@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 
@@ -12,7 +11,7 @@ from sqlmodel import select
 
 from app.clock import SYSTEM_CLOCK
 from app.settings import Settings
-from bot.models import CRITICAL, DEAD, INFO, PENDING, SENT, SUPERSEDED, WARNING, OutboxMessage
+from bot.models import CRITICAL, DEAD, PENDING, SENT, SUPERSEDED, WARNING, OutboxMessage
 from bot.outbox import BotTransport, Outbox, OutboxError, OutboxSender
 from bot.render.html import esc, split_html, validate_html, visible_len
 from tests.bot.telegram_harness import telegram_harness

@@ -15,7 +15,7 @@ import aiohttp.web_request as web_request
 from aiogram.exceptions import TelegramBadRequest, TelegramServerError
 from aiogram.types import BufferedInputFile
 
-from app.settings import Settings, SettingsError, load_settings
+from app.settings import SettingsError, load_settings
 from bot.models import DEAD, SENT
 from bot.outbox import BotTransport, OutboxSender
 from bot.outbox.transport import TemporaryError

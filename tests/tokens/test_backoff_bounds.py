@@ -11,7 +11,6 @@ import asyncio
 import aiohttp
 from sqlalchemy import update
 
-from app.clock import ManualClock
 from tokens import queries
 from tokens.discovery_ws import MigrationListener
 from tokens.intake import TokenIntake

@@ -15,7 +15,7 @@ from tokens.discovery_profiles import ProfilesPoller
 from tokens.discovery_ws import MigrationListener
 from tokens.intake import TokenIntake, is_valid_mint
 from tests.tokens.conftest import eventually
-from tests.tokens.pairfactory import MINT, OTHER
+from tests.tokens.pairfactory import MINT
 
 
 async def test_a_deeply_nested_frame_is_garbage_and_the_connection_stays(db, market, make_pipeline) -> None:
