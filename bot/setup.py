@@ -17,6 +17,7 @@ from typing import Any
 
 from app.scheduler import JobSpec
 from bot.app import build_dispatcher
+from bot.metrics import DeliveryCollector
 from bot.outbox import Outbox, OutboxSender
 from bot.runner import BotRunner
 from bot.status_host import register_host_sections
@@ -61,5 +62,7 @@ async def build_bot(ctx: Any, *, console_input: bool = True, console_out: Any = 
     sender = OutboxSender(ctx.db, outbox, runner.transport(), ctx.settings, ctx.clock)
     running = RunningBot(runner=runner, outbox=outbox, sender=sender)
     running._sender_task = asyncio.create_task(sender.run(), name="outbox-sender")
+    if getattr(ctx, "collectors", None) is not None:
+        ctx.collectors.register(DeliveryCollector(outbox, sender, dp["parts"], ctx.clock))
     log.info("bot running in %s mode", runner.mode)
     return running

@@ -185,3 +185,26 @@ POOL_DISCREPANCIES_TOTAL = define(
     "Batch vs per-token pool data disagreements recorded {kind=missing_pool|extra_pool|liquidity_mismatch}")
 POOL_VERIFICATIONS_TOTAL = define(
     "tokenwatch_pool_verifications_total", "counter", "Batch pool data cross-checked against the per-token endpoint")
+
+# --- Telegram delivery and access (bot/metrics.py) ---------------------------
+OUTBOX_PENDING = define("tokenwatch_outbox_pending", "gauge", "Outbox messages waiting to be delivered")
+OUTBOX_OLDEST_PENDING_SECONDS = define(
+    "tokenwatch_outbox_oldest_pending_seconds", "gauge", "Age of the oldest undelivered outbox message (0 when empty)")
+OUTBOX_SENT_TOTAL = define("tokenwatch_outbox_sent_total", "counter", "Outbox messages delivered")
+OUTBOX_DEAD_TOTAL = define(
+    "tokenwatch_outbox_dead_total", "counter", "Outbox messages given up on (permanent errors), kept with the error")
+OUTBOX_RATE_LIMITED_TOTAL = define("tokenwatch_outbox_rate_limited_total", "counter", "429s received from Telegram")
+OUTBOX_TEMPORARY_ERRORS_TOTAL = define(
+    "tokenwatch_outbox_temporary_errors_total", "counter", "5xx and network errors from Telegram (retried)")
+OUTBOX_PLAIN_FALLBACKS_TOTAL = define(
+    "tokenwatch_outbox_plain_fallbacks_total", "counter", "Messages resent as plain text after an HTML refusal")
+OUTBOX_FALLBACK_POSTS_TOTAL = define(
+    "tokenwatch_outbox_fallback_posts_total", "counter", "Critical messages posted to the fallback webhook")
+TELEGRAM_OUTAGE_SECONDS = define(
+    "tokenwatch_telegram_outage_seconds", "gauge", "How long Telegram has been unreachable (0 when reachable)")
+BOT_REFUSALS_TOTAL = define(
+    "tokenwatch_bot_refusals_total", "counter", "Commands and button presses refused {reason=stranger|role}")
+BOT_THROTTLED_TOTAL = define("tokenwatch_bot_throttled_total", "counter", "Commands dropped by the per-user rate limit")
+BOT_UNKNOWN_BUTTONS_TOTAL = define(
+    "tokenwatch_bot_unknown_buttons_total", "counter", "Button presses with unknown, forged or stale data")
+BOT_HANDLER_ERRORS_TOTAL = define("tokenwatch_bot_handler_errors_total", "counter", "Handlers that raised")

@@ -69,6 +69,7 @@ async def test_service_discovers_checks_activates_and_resumes(tmp_path, caplog):
             async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
                 body = await resp.text()
         assert resp.status == 200 and "tokenwatch_tokens" in body
+        assert "tokenwatch_outbox_pending" in body and "tokenwatch_process_resident_bytes" in body
     finally:
         await service.stop()
 

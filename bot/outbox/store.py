@@ -106,8 +106,7 @@ class Outbox:
         now = self.clock.time()
 
         async def insert(session) -> bool:
-            found = await session.exec(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key))
-            if found.first() is not None:
+            if await _key_taken(session, key):
                 return False
             session.add(OutboxMessage(
                 idempotency_key=key, chat_id=chat_id, method="photo" if photo is not None else "send",
@@ -140,8 +139,7 @@ class Outbox:
         now = self.clock.time()
 
         async def insert(session) -> bool:
-            found = await session.exec(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key))
-            if found.first() is not None:
+            if await _key_taken(session, key):
                 return False
             priority = INFO
             target: OutboxMessage | None = None
@@ -174,6 +172,7 @@ class Outbox:
             raise
 
     async def _insert(self, key: str, fn) -> bool:
+        """Run ``fn`` (which checks ``_key_taken`` first); a race on the unique key counts as a duplicate."""
         try:
             fresh = await self.db.run(fn)
         except IntegrityError:  # a concurrent producer inserted the same key first
@@ -227,3 +226,8 @@ class Outbox:
 
     def wake(self) -> None:
         self._wake.set()
+
+
+async def _key_taken(session, key: str) -> bool:
+    found = await session.exec(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key))
+    return found.first() is not None
