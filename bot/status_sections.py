@@ -17,7 +17,8 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.views.status import PipelineStatus, render_pipeline_section, render_section_error
+from bot.views.status import render_pipeline_section, render_section_error
+from tokens.queries import pipeline_summary
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +73,7 @@ class StatusSections:
 
 async def pipeline_section(ctx: Any, session: AsyncSession, now: float) -> str:
     """Counts by status, checks per minute, backlog and activations in the last hour."""
-    from tokens import queries
-
-    data = PipelineStatus(
-        counts=await queries.counts_by_status(session),
-        checks_per_min=await queries.checks_per_minute(session, now, 300.0),
-        backlog=await queries.backlog(session, now),
-        activations_1h=await queries.activations_since(session, now - 3600.0),
-    )
-    return render_pipeline_section(data)
+    return render_pipeline_section(await pipeline_summary(session, now))
 
 
 def default_sections() -> StatusSections:

@@ -155,6 +155,16 @@ def _fmt(value: float, money: bool) -> str:
     return f"${text_value}" if money else text_value
 
 
+# Failure reasons that no threshold decides: the advice says what they mean instead of
+# comparing a pool count with its minimum of one.
+NOT_A_THRESHOLD = {
+    "no_external_pool": "no pool outside the pump.fun family yet; a market condition, not a threshold to tune",
+    "no_pump_pool": "no pump.fun-family pool with an accepted quote; check PUMP_DEX_IDS and PUMP_QUOTE_SYMBOLS",
+    "no_pairs": "DexScreener lists no pools for them yet",
+    "stale_data": "pool data older than STALE_DATA_S; look at fetch latency and the due-queue lag",
+}
+
+
 async def failure_stats(
     session: AsyncSession,
     now: float,
@@ -213,6 +223,8 @@ async def failure_stats(
             cond_name = name
             break
     head = f"most failures ({top.share:.0%}, last {basis.label}) are {top.reason}"
+    if top.reason in NOT_A_THRESHOLD:
+        return FailureStats(result, f"{head}: {NOT_A_THRESHOLD[top.reason]}", None, malformed)
     if len(observed) < min_samples or cond_name is None:
         return FailureStats(result, head if top.share >= 0.5 else None, None, malformed)
     summary = ConditionSummary(cond_name, len(observed), statistics.median(observed), statistics.median(thresholds))

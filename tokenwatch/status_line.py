@@ -10,22 +10,18 @@ import logging
 import sys
 
 from app.context import AppContext
-from tokens import queries
+from tokens.queries import pipeline_summary
 
 log = logging.getLogger("tokenwatch.status")
 
 
 async def status_text(ctx: AppContext) -> str:
-    now = ctx.clock.time()
     async with ctx.db.session() as session:
-        counts = await queries.counts_by_status(session)
-        cpm = await queries.checks_per_minute(session, now, 60.0)
-        backlog = await queries.backlog(session, now)
-        activated = await queries.activations_since(session, now - 3600)
+        p = await pipeline_summary(session, ctx.clock.time())
     return (
-        f"monitoring={counts.get('monitoring', 0)} active={counts.get('active', 0)} "
-        f"archived={counts.get('archived', 0)} | checks/min={cpm:.0f} backlog={backlog} "
-        f"activations/1h={activated}"
+        f"monitoring={p.counts.get('monitoring', 0)} active={p.counts.get('active', 0)} "
+        f"archived={p.counts.get('archived', 0)} | checks/min={p.checks_per_min:.0f} backlog={p.backlog} "
+        f"activations/1h={p.activations_1h}"
     )
 
 

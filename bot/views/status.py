@@ -1,30 +1,22 @@
 """The /status message: the pipeline section and the frame around all sections.
 
-    render_pipeline_section(PipelineStatus(counts={"monitoring": 3}, checks_per_min=12.0, backlog=0,
-                                           activations_1h=1))
+    render_pipeline_section(PipelineSummary(counts={"monitoring": 3}, checks_per_min=12.0, backlog=0,
+                                            activations_1h=1))
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.callbacks import CallbackSigner, StatusAction, StatusCb
 from bot.render.html import bold, code, esc
 from bot.views.fmt import fmt_rate
+from tokens.queries import PipelineSummary
 
 STATUS_ORDER = ("monitoring", "active", "archived")
 
 
-@dataclass
-class PipelineStatus:
-    counts: dict[str, int] = field(default_factory=dict)
-    checks_per_min: float = 0.0
-    backlog: int = 0
-    activations_1h: int = 0
-
-
-def render_pipeline_section(data: PipelineStatus) -> str:
+def render_pipeline_section(data: PipelineSummary) -> str:
     names = [s for s in STATUS_ORDER if s in data.counts] + sorted(set(data.counts) - set(STATUS_ORDER))
     counts = " · ".join(f"{esc(name)} {code(data.counts[name])}" for name in names) or "no tokens yet"
     return "\n".join([

@@ -7,6 +7,8 @@ from hypothesis import strategies as st
 from monitoring.failure_stats import failure_stats
 from monitoring.pipeline.percentiles import Distribution, percentile_cont
 from tests.monitoring.pipeline_data import N, liquidity_check
+from tests.tokens.pairfactory import MINT, pair
+from tokens.activation import ActivationRules, evaluate
 from tokens.models import Check, Token
 
 
@@ -77,3 +79,25 @@ async def test_checks_stored_under_another_floor_or_the_old_count_form_are_not_m
     assert (stats.top_condition.samples, stats.top_condition.median_observed, stats.top_condition.threshold) == (
         3, 185.0, 200.0)
     assert "just under the $200 threshold: median external liquidity $185" in stats.recommendation
+
+
+async def test_no_external_pool_advice_says_it_is_not_a_threshold(db):
+    # every failing check is a token with only its pump pool: nothing to tune, and the advice says so
+    rules = ActivationRules(min_liquidity_usd=200.0)
+    result = evaluate([pair("pumpswap", "SOL", 5000.0)], rules, now=N, fetched_at=N - 1, mint=MINT)
+
+    async def build(session):
+        token = Token(mint=MINT, status="monitoring", status_since=N - 600, discovered_at=N - 600)
+        session.add(token)
+        await session.flush()
+        for i in range(5):
+            session.add(Check(check_id=f"c{i}", token_id=token.id, at=N - 60 * (i + 1), status_at_check="monitoring",
+                              ok=True, passed=False, primary_failure=result.primary_failure,
+                              failure_codes=",".join(result.failure_codes), conditions=result.conditions_json()))
+
+    await db.run(build)
+    async with db.session() as session:
+        stats = await failure_stats(session, N)
+    assert result.primary_failure == "no_external_pool"
+    assert stats.recommendation == ("most failures (100%, last 1h) are no_external_pool: no pool outside the "
+                                    "pump.fun family yet; a market condition, not a threshold to tune")
