@@ -5,7 +5,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     HTTP_HOST=0.0.0.0 HTTP_PORT=8080 STATUS_LINE=false
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY app ./app
 COPY tokenwatch ./tokenwatch
 COPY tokens ./tokens
@@ -14,7 +14,7 @@ COPY bot ./bot
 COPY monitoring ./monitoring
 COPY recovery ./recovery
 COPY migrations ./migrations
-RUN pip install . \
+RUN pip install -c constraints.txt . \
  && useradd --create-home --uid 10001 tokenwatch \
  && mkdir -p /app/data && chown tokenwatch /app/data
 

@@ -12,6 +12,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from app.clock import ManualClock
 from app.db import Database, make_engine
@@ -21,6 +23,12 @@ PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.
 PG_BASE_URL = os.environ.get("TEST_PG_BASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432")
 REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# Property tests: no per-example deadline (a loaded 2-core CI machine is not a bug), and the
+# same examples on every CI run so a red run can be reproduced.
+hypothesis_settings.register_profile(
+    "tokenwatch", deadline=None, derandomize=IN_CI, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile("tokenwatch")
 
 
 def unavailable(what: str, why: object) -> None:
