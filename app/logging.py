@@ -49,6 +49,8 @@ def setup_logging(fmt: str = "text", level: str = "INFO", stream=None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiohttp.access", "apscheduler.executors.default", "apscheduler.scheduler", "aiogram.event",
-                  "alembic"):
+    for noisy in ("aiohttp.access", "aiogram.event", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # APScheduler warns on every skipped or missed tick; app.scheduler counts those and logs a
+    # summary on change instead, and every job body's own errors are caught and logged there.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)

@@ -36,6 +36,7 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 DURATION_SAMPLES = 200
+SKIP_LOG_INTERVAL_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,8 @@ class Scheduler:
         self._specs: dict[str, JobSpec] = {}
         self._stats: dict[str, JobStats] = {}
         self._tasks: dict[str, asyncio.Task] = {}
+        self._stopping = False
+        self._last_skip_log: dict[str, float] = {}
         self._aps.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
 
     # -- registration ---------------------------------------------------------
@@ -126,6 +129,7 @@ class Scheduler:
             self._aps.start()
 
     async def shutdown(self) -> None:
+        self._stopping = True
         if self._aps.running:
             self._aps.shutdown(wait=False)
         tasks = [t for t in self._tasks.values() if not t.done()]
@@ -154,9 +158,13 @@ class Scheduler:
             self._record_error(stats, f"timed out after {stats.budget_s:g}s")
             log.warning("job %s exceeded its %.1fs budget and was cancelled", job_id, stats.budget_s)
         except asyncio.CancelledError:
-            stats.errors += 1
-            self._record_error(stats, "cancelled")
-            raise
+            # Only we cancel a job's task (restart, watchdog, shutdown). The wrapper is the top of
+            # that task, so the cancellation ends here: re-raised, APScheduler would log it as a
+            # crash with a traceback.
+            if not self._stopping:
+                stats.errors += 1
+                self._record_error(stats, "cancelled")
+                log.info("job %s was cancelled and will run again", job_id)
         except Exception as exc:  # noqa: BLE001 - a job's failure never stops the scheduler
             stats.errors += 1
             self._record_error(stats, f"{type(exc).__name__}: {exc}")
@@ -181,8 +189,20 @@ class Scheduler:
             return
         if event.code == EVENT_JOB_MISSED:
             stats.missed += 1
+            what = "missed its run time (the loop was busy)"
         elif event.code == EVENT_JOB_MAX_INSTANCES:
             stats.skipped_max_instances += 1
+            what = "was still running at its next tick; the tick was skipped"
+        else:
+            return
+        # APScheduler's own lines for these are silenced (app.logging); say it at most once per
+        # SKIP_LOG_INTERVAL_S per job. The counts are exported by the scheduler collector.
+        now = self.clock.monotonic()
+        last = self._last_skip_log.get(event.job_id)
+        if last is None or now - last >= SKIP_LOG_INTERVAL_S:
+            self._last_skip_log[event.job_id] = now
+            log.info("job %s %s (missed %d, skipped %d so far)", event.job_id, what, stats.missed,
+                     stats.skipped_max_instances)
 
     # -- control (recovery.controllers.JobControl) ------------------------------
     def job_ids(self) -> list[str]:

@@ -24,7 +24,8 @@ class SettingsError(Exception):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # env_ignore_empty: `NAME=` (as in .env.example) means "use the default", not "the empty string"
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     # --- core -------------------------------------------------------------
     database_url: str = "sqlite+aiosqlite:///./data/tokenwatch.db"
@@ -70,7 +71,7 @@ class Settings(BaseSettings):
     # --- local market (MARKET=sim) -----------------------------------------
     sim_host: str = "127.0.0.1"
     sim_port: int = Field(default=0, ge=0, le=65535)
-    sim_seed: int = 42
+    sim_seed: int | None = None
     sim_migration_interval_s: float = Field(default=3.0, gt=0)
     sim_rate_limit_per_min: int = Field(default=300, ge=1)
     sim_scenario: str | None = None

@@ -362,10 +362,13 @@ class LocalMarket:
             await asyncio.sleep(HANG_POLL_S)
 
 
-async def run_standalone(settings: Any) -> None:
-    """Run the local market until cancelled (``tokenwatch simulate``); prints its URLs."""
-    market = LocalMarket(
-        seed=settings.sim_seed,
+def market_from_settings(settings: Any) -> LocalMarket:
+    """The local market as ``SIM_*`` settings describe it. With ``SIM_SEED`` unset every start
+    draws a new seed (so a restarted service sees new tokens, not the previous run's again);
+    ``market.seed`` tells which, to replay a run."""
+    seed = settings.sim_seed if settings.sim_seed is not None else random.SystemRandom().randrange(1, 2**31)
+    return LocalMarket(
+        seed=seed,
         migration_interval_s=settings.sim_migration_interval_s,
         rate_limit_per_min=settings.sim_rate_limit_per_min,
         profiles_rate_limit_per_min=getattr(settings, "profiles_rate_limit_per_min", 60),
@@ -373,6 +376,11 @@ async def run_standalone(settings: Any) -> None:
         port=settings.sim_port,
         scenario=settings.sim_scenario or None,
     )
+
+
+async def run_standalone(settings: Any) -> None:
+    """Run the local market until cancelled (``tokenwatch simulate``); prints its URLs."""
+    market = market_from_settings(settings)
     await market.start()
     try:
         print(f"local market running (seed {market.seed})", flush=True)

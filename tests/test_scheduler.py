@@ -74,3 +74,38 @@ async def test_restart_cancels_running_task_and_reruns():
     finally:
         await sched.shutdown()
     assert sched.job_stats()[0].last_error == "cancelled"
+
+
+async def test_shutdown_while_a_job_runs_logs_no_error(caplog):
+    started = []
+
+    async def long_job():
+        started.append(1)
+        await asyncio.sleep(3600)
+
+    sched = Scheduler(Settings())
+    sched.add(JobSpec("test.long", long_job, interval_s=3600, budget_s=3600))
+    sched.start()
+    await _wait(lambda: started)
+    with caplog.at_level("WARNING"):
+        await sched.shutdown()
+        await asyncio.sleep(0.05)
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")], \
+        "stopping the service must not look like a crash"
+    assert sched.job_stats()[0].last_error is None
+
+
+async def test_skipped_ticks_are_counted_and_said_once(caplog):
+    async def slow():
+        await asyncio.sleep(0.5)
+
+    sched = Scheduler(Settings())
+    sched.add(JobSpec("test.slow_tick", slow, interval_s=0.05, budget_s=5))
+    with caplog.at_level("INFO", logger="app.scheduler"):
+        sched.start()
+        try:
+            await _wait(lambda: sched.job_stats()[0].skipped_max_instances >= 3)
+        finally:
+            await sched.shutdown()
+    said = [r for r in caplog.records if "tick was skipped" in r.getMessage()]
+    assert len(said) == 1

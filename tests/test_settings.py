@@ -66,3 +66,25 @@ def test_every_setting_is_in_env_example():
     names = {line.split("=", 1)[0].strip() for line in example.splitlines() if "=" in line and not line.startswith("#")}
     missing = {f.upper() for f in Settings.model_fields} - names
     assert not missing, f"settings missing from .env.example: {sorted(missing)}"
+
+
+def test_env_example_copied_to_env_starts_with_the_defaults(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from app.settings import Settings
+
+    example = Path(__file__).resolve().parents[1] / ".env.example"
+    (tmp_path / ".env").write_text(example.read_text())
+    monkeypatch.chdir(tmp_path)
+    from_file = load_settings()
+    defaults = Settings(_env_file=None)
+    differing = {name for name in Settings.model_fields if getattr(from_file, name) != getattr(defaults, name)}
+    assert not differing, f".env.example disagrees with the defaults for {sorted(differing)}"
+
+
+def test_empty_value_means_default(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("REDIS_URL", "")
+    monkeypatch.setenv("TELEGRAM_ALERT_CHAT_ID", "")
+    s = load_settings()
+    assert s.redis_url is None and s.telegram_alert_chat_id is None

@@ -26,7 +26,7 @@ from app.settings import Settings
 from tokenwatch.status_line import StatusLine
 from bot.setup import build_bot
 from monitoring.setup import build_monitoring
-from simulator.server import LocalMarket
+from simulator.server import market_from_settings
 from tokens.pipeline import Pipeline
 
 # Everything is imported up front, before the loop runs: a first import inside a running
@@ -57,16 +57,13 @@ class Service:
         # market: the local one in-process, or the live URLs
         dex_url, ws_url = s.dexscreener_base_url, s.pumpportal_ws_url
         if s.market == "sim":
-            market = LocalMarket(
-                seed=s.sim_seed, migration_interval_s=s.sim_migration_interval_s,
-                rate_limit_per_min=s.sim_rate_limit_per_min, profiles_rate_limit_per_min=s.profiles_rate_limit_per_min,
-                host=s.sim_host, port=s.sim_port, scenario=s.sim_scenario,
-            )
+            market = market_from_settings(s)
             await market.start()
             self._stoppers.append(market.stop)
             ctx.market = market
             dex_url, ws_url = market.dexscreener_base_url, market.pumpportal_ws_url
-            log.info("local market on %s (websocket %s)", dex_url, ws_url)
+            log.info("local market on %s (websocket %s), seed %d (SIM_SEED=%d replays this run)",
+                     dex_url, ws_url, market.seed, market.seed)
 
         if s.redis_url:
             import redis.asyncio as aioredis

@@ -1,7 +1,8 @@
 """The live line on the terminal: counts by status and rates, every few seconds.
 
-On a terminal it prints one compact line per period; without one it logs the same
-line less often, so a service under systemd or Docker still shows it is alive.
+Every ``period_s`` (30 s) it prints one compact line on a terminal, or logs it without one,
+so a service under systemd or Docker still shows it is alive. An unchanged line is repeated
+only every ``REPEAT_S``, so it does not scroll the console chat's replies away.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from app.context import AppContext
 from tokens.queries import pipeline_summary
 
 log = logging.getLogger("tokenwatch.status")
+
+REPEAT_S = 300.0
 
 
 async def status_text(ctx: AppContext) -> str:
@@ -30,9 +33,10 @@ class StatusLine:
         self.ctx = ctx
         self.stream = stream or sys.stdout
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.period_s = period_s or (5.0 if self.tty else 30.0)
+        self.period_s = period_s or 30.0
         self._task: asyncio.Task | None = None
         self._last = ""
+        self._last_at = 0.0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="status-line")
@@ -49,6 +53,10 @@ class StatusLine:
                 text = await status_text(self.ctx)
             except Exception as exc:  # noqa: BLE001 - the status line never takes the service down
                 text = f"status unavailable: {type(exc).__name__}"
+            now = asyncio.get_running_loop().time()
+            if text == self._last and now - self._last_at < REPEAT_S:
+                continue
+            self._last, self._last_at = text, now
             if self.tty:
                 self.stream.write(f"\x1b[2m[tokenwatch]\x1b[0m {text}\n")
                 self.stream.flush()
