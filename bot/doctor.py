@@ -6,7 +6,8 @@ Each check has its own timeout and reports what is wrong and how to fix it::
     print(render_text(results))            # the CLI; exit code 1 if anything failed
     await doctor_main(settings)            # -> 0 or 1
 
-Checks: settings, database reachable and migrated, Redis (when REDIS_URL is set),
+Checks: settings, database reachable and migrated, Redis (listed as "not configured" when
+REDIS_URL is unset),
 the bot token (``getMe``), each configured chat (a test message, or ``getChat``
 when ``send_test_messages=False`` as /ping does), and with MARKET=live the market
 APIs (DexScreener HTTP, PumpPortal websocket). /ping renders the same list.
@@ -222,6 +223,11 @@ async def check_pumpportal(settings: Settings, timeout_s: float) -> CheckResult:
 # --------------------------------------------------------------------------- the checklist
 
 
+async def _listed(result: CheckResult) -> list[CheckResult]:
+    """A fixed line of the checklist (something not configured), in the same shape as a check."""
+    return [result]
+
+
 async def run_doctor(settings: Settings, *, bot: Bot | None = None, db: Database | None = None,
                      redis: Any = None, send_test_messages: bool = True,
                      timeout_s: float = DEFAULT_TIMEOUT_S) -> list[CheckResult]:
@@ -236,6 +242,8 @@ async def run_doctor(settings: Settings, *, bot: Bot | None = None, db: Database
     if settings.redis_url or redis is not None:
         infra.append(_timed("redis", timeout_s, lambda: check_redis(settings, redis),
                             "start Redis, check REDIS_URL, or unset REDIS_URL"))
+    else:
+        infra.append(_listed(CheckResult("redis", True, "not configured (REDIS_URL is unset): running without it")))
     if settings.market == "live":
         infra.append(_timed("DexScreener", timeout_s, lambda: check_dexscreener(settings, timeout_s),
                             "check network access to DEXSCREENER_BASE_URL"))

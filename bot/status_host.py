@@ -24,14 +24,15 @@ def host_status(collectors: Any) -> HostStatus:
             endpoint=ep,
             p95_s=value(m.API_LATENCY_SECONDS, {"endpoint": ep, "quantile": "0.95"}),
             error_rate=value(m.API_ERROR_RATE, {"endpoint": ep}),
-            rate_limited=value(m.API_RATE_LIMITED_TOTAL, {"endpoint": ep}),
-            timeouts=value(m.API_TIMEOUTS_TOTAL, {"endpoint": ep}),
+            rate_limited=value(m.API_WINDOW_RATE_LIMITED, {"endpoint": ep}),
+            timeouts=value(m.API_WINDOW_TIMEOUTS, {"endpoint": ep}),
         )
         for ep in endpoints
     ]
     return HostStatus(
         rss_bytes=value(m.PROCESS_RESIDENT_BYTES),
         memory_limit_bytes=value(m.PROCESS_MEMORY_LIMIT_BYTES),
+        memory_limit_is_cgroup=value(m.PROCESS_MEMORY_LIMIT_IS_CGROUP),
         memory_share=value(m.PROCESS_MEMORY_SHARE),
         cpu_percent=value(m.PROCESS_CPU_PERCENT),
         cpu_share=value(m.PROCESS_CPU_SHARE),

@@ -21,14 +21,18 @@ from monitoring.pipeline import (
     StuckParams,
     activation_success,
     count_stuck,
+    check_outcomes_per_minute,
     detect_stall,
     last_check_time,
+    last_successful_check_time,
     processing_lag,
     stage_views,
+    stall_lookback_s,
     status_counts,
     time_to_activation,
 )
 from monitoring.pipeline.errors import last_errors
+from tokens.queries import RATE_WINDOW_S
 
 
 def _views(ctx: Any) -> list:
@@ -39,7 +43,7 @@ def _views(ctx: Any) -> list:
 
 
 async def health_section(ctx: Any, session: Any, now: float) -> str:
-    """Lag p50/p95/max by band, backlog, stuck count, stall."""
+    """Lag p50/p95/max by band, backlog, stuck count, stall (judged on the last SUCCESSFUL check)."""
     settings = ctx.settings
     lag = await processing_lag(session, now, LagParams.from_settings(settings))
     stuck = await count_stuck(session, now, StuckParams.from_settings(settings))
@@ -47,9 +51,14 @@ async def health_section(ctx: Any, session: Any, now: float) -> str:
     last_check = await last_check_time(session)
     live = counts.get("monitoring", 0) + counts.get("active", 0)
     interval = settings.hot_check_interval_s if counts.get("active", 0) else settings.cold_check_interval_s
-    stall = detect_stall(now, last_check, live_tokens=live, interval_s=interval,
-                         stall_intervals=settings.stall_intervals, views=_views(ctx))
-    return render_health_section(lag, stuck, stall)
+    longest = settings.stall_intervals * max(settings.hot_check_interval_s, settings.cold_check_interval_s)
+    lookback = stall_lookback_s(longest, RATE_WINDOW_S)
+    last_success = await last_successful_check_time(session, now, lookback)
+    rates = await check_outcomes_per_minute(session, now, RATE_WINDOW_S)
+    stall = detect_stall(now, last_success, live_tokens=live, interval_s=interval,
+                         stall_intervals=settings.stall_intervals, views=_views(ctx),
+                         last_attempt_at=last_check, failed_checks=round(rates.failed * RATE_WINDOW_S / 60.0))
+    return render_health_section(lag, stuck, stall, lookback_s=lookback)
 
 
 async def activation_section(ctx: Any, session: Any, now: float) -> str:

@@ -13,8 +13,9 @@ observed value, threshold and verdict, plus the token's last checks and transiti
 
 A malformed mint raises ``InvalidMint`` (its message is safe to show); an untracked
 mint returns ``tracked=False`` without spending API requests. Fetch failures are
-reported in the steps, never raised; the check is then evaluated on no pools, so the
-user sees ``no_pairs`` next to the error.
+reported in the steps, never raised. When no pool data could be fetched at all
+(``debug.fetch_failed``) nothing is evaluated (``result`` is ``None``): judging the
+conditions against empty data would report "fresh" data and "no pairs" that were never seen.
 """
 from __future__ import annotations
 
@@ -40,14 +41,25 @@ class InvalidMint(ValueError):
 def validate_mint(raw: object) -> str:
     """The mint, stripped, if it is 32-44 base58 characters; else ``InvalidMint``.
 
+    The message counts the first word, the mint itself; text after a valid mint is refused too.
+
         validate_mint("  So11111111111111111111111111111111111111112 ")  # stripped mint
         validate_mint("0xabc")   # InvalidMint: not base58 ...
+        validate_mint("So11111111111111111111111111111111111111112 extra")  # InvalidMint: only the mint ...
     """
     if not isinstance(raw, str) or not raw.strip():
         raise InvalidMint("give a mint address: 32-44 base58 characters")
-    mint = raw.strip()
+    words = raw.split()
+    mint = _validate_word(words[0], "the first word" if len(words) > 1 else "this")
+    if len(words) > 1:
+        extra = "the word" if len(words) == 2 else f"the {len(words) - 1} words"
+        raise InvalidMint(f"give only the mint address: remove {extra} after it")
+    return mint
+
+
+def _validate_word(mint: str, subject: str) -> str:
     if not MIN_MINT_CHARS <= len(mint) <= MAX_MINT_CHARS:
-        raise InvalidMint(f"a mint address has 32-44 characters, this has {len(mint)}")
+        raise InvalidMint(f"a mint address has 32-44 characters, {subject} has {len(mint)}")
     bad = sorted({ch for ch in mint if ch not in BASE58_ALPHABET})
     if bad:
         shown = "".join(ch for ch in bad if ch.isascii() and ch.isalnum())[:8]
@@ -80,7 +92,15 @@ class TokenDebug:
 
     @property
     def fetch_failed(self) -> bool:
-        return bool(self.fetch_steps) and all(step.error for step in self.fetch_steps)
+        """No pool data was obtained: the last request failed and no earlier one found pools
+        (an empty batch answer is not evidence either: the per-token request is the fallback)."""
+        return (bool(self.fetch_steps) and self.fetch_steps[-1].error is not None
+                and not any(step.pools for step in self.fetch_steps))
+
+    @property
+    def fetch_error(self) -> str | None:
+        """The last request's error when the fetch failed, else ``None``."""
+        return self.fetch_steps[-1].error if self.fetch_failed else None
 
 
 def _short(exc: BaseException) -> str:
@@ -141,13 +161,17 @@ async def debug_token(db: Database, client: Any, rules: ActivationRules, mint: s
     if token is None:
         return TokenDebug(mint, tracked=False)
     pairs, skipped, steps, source, fetched_at = await _fetch(client, mint, now)
-    result = evaluate(pairs, rules, now=now, fetched_at=fetched_at, malformed=skipped, mint=mint)
+    debug = TokenDebug(mint, True, token, steps, source, fetched_at)
+    if not debug.fetch_failed:
+        debug.result = evaluate(pairs, rules, now=now, fetched_at=fetched_at, malformed=skipped, mint=mint)
+    else:
+        debug.source = debug.fetched_at = None
 
     async def _history(session):
         return await last_checks(session, mint, history), await last_transitions(session, mint, history)
 
-    checks, transitions = await db.run(_history)
-    return TokenDebug(mint, True, token, steps, source, fetched_at, result, checks, transitions)
+    debug.checks, debug.transitions = await db.run(_history)
+    return debug
 
 
 async def mint_for_id(db: Database, token_id: int) -> str | None:

@@ -56,10 +56,16 @@ class FailureWindow:
     failed: int = 0
     by_reason: list[FailureCount] = field(default_factory=list)
     by_code: list[FailureCount] = field(default_factory=list)
+    fetch_failed: int = 0  # checks whose pool data could not be fetched (``ok`` false)
 
     @property
     def failure_rate(self) -> float | None:
         return self.failed / self.checks if self.checks else None
+
+    @property
+    def fetch_failure_rate(self) -> float | None:
+        """Share of the window's checks that failed to fetch; ``None`` without checks."""
+        return self.fetch_failed / self.checks if self.checks else None
 
 
 @dataclass(frozen=True)
@@ -107,10 +113,12 @@ async def failure_window(session: AsyncSession, now: float, label: str, window_s
                          with_codes: bool = True) -> FailureWindow:
     """Failure counts by reason (and, with ``with_codes``, by code) over ``(now - window_s, now]``."""
     binds = {"since": now - window_s, "now": now}
-    checks = failed = 0
+    checks = failed = fetch_failed = 0
     reasons: dict[str, int] = {}
     for passed, ok, primary, n in (await run(session, _OUTCOMES, binds)).all():
         checks += int(n)
+        if not ok:
+            fetch_failed += int(n)
         if passed:
             continue
         failed += int(n)
@@ -121,7 +129,8 @@ async def failure_window(session: AsyncSession, now: float, label: str, window_s
         for raw, n in (await run(session, _BY_CODES, binds)).all():
             for code in split_codes(raw):
                 codes[code] = codes.get(code, 0) + int(n)
-    return FailureWindow(label, float(window_s), checks, failed, _ranked(reasons, failed), _ranked(codes, failed))
+    return FailureWindow(label, float(window_s), checks, failed, _ranked(reasons, failed), _ranked(codes, failed),
+                         fetch_failed)
 
 
 
@@ -174,12 +183,17 @@ async def failure_stats(
     min_samples: int = 3,
     near_share: float = 0.25,
     codes_windows: tuple[str, ...] = ("1h",),
+    fetch_alert_share: float = 0.2,
 ) -> FailureStats:
     """Failure counts per window and, where the data supports one, a recommendation.
 
     "Just under" means the median observed value is below the threshold by at most
     ``near_share`` of it (default 25 %: $150..$200 for a $200 floor). Counting by code
     reads every failing row, so it is done only for the windows in ``codes_windows``.
+
+    Fetch failures come first: when at least ``fetch_alert_share`` (default 20 %) of the
+    basis window's checks failed to fetch pool data, the advice is about fetching, even if
+    another reason is more common (a market outage must not read as a market condition).
     """
     result = {
         label: await failure_window(session, now, label, seconds, with_codes=label in codes_windows)
@@ -189,6 +203,14 @@ async def failure_stats(
     if basis is None:
         return FailureStats(result)
     top = basis.by_reason[0]
+    fetch_rate = basis.fetch_failure_rate
+    if top.reason != FETCH_ERROR and fetch_rate is not None and fetch_rate >= fetch_alert_share:
+        return FailureStats(
+            result,
+            f"{fetch_rate:.0%} of checks (last {basis.label}: {basis.fetch_failed} of {basis.checks}) failed to "
+            "fetch pool data: look at the DexScreener client (outage, timeouts, rate limit) before reading "
+            f"the other failures (top: {top.reason} {top.share:.0%})",
+        )
     if top.reason == FETCH_ERROR:
         return FailureStats(
             result,

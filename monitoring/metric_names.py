@@ -117,10 +117,11 @@ REDIS_PING_SECONDS = define("tokenwatch_redis_ping_seconds", "gauge", "Round tri
 
 # --- external API (monitoring/collectors/api.py) -----------------------------
 API_LATENCY_SECONDS = define(
-    "tokenwatch_api_latency_seconds", "gauge", "Request latency percentile {endpoint, quantile=0.5|0.95|0.99}")
+    "tokenwatch_api_latency_seconds", "gauge",
+    "Request latency percentile over the recent window {endpoint, quantile=0.5|0.95|0.99}")
 API_REQUESTS_TOTAL = define("tokenwatch_api_requests_total", "counter", "Requests sent {endpoint}")
 API_ERRORS_TOTAL = define("tokenwatch_api_errors_total", "counter", "Failed requests {endpoint}")
-API_ERROR_RATE = define("tokenwatch_api_error_rate", "gauge", "Share (0..1) of requests that failed {endpoint}")
+API_ERROR_RATE = define("tokenwatch_api_error_rate", "gauge", "Share (0..1) of requests that failed in the recent window {endpoint}")
 API_RATE_LIMITED_TOTAL = define("tokenwatch_api_rate_limited_total", "counter", "HTTP 429 answers {endpoint}")
 API_TIMEOUTS_TOTAL = define("tokenwatch_api_timeouts_total", "counter", "Requests that timed out {endpoint}")
 API_CACHE_HIT_RATE = define(
@@ -208,3 +209,37 @@ BOT_THROTTLED_TOTAL = define("tokenwatch_bot_throttled_total", "counter", "Comma
 BOT_UNKNOWN_BUTTONS_TOTAL = define(
     "tokenwatch_bot_unknown_buttons_total", "counter", "Button presses with unknown, forged or stale data")
 BOT_HANDLER_ERRORS_TOTAL = define("tokenwatch_bot_handler_errors_total", "counter", "Handlers that raised")
+
+# --- external API, recent window (monitoring/collectors/api.py) -------------
+API_WINDOW_SECONDS = define(
+    "tokenwatch_api_window_seconds", "gauge", "Length of the recent window behind the API error rate and latency {endpoint}")
+API_WINDOW_REQUESTS = define(
+    "tokenwatch_api_window_requests", "gauge", "Requests sent in the recent window {endpoint}")
+API_WINDOW_RATE_LIMITED = define(
+    "tokenwatch_api_window_rate_limited", "gauge", "HTTP 429 answers in the recent window {endpoint}")
+API_WINDOW_TIMEOUTS = define(
+    "tokenwatch_api_window_timeouts", "gauge", "Requests that timed out in the recent window {endpoint}")
+
+# --- pipeline counters (monitoring/collectors/pipeline_counters.py) ----------
+PIPELINE_DISCOVERED_TOTAL = define(
+    "tokenwatch_pipeline_discovered_total", "counter", "New tokens inserted by discovery")
+PIPELINE_DISCOVERED_BY_SOURCE_TOTAL = define(
+    "tokenwatch_pipeline_discovered_by_source_total", "counter", "New tokens inserted by discovery {source}")
+PIPELINE_DUPLICATES_TOTAL = define(
+    "tokenwatch_pipeline_duplicates_total", "counter", "Discovery events for tokens already known")
+PIPELINE_GARBAGE_TOTAL = define(
+    "tokenwatch_pipeline_garbage_total", "counter", "Unusable discovery messages (non-JSON, no or invalid mint)")
+PIPELINE_MALFORMED_PAIRS_TOTAL = define(
+    "tokenwatch_pipeline_malformed_pairs_total", "counter", "Pools skipped as malformed {reason}")
+PIPELINE_CHECKS_TOTAL = define("tokenwatch_pipeline_checks_total", "counter", "Token checks written")
+PIPELINE_CHECK_FAILURES_TOTAL = define(
+    "tokenwatch_pipeline_check_failures_total", "counter", "Token checks whose fetch failed")
+PIPELINE_BATCH_FAILURES_TOTAL = define(
+    "tokenwatch_pipeline_batch_failures_total", "counter", "Batch requests that failed after their retries")
+PIPELINE_TRANSITIONS_TOTAL = define(
+    "tokenwatch_pipeline_transitions_total", "counter", "Token status changes {reason}")
+
+# --- memory limit source (monitoring/host/process.py) ------------------------
+PROCESS_MEMORY_LIMIT_IS_CGROUP = define(
+    "tokenwatch_process_memory_limit_is_cgroup", "gauge",
+    "1 when the effective memory limit is a cgroup (container) limit, 0 when it is the host's RAM")

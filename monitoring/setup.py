@@ -9,7 +9,8 @@ Called by the composition root (``tokenwatch.service``)::
 
 Collectors registered: ``process``, ``loop_lag``, ``db``, ``redis`` (when Redis is configured),
 ``api`` (when ``ctx.pipeline.api_stats`` exists), ``scheduler`` (when ``ctx.scheduler`` exists),
-``pipeline`` (D2's collector, when ``ctx.pipeline`` exists) and any ``extra_collectors``.
+``pipeline`` (D2's collector) and ``pipeline_counters`` (when ``ctx.pipeline`` exists) and any
+``extra_collectors``.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from typing import Any
 from app.scheduler import JobSpec
 from monitoring.collector import Collector, CollectorRegistry
 from monitoring.collectors.api import ApiCollector
+from monitoring.collectors.pipeline_counters import PipelineCountersCollector
 from monitoring.collectors.scheduler import SchedulerCollector
 from monitoring.host.db_pool import DbPoolCollector
 from monitoring.host.loop_lag import LoopLagMonitor
@@ -111,6 +113,8 @@ async def build_monitoring(
     api_stats = getattr(pipeline, "api_stats", None)
     if api_stats is not None:
         registry.register(ApiCollector(api_stats.snapshot))
+    if getattr(pipeline, "counters", None) is not None:
+        registry.register(PipelineCountersCollector(pipeline.counters))
     if getattr(ctx, "scheduler", None) is not None:
         registry.register(SchedulerCollector(ctx.scheduler.job_stats))
     if pipeline is not None:

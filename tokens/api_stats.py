@@ -1,21 +1,32 @@
 """Per-endpoint API statistics: requests, errors, 429s, timeouts, cache, latency percentiles.
 
 Endpoints are named ``tokens_batch``, ``token_pairs`` and ``token_profiles``. The monitoring
-package reads ``snapshot()`` to chart latency and error rates::
+package reads ``snapshot()`` to chart latency and error rates. Two views of the same requests:
 
-    stats = ApiStats()
+- lifetime totals (``requests``, ``errors``, ``rate_limited``, ``timeouts``): counters since
+  start, for Prometheus ``rate()``;
+- a recent window (``window_s``, default the last 300 s on the injected clock): ``error_rate``,
+  the ``window_*`` counts and the latency percentiles, so a fault that ended a few minutes
+  ago no longer shows. Memory is bounded (at most ``max_events`` requests per endpoint)::
+
+    stats = ApiStats(clock=clock, window_s=300)
     stats.record("tokens_batch", latency_s=0.12, status=200)
     stats.record("tokens_batch", latency_s=10.0, timeout=True)
     snap = stats.snapshot()["tokens_batch"]
-    snap.p95_s, snap.error_rate, snap.rate_limited
+    snap.p95_s, snap.error_rate, snap.window_rate_limited, snap.rate_limited  # window, window, window, lifetime
 """
 from __future__ import annotations
 
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-LATENCY_SAMPLES = 1000
+from app.clock import SYSTEM_CLOCK, Clock
+
+LATENCY_SAMPLES = 1000  # kept for callers; the window is bounded by max_events
+WINDOW_S = 300.0
+MAX_EVENTS = 10_000  # per endpoint: 300 s at 30 requests/s
 ENDPOINTS = ("tokens_batch", "token_pairs", "token_profiles")
 
 
@@ -34,8 +45,18 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[max(0, min(n - 1, rank))]
 
 
+class _Event(NamedTuple):
+    at: float  # clock.monotonic()
+    latency_s: float | None
+    failed: bool
+    rate_limited: bool
+    timeout: bool
+
+
 @dataclass
 class EndpointStats:
+    """Lifetime counters of one endpoint plus its recent requests (bounded)."""
+
     requests: int = 0
     errors: int = 0
     rate_limited: int = 0
@@ -44,12 +65,16 @@ class EndpointStats:
     cache_misses: int = 0
     last_status: int | None = None
     last_error: str | None = None
-    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))
+    events: deque[_Event] = field(default_factory=lambda: deque(maxlen=MAX_EVENTS))
 
 
 @dataclass(frozen=True)
 class EndpointSnapshot:
-    """A point-in-time copy of one endpoint's counters (counters are cumulative)."""
+    """A point-in-time copy of one endpoint's figures.
+
+    ``requests``/``errors``/``rate_limited``/``timeouts`` are lifetime counters; ``error_rate``,
+    ``window_*`` and the percentiles cover the last ``window_s`` seconds only.
+    """
 
     endpoint: str
     requests: int
@@ -61,8 +86,13 @@ class EndpointSnapshot:
     p50_s: float | None
     p95_s: float | None
     p99_s: float | None
-    error_rate: float  # errors (incl. timeouts and 429s) / requests, 0 when no requests
+    error_rate: float  # errors (incl. timeouts and 429s) / requests in the window, 0 when none
     last_error: str | None
+    window_s: float = WINDOW_S
+    window_requests: int = 0
+    window_errors: int = 0
+    window_rate_limited: int = 0
+    window_timeouts: int = 0
 
     @property
     def errors_total(self) -> int:
@@ -72,13 +102,17 @@ class EndpointSnapshot:
 class ApiStats:
     """Counters per endpoint; cheap to update from the hot path.
 
-        stats = ApiStats()
+        stats = ApiStats(clock=clock)
         stats.record("token_pairs", latency_s=0.05, status=200)
-        stats.snapshot()["token_pairs"].p50_s   # 0.05
+        stats.snapshot()["token_pairs"].p50_s   # 0.05 (over the last 300 s)
     """
 
-    def __init__(self, latency_samples: int = LATENCY_SAMPLES) -> None:
+    def __init__(self, latency_samples: int = LATENCY_SAMPLES, *, clock: Clock = SYSTEM_CLOCK,
+                 window_s: float = WINDOW_S, max_events: int = MAX_EVENTS) -> None:
         self._samples = latency_samples
+        self.clock = clock
+        self.window_s = float(window_s)
+        self.max_events = max(1, int(max_events))
         self._endpoints: dict[str, EndpointStats] = {}
         for name in ENDPOINTS:
             self._get(name)
@@ -86,18 +120,22 @@ class ApiStats:
     def _get(self, endpoint: str) -> EndpointStats:
         stats = self._endpoints.get(endpoint)
         if stats is None:
-            stats = EndpointStats(latencies=deque(maxlen=self._samples))
+            stats = EndpointStats(events=deque(maxlen=self.max_events))
             self._endpoints[endpoint] = stats
         return stats
+
+    def _prune(self, s: EndpointStats, now: float) -> None:
+        cutoff = now - self.window_s
+        while s.events and s.events[0].at < cutoff:
+            s.events.popleft()
 
     def record(self, endpoint: str, *, latency_s: float | None = None, status: int | None = None,
                error: str | None = None, timeout: bool = False) -> None:
         """Record one HTTP attempt. A 429, a status >= 400, a timeout or ``error`` counts as an error."""
         s = self._get(endpoint)
+        now = self.clock.monotonic()
         s.requests += 1
         s.last_status = status
-        if latency_s is not None and not timeout:
-            s.latencies.append(latency_s)
         failed = timeout or error is not None or (status is not None and status >= 400)
         if status == 429:
             s.rate_limited += 1
@@ -106,6 +144,8 @@ class ApiStats:
         if failed:
             s.errors += 1
             s.last_error = error or ("timeout" if timeout else f"HTTP {status}")
+        s.events.append(_Event(now, None if timeout else latency_s, failed, status == 429, timeout))
+        self._prune(s, now)
 
     def cache_hit(self, endpoint: str) -> None:
         self._get(endpoint).cache_hits += 1
@@ -114,16 +154,25 @@ class ApiStats:
         self._get(endpoint).cache_misses += 1
 
     def total(self, attr: str) -> int:
+        """A lifetime total summed over endpoints (``requests``, ``errors``, ``timeouts``...)."""
         return sum(int(getattr(s, attr)) for s in self._endpoints.values())
 
     def snapshot(self) -> dict[str, EndpointSnapshot]:
+        now = self.clock.monotonic()
         out: dict[str, EndpointSnapshot] = {}
         for name, s in self._endpoints.items():
-            lat = sorted(s.latencies)
+            self._prune(s, now)
+            events = list(s.events)
+            lat = sorted(e.latency_s for e in events if e.latency_s is not None)
+            n = len(events)
+            failed = sum(1 for e in events if e.failed)
             out[name] = EndpointSnapshot(
                 endpoint=name, requests=s.requests, errors=s.errors, rate_limited=s.rate_limited,
                 timeouts=s.timeouts, cache_hits=s.cache_hits, cache_misses=s.cache_misses,
                 p50_s=percentile(lat, 50), p95_s=percentile(lat, 95), p99_s=percentile(lat, 99),
-                error_rate=(s.errors / s.requests) if s.requests else 0.0, last_error=s.last_error,
+                error_rate=(failed / n) if n else 0.0, last_error=s.last_error,
+                window_s=self.window_s, window_requests=n, window_errors=failed,
+                window_rate_limited=sum(1 for e in events if e.rate_limited),
+                window_timeouts=sum(1 for e in events if e.timeout),
             )
         return out

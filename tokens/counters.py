@@ -22,6 +22,7 @@ class PipelineCounters:
     malformed_pairs: Counter[str] = field(default_factory=Counter)  # skipped pairs by reason
     checks: int = 0  # checks written
     check_failures: int = 0  # checks whose fetch failed
+    batch_failures: int = 0  # batch requests that failed (after their retries)
     transitions: Counter[str] = field(default_factory=Counter)  # by reason
     discovered_by_source: Counter[str] = field(default_factory=Counter)
 
@@ -33,6 +34,7 @@ class PipelineCounters:
             "malformed_pairs": dict(self.malformed_pairs),
             "checks": self.checks,
             "check_failures": self.check_failures,
+            "batch_failures": self.batch_failures,
             "transitions": dict(self.transitions),
             "discovered_by_source": dict(self.discovered_by_source),
         }

@@ -10,9 +10,13 @@
   Mints absent from it are looked up with ``GET {base}/token-pairs/v1/solana/{mint}``
   (at most ``max_fallbacks`` per batch, to keep the API budget for checks); pools only the
   fallback returned are reported in ``result.discrepancies``.
-- A 429 pauses the shared limiter for ``Retry-After`` seconds and retries; 5xx, timeouts,
-  connection errors and unparseable bodies are retried with jittered exponential backoff
-  up to ``max_retries`` times, then raise ``FetchError``. Nothing here crashes on junk.
+- A 429 pauses the shared limiter for ``Retry-After`` seconds and retries; 5xx, connection
+  errors and unparseable bodies are retried with jittered exponential backoff up to
+  ``max_retries`` times, then raise ``FetchError``. Nothing here crashes on junk.
+- A timeout is retried at most ``max_timeout_retries`` times (default 0): a hanging server
+  costs one timeout per request, not one per attempt. The token is rescheduled anyway.
+- 429s are logged on change of state: one WARNING when an endpoint starts answering 429,
+  one INFO when it answers again (with the count); every 429 is counted in ``ApiStats``.
 - Timeouts are per endpoint and adjustable at run time (``TimeoutControl``).
 """
 from __future__ import annotations
@@ -31,6 +35,7 @@ import aiohttp
 
 from app.clock import SYSTEM_CLOCK, Clock
 from tokens.api_stats import ApiStats
+from tokens.failure_streak import FailureStreak
 from tokens.pairs import Pair, parse_pairs
 from tokens.ratelimit import RateLimiter, Sleep
 
@@ -108,7 +113,8 @@ class DexScreenerClient:
                  timeout_s: float | EndpointTimeouts = 10.0, clock: Clock = SYSTEM_CLOCK, *,
                  chain: str = "solana", max_retries: int = 3, retry_base_s: float = 0.25,
                  retry_max_s: float = 5.0, max_429_retries: int = 5, max_fallbacks: int = 3,
-                 profiles_limiter: RateLimiter | None = None, sleep: Sleep = asyncio.sleep) -> None:
+                 max_timeout_retries: int = 0, profiles_limiter: RateLimiter | None = None,
+                 sleep: Sleep = asyncio.sleep) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = session
         self.limiter = limiter
@@ -122,7 +128,9 @@ class DexScreenerClient:
         self.retry_max_s = retry_max_s
         self.max_429_retries = max_429_retries
         self.max_fallbacks = max_fallbacks
+        self.max_timeout_retries = max_timeout_retries
         self._sleep = sleep
+        self._throttled: dict[str, FailureStreak] = {}
 
     # --- TimeoutControl ------------------------------------------------------
     def timeout_s(self, endpoint: str) -> float:
@@ -145,6 +153,11 @@ class DexScreenerClient:
         url = f"{self.base_url}{path}"
         attempt = 0
         throttled = 0
+        timeouts = 0
+        streak = self._throttled.get(endpoint)
+        if streak is None:
+            streak = self._throttled[endpoint] = FailureStreak(log, f"{endpoint} rate limiting (429)",
+                                                               unit="answers", clock=self.clock)
         while True:
             if acquired:
                 acquired = False
@@ -162,10 +175,11 @@ class DexScreenerClient:
                         wait = parse_retry_after(resp.headers.get("Retry-After"))
                         limiter.pause_for(wait)
                         throttled += 1
+                        streak.failed(f"429 from {endpoint}: pausing requests for {wait:.1f}s")
                         if throttled > self.max_429_retries:
                             raise FetchError("rate_limited", f"429 from {endpoint} {throttled} times")
-                        log.warning("429 from %s: pausing requests for %.1fs", endpoint, wait)
                         continue
+                    streak.succeeded()
                     if resp.status >= 500:
                         self.stats.record(endpoint, latency_s=latency, status=resp.status)
                         kind = f"http_{resp.status}"
@@ -187,6 +201,10 @@ class DexScreenerClient:
             except asyncio.TimeoutError:
                 self.stats.record(endpoint, timeout=True)
                 kind = "timeout"
+                timeouts += 1
+                if timeouts > self.max_timeout_retries:  # a hanging server: waiting again costs a full timeout
+                    raise FetchError(kind, f"{endpoint} timed out after "
+                                           f"{self.timeouts.timeout_s(endpoint):g}s ({attempt + 1} attempts)")
             except aiohttp.ClientError as exc:
                 self.stats.record(endpoint, error=type(exc).__name__)
                 kind = "connection"

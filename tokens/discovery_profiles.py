@@ -10,6 +10,9 @@ An address whose insert fails (database down) is kept in ``pending`` and retried
 next poll; the rest of the poll goes on. After ``MAX_INSERT_FAILURES_PER_POLL`` failures in one
 poll the remaining addresses are queued without trying (the database is down: each attempt
 would only wait out ``Database.run``'s retries). Discovery loses nothing.
+
+Failures are logged on change of state (one WARNING when polls start failing, one INFO with
+the count when they recover), not on every poll.
 """
 from __future__ import annotations
 
@@ -17,7 +20,9 @@ import asyncio
 import logging
 from collections import OrderedDict
 
+from app.clock import SYSTEM_CLOCK, Clock
 from tokens.dexscreener import DexScreenerClient, FetchError
+from tokens.failure_streak import FailureStreak
 from tokens.intake import TokenIntake
 
 log = logging.getLogger(__name__)
@@ -34,9 +39,11 @@ class ProfilesPoller:
         await poller.poll_once()
     """
 
-    def __init__(self, client: DexScreenerClient, intake: TokenIntake) -> None:
+    def __init__(self, client: DexScreenerClient, intake: TokenIntake, clock: Clock = SYSTEM_CLOCK) -> None:
         self.client = client
         self.intake = intake
+        self.fetching = FailureStreak(log, "token profiles", unit="polls", clock=clock)
+        self.storing = FailureStreak(log, "storing discovered profile tokens", unit="polls", clock=clock)
         self.polls = 0
         self.failures = 0
         self.insert_errors = 0
@@ -56,13 +63,11 @@ class ProfilesPoller:
             addresses = list(await self.client.fetch_profiles())
         except FetchError as exc:
             self.failures += 1
-            if self.last_error is None:
-                log.warning("token profiles unavailable: %s", exc)
+            self.fetching.failed(f"unavailable: {exc}")
             self.last_error = str(exc)
         else:
-            if self.last_error is not None:
-                log.info("token profiles available again")
-                self.last_error = None
+            self.fetching.succeeded()
+            self.last_error = None
         return await self._admit_all([*self._pending, *addresses])
 
     async def _admit_all(self, addresses: list[str]) -> int:
@@ -85,8 +90,10 @@ class ProfilesPoller:
                 continue
             self._pending.pop(address, None)
         if first_error is not None:
-            log.warning("could not store %d discovered profile token(s) (%s); %d kept for retry",
-                        failed, type(first_error).__name__, len(self._pending))
+            self.storing.failed(f"could not store {failed} token(s) ({type(first_error).__name__}); "
+                                f"{len(self._pending)} kept for retry")
+        elif new or addresses:
+            self.storing.succeeded()
         return new
 
     def _queue(self, address: str) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 import aiohttp
 
 from app.clock import SYSTEM_CLOCK, Clock
+from tokens.failure_streak import FailureStreak
 from tokens.intake import TokenIntake
 from tokens.ratelimit import Sleep
 
@@ -66,6 +67,7 @@ class MigrationListener:
         self.confirmations = 0
         self.server_errors = 0
         self.insert_errors = 0
+        self.storing = FailureStreak(log, "storing discovered tokens", unit="inserts", clock=clock)
         self.connected_since: float | None = None
         self.last_message_at: float | None = None
         self.last_error: str | None = None
@@ -189,14 +191,16 @@ class MigrationListener:
         try:
             await self.intake.add(payload.get("mint"), name=payload.get("name"), symbol=payload.get("symbol"),
                                   source="pumpportal")
+            self.storing.succeeded()
             return True
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - keep the event, retry later
             self.insert_errors += 1
             self.pending.append(payload)
-            log.warning("could not store a discovered token (%s); kept for retry", type(exc).__name__,
-                        extra={"mint": str(payload.get("mint"))[:64]})
+            self.storing.failed(f"could not store a discovered token ({type(exc).__name__}); "
+                                f"{len(self.pending)} kept for retry",
+                                extra={"mint": str(payload.get("mint"))[:64]})
             return False
 
     async def flush_pending(self) -> int:

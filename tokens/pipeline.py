@@ -79,7 +79,7 @@ class Pipeline:
         self.dexscreener_base_url = dexscreener_base_url or settings.dexscreener_base_url
         self.pumpportal_ws_url = pumpportal_ws_url or settings.pumpportal_ws_url
         self.listen = listen
-        self.api_stats = ApiStats()
+        self.api_stats = ApiStats(clock=clock)
         self.stage_stats = StageStats(clock)
         self.counters = PipelineCounters()
         self.limiter = api_limiter(settings)
@@ -111,7 +111,7 @@ class Pipeline:
         self.listener = MigrationListener(self.pumpportal_ws_url, self.session, self.intake,
                                           min_backoff_s=self.settings.ws_reconnect_min_s,
                                           max_backoff_s=self.settings.ws_reconnect_max_s, clock=self.clock)
-        self.profiles = ProfilesPoller(self.client, self.intake)
+        self.profiles = ProfilesPoller(self.client, self.intake, self.clock)
 
     async def start(self) -> None:
         """Open the HTTP session and start listening for migrations (idempotent)."""
@@ -176,5 +176,7 @@ class Pipeline:
             "limiter": {"rate_per_min": self.limiter.rate_per_min, "pauses": self.limiter.pauses},
             "processor": None if self.processor is None else {
                 "concurrency": self.processor.limit(), "batch_size": self.processor.batch_size(),
-                "last_run_checked": self.processor.last_run_checked},
+                "last_run_checked": self.processor.last_run_checked,
+                "batches_in_flight": self.processor.batches_in_flight,
+                "batches_overrun": self.processor.batches_overrun},
         }

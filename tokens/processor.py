@@ -5,7 +5,10 @@ takes a rate-limiter slot, claims up to ``batch_size()`` due tokens (leasing the
 them in one request, evaluates every token and writes all checks and transitions of the
 batch in one transaction. Workers stop taking new slots when the next one would start
 after the run's budget, so a run ends just before the next tick and the limiter (not the
-database, not the scheduler) stays the bottleneck::
+database, not the scheduler) stays the bottleneck. A run never waits past its budget for a
+slow batch: one still in flight at the deadline finishes in a tracked background task (its
+tokens stay leased and in ``inflight_ids``, so no later run claims them; ``close()`` cancels
+such tasks); its checks, counters and stage timings are recorded when it ends::
 
     processor = Processor(db, client, settings, clock)
     checked = await processor.run_once()
@@ -13,6 +16,8 @@ database, not the scheduler) stays the bottleneck::
 
 A failed fetch writes a failed check (``ok=False`` with the error), bumps
 ``consecutive_failures`` and reschedules the token with backoff: a token is never lost.
+Batch failures are logged on change of state (``FailureStreak``): one WARNING when fetching
+starts failing, DEBUG while it fails, one INFO with the count when it recovers.
 Every check's log lines carry ``mint`` and ``check_id`` in ``extra``.
 """
 from __future__ import annotations
@@ -26,13 +31,27 @@ from collections.abc import Awaitable, Callable, Sequence
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import Database
 from app.settings import Settings
-from tokens.activation import (INSUFFICIENT_LIQUIDITY, NO_EXTERNAL_POOL, NO_PUMP_POOL, ActivationRules,
-                               evaluate)
+from tokens.activation import (
+    INSUFFICIENT_LIQUIDITY,
+    NO_EXTERNAL_POOL,
+    NO_PUMP_POOL,
+    ActivationRules,
+    evaluate,
+)
 from tokens.counters import PipelineCounters
 from tokens.dexscreener import BatchResult, DexScreenerClient, FetchError
+from tokens.failure_streak import FailureStreak
 from tokens.lifecycle import ACTIVATED, Decision, LifecyclePolicy, TokenState, decide
 from tokens.models import ACTIVE
-from tokens.repository import CheckOutcome, DueToken, apply_checks, archive_expired, claim_due, delete_old, due_count
+from tokens.repository import (
+    CheckOutcome,
+    DueToken,
+    apply_checks,
+    archive_expired,
+    claim_due,
+    delete_old,
+    due_count,
+)
 from tokens.scoring import ewma, score_pairs
 from tokens.stage_stats import StageStats
 
@@ -77,6 +96,9 @@ class Processor:
         self.failure_listeners: list[FailureListener] = []
         self.max_listener_calls_per_batch = 2
         self._listener_tasks: set[asyncio.Task] = set()
+        self._batch_tasks: set[asyncio.Task] = set()  # batches still in flight (some outlive their run)
+        self.batches_overrun = 0  # batches still in flight at a run's deadline, finished in the background
+        self.fetching = FailureStreak(log, "fetching", unit="batches", clock=clock)
         self.last_run_at: float | None = None
         self.last_run_checked = 0
 
@@ -121,11 +143,17 @@ class Processor:
                 if not batch:
                     drained.set()
                     return
-                try:
-                    written = await self._process_batch(batch)
-                    totals[0] += written  # not "+= await": that would read the total before awaiting
-                finally:
-                    self._inflight.difference_update(t.id for t in batch)
+                task = self._start_batch(batch)
+                # Wait for the batch only until the deadline: a slow (hanging) batch goes on in the
+                # background, its tokens still leased and in flight, and this run ends on time.
+                done, _ = await asyncio.wait({task}, timeout=max(0.0, deadline - time.monotonic()))
+                if not done:
+                    self.batches_overrun += 1
+                    log.debug("batch of %d tokens still in flight at the run's deadline; finishing in the background",
+                              len(batch))
+                    return
+                if not task.cancelled() and task.exception() is None:
+                    totals[0] += task.result()
 
         workers = [asyncio.create_task(worker()) for _ in range(self._limit)]
         try:
@@ -140,6 +168,27 @@ class Processor:
         self.last_run_at = self.clock.time()
         self.last_run_checked = totals[0]
         return totals[0]
+
+    def _start_batch(self, batch: Sequence[DueToken]) -> asyncio.Task[int]:
+        """Run one batch as a tracked task; its tokens leave ``_inflight`` only when it ends."""
+        ids = [t.id for t in batch]
+        task = asyncio.create_task(self._process_batch(batch))
+        self._batch_tasks.add(task)
+
+        def finished(t: asyncio.Task[int]) -> None:
+            self._batch_tasks.discard(t)
+            self._inflight.difference_update(ids)
+            if not t.cancelled() and t.exception() is not None:
+                exc = t.exception()
+                log.error("processor batch failed: %s: %s", type(exc).__name__, exc)
+
+        task.add_done_callback(finished)
+        return task
+
+    @property
+    def batches_in_flight(self) -> int:
+        """Batches being fetched or written right now (including ones that outlived their run)."""
+        return len(self._batch_tasks)
 
     async def _claim(self) -> list[DueToken]:
         async with self._claim_lock:  # one claimer at a time: no token is handed to two workers
@@ -164,9 +213,11 @@ class Processor:
         fetch_s = time.perf_counter() - t0
         self.stages.record("fetch", fetch_s, items=len(mints))
         if error is not None:
-            log.warning("batch of %d tokens failed: %s", len(mints), error[:200])
+            self.counters.batch_failures += 1
+            self.fetching.failed(f"batch of {len(mints)} tokens failed: {error[:200]}")
         else:
             assert result is not None
+            self.fetching.succeeded()
             self.counters.malformed_pairs.update(result.skipped)
 
         t1 = time.perf_counter()
@@ -225,11 +276,13 @@ class Processor:
             log.exception("failure listener failed", extra={"mint": tok.mint})
 
     async def close(self) -> None:
-        """Cancel listener tasks still running."""
-        for task in list(self._listener_tasks):
+        """Cancel batches still in flight (their leases expire, so their tokens are checked again
+        later) and listener tasks still running."""
+        tasks = [*self._batch_tasks, *self._listener_tasks]
+        for task in tasks:
             task.cancel()
-        if self._listener_tasks:
-            await asyncio.gather(*self._listener_tasks, return_exceptions=True)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def _safe_outcome(self, tok: DueToken, result: BatchResult | None, batch_error: str | None, now: float,
                       duration_ms: float) -> CheckOutcome:

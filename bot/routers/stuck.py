@@ -1,4 +1,7 @@
-"""/stuck: stuck tokens with their reasons, paginated; each has a button to its /token view."""
+"""/stuck: stuck tokens with their reasons, paginated; each has a button to its /token view.
+
+Stuck = in monitoring too long without a successful check, or (monitoring or active) with
+its pool data failing to load several times in a row (``monitoring.pipeline.stuck``)."""
 from __future__ import annotations
 
 from typing import Any
@@ -14,7 +17,8 @@ from bot.views.pipeline_cb import StuckCb
 from bot.views.stuck import render_stuck, stuck_keyboard
 from monitoring.pipeline.stuck import StuckParams, stuck_tokens
 
-STUCK = CommandSpec("stuck", "Tokens stuck in monitoring, with the reason", "/stuck")
+STUCK = CommandSpec("stuck", "Stuck tokens and why: monitored with no successful check, "
+                    "or monitored/active with fetches failing in a row", "/stuck")
 COMMANDS = [STUCK]
 PAGE_SIZE = 5
 
@@ -28,7 +32,8 @@ async def build_stuck(ctx: Any, signer: CallbackSigner, page: int = 0):
         return await stuck_tokens(session, now, params, page=page, page_size=PAGE_SIZE)
 
     result = await ctx.db.run(_q)
-    return render_stuck(result, now, stuck_after_s=params.stuck_after_s), stuck_keyboard(result, signer)
+    text = render_stuck(result, now, stuck_after_s=params.stuck_after_s, failure_streak=params.failure_streak)
+    return text, stuck_keyboard(result, signer)
 
 
 def make_router() -> Router:

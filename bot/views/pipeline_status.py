@@ -1,6 +1,6 @@
 """Renders of the /status pipeline sections (pure functions over query results).
 
-    render_health_section(lag_report, stuck_count, stall_report)
+    render_health_section(lag_report, stuck_count, stall_report, lookback_s=300)
     render_activation_section(activation_success, time_to_activation, failure_window, recommendation)
     render_errors_section(last_errors, now)
 """
@@ -26,14 +26,26 @@ def _dist(d: Distribution | None) -> str:
     return f"p50 {fmt_duration(d.p50)} · p95 {fmt_duration(d.p95)} · max {fmt_duration(d.max)}"
 
 
-def render_health_section(lag: LagReport, stuck: int, stall: StallReport) -> str:
+def _lag(d: Distribution | None) -> str:
+    """A band's lag; "none due" when no token of the band is due (nothing is late)."""
+    return "none due" if d is None or not d.count else _dist(d)
+
+
+def render_health_section(lag: LagReport, stuck: int, stall: StallReport, *,
+                          lookback_s: float | None = None) -> str:
+    """``lookback_s``: how far back the last successful check was looked for (shown when none was found)."""
     lines = [bold("Processing")]
     if stall.stalled:
         where = f" — stopped at {code(stall.stage)}: {esc(stall.stage_reason)}" if stall.stage else ""
-        silent = fmt_duration(stall.silent_for_s) if stall.silent_for_s is not None else "ever"
-        lines.append(f"🔴 STALLED: no check for {esc(silent)}{where}")
+        if stall.silent_for_s is not None:
+            silent = f"for {fmt_duration(stall.silent_for_s)}"
+        elif lookback_s:
+            silent = f"in the last {fmt_duration(lookback_s)}"
+        else:
+            silent = "recorded"
+        lines.append(f"🔴 STALLED: no successful check {esc(silent)}{where}")
     for band in ("hot", "cold"):
-        lines.append(f"Lag {esc(band)}: {code(_dist(lag.by_band.get(band)))}")
+        lines.append(f"Lag {esc(band)}: {code(_lag(lag.by_band.get(band)))}")
     lines.append(f"Due now: {code(lag.due)} · overdue &gt; 1 interval: {code(lag.overdue)} · stuck: {code(stuck)}"
                  + (" (see /stuck)" if stuck else ""))
     return "\n".join(lines)

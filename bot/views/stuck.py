@@ -1,6 +1,6 @@
 """The /stuck message: stuck tokens, one page at a time, each with a button to its /token view.
 
-    text = render_stuck(page, now=clock.time(), stuck_after_s=180)
+    text = render_stuck(page, now=clock.time(), stuck_after_s=180, failure_streak=3)
     keyboard = stuck_keyboard(page, signer)
 """
 from __future__ import annotations
@@ -37,6 +37,33 @@ def one_line(value: object, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+def cut_words(text: str, n: int) -> str:
+    """``text`` cut to at most ``n`` characters at a word boundary, ending in ``…``, so a
+    number such as ``$2,024`` is dropped whole rather than shown as ``$2,02…``. A single
+    word longer than the cut (a hostile name, a hash) is cut hard.
+
+        cut_words("best external pool; best $2,024", 28)   # 'best external pool; best…'
+    """
+    if n < 1:
+        raise ValueError("length must be >= 1")
+    if len(text) <= n:
+        return text
+    head = text[: n - 1]
+    if not text[n - 1].isspace():
+        space = max(head.rfind(" "), head.rfind("\t"))
+        if space > 0:
+            head = head[:space]
+    return head.rstrip(" ,;:([{-") + "…"
+
+
+def display_text(value: object, n: int) -> str:
+    """Untrusted prose (an error, a condition's detail) for display: one line, cut at a word
+    boundary (:func:`cut_words`), then escaped."""
+    if value is None:
+        return truncate(None, n)
+    return esc(cut_words(_LINE_BREAKING.sub(" ", str(value).translate(BIDI_CONTROLS)), n))
+
+
 def display_name(value: object, n: int) -> str:
     """Untrusted text (a name, symbol or error) for display: :func:`one_line`, then escaped."""
     if value is None:
@@ -56,16 +83,28 @@ def reason_text(item: StuckToken) -> str:
         return "no successful check"
     if item.reason.startswith(FAILING_CHECKS + ":"):
         detail = item.reason.split(":", 1)[1]
-        return f"failing checks ×{item.consecutive_failures}: {display_name(detail, 80)}"
+        return f"{item.consecutive_failures} fetch failures in a row: {display_text(detail, 80)}"
     return esc(item.reason)
 
 
-def render_stuck(page: StuckPage, now: float, *, stuck_after_s: float | None = None) -> str:
-    rule = f" (no successful check for {esc(fmt_duration(stuck_after_s))}, or failing)" if stuck_after_s else ""
+def stuck_rule(stuck_after_s: float | None, failure_streak: int | None = None) -> str:
+    """What "stuck" means, in words (escaped):
+    ``Stuck = in monitoring 3m 00s without a successful check, or 3 failed fetches in a row.``"""
+    parts = []
+    if stuck_after_s:
+        parts.append(f"in monitoring {fmt_duration(stuck_after_s)} without a successful check")
+    if failure_streak:
+        parts.append(f"{failure_streak} failed fetches in a row (monitoring or active)")
+    return esc(f"Stuck = {', or '.join(parts)}.") if parts else ""
+
+
+def render_stuck(page: StuckPage, now: float, *, stuck_after_s: float | None = None,
+                 failure_streak: int | None = None) -> str:
+    rule = stuck_rule(stuck_after_s, failure_streak)
     if page.total == 0:
-        return f"🧊 {bold('Stuck tokens')}\n\nNone — every monitored token is being checked{rule}."
-    lines = [f"🧊 {bold('Stuck tokens')}: {code(page.total)}{rule}",
-             f"page {page.page + 1} of {page.pages}"]
+        return f"🧊 {bold('Stuck tokens')}\n\nNothing is stuck." + (f" ({rule})" if rule else "")
+    lines = [f"🧊 {bold('Stuck tokens')}: {code(page.total)}"] + ([f"<i>{rule}</i>"] if rule else []) + [
+        f"page {page.page + 1} of {page.pages}"]
     first = page.page * page.page_size
     for n, item in enumerate(page.items, start=first + 1):
         label = display_name(item.name, NAME_CHARS) if item.name else "unnamed"

@@ -9,13 +9,19 @@ from typing import Any
 
 from bot.render.html import bold, code, esc, italic
 from bot.views.fmt import fmt_duration, fmt_when
-from bot.views.stuck import display_name, one_line
+from bot.views.stuck import display_name, display_text, one_line
 from monitoring.activation_debug import BATCH, TOKEN_PAIRS, TokenDebug
 
 ENDPOINTS = {BATCH: "batch /tokens/v1", TOKEN_PAIRS: "per-token /token-pairs/v1"}
 USAGE = "Usage: <code>/token &lt;mint address&gt;</code>"
 # Conditions whose threshold is a ceiling (observed must not exceed it); the rest are floors.
 CEILINGS = frozenset({"data_fresh", "pairs_well_formed"})
+DETAIL_CHARS = 100  # a condition's detail is cut at a word boundary beyond this
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``plural(1, "pool") == "1 pool"``, ``plural(2, "pool") == "2 pools"``."""
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"
 
 
 def _value(value: Any) -> str:
@@ -48,7 +54,7 @@ def render_token_debug(debug: TokenDebug, now: float, *, fetch_unavailable: bool
         f"🔎 {bold('Token')} {title}{symbol}",
         code(t.mint),
         f"Status {bold(t.status)} for {esc(fmt_duration(now - t.status_since))} · checks {code(t.check_count)}"
-        f" · failures in a row {code(t.consecutive_failures)}",
+        f" · fetch failures in a row {code(t.consecutive_failures)}",
         f"Score {code(_value(t.score))} (ewma {code(_value(t.score_ewma))}) · next check "
         f"{esc(fmt_when(t.next_check_at, now))}",
         "",
@@ -58,16 +64,19 @@ def render_token_debug(debug: TokenDebug, now: float, *, fetch_unavailable: bool
     else:
         steps = " → ".join(
             f"{esc(ENDPOINTS.get(s.endpoint, s.endpoint))}: "
-            + (f"failed ({display_name(s.error, 80)})" if s.error else f"{s.pools} pools"
+            + (f"failed ({display_text(s.error, 80)})" if s.error else plural(s.pools, "pool")
                + (f", {s.skipped} malformed" if s.skipped else ""))
             for s in debug.fetch_steps
         )
         lines.append(f"{bold('Fresh check')} — {steps}")
         result = debug.result
-        if result is not None:
+        if debug.fetch_failed:
+            lines.append(f"⚠️ could not evaluate: the fetch failed ({display_text(debug.fetch_error, 80)}); "
+                         "no condition was judged")
+        elif result is not None:
             for c in result.conditions:
                 icon = "✅" if c.passed else "❌"
-                detail = f" — {display_name(c.detail, 80)}" if c.detail else ""
+                detail = f" — {display_text(c.detail, DETAIL_CHARS)}" if c.detail else ""
                 bound = "max" if c.name in CEILINGS else "need ≥"
                 lines.append(f"{icon} {code(c.name)}: {esc(_value(c.observed))} "
                              f"({bound} {esc(_value(c.threshold))}){detail}")
@@ -79,8 +88,9 @@ def render_token_debug(debug: TokenDebug, now: float, *, fetch_unavailable: bool
         lines.append("none yet")
     for c in debug.checks:
         outcome = ("✅ passed" if c.passed else
-                   f"❌ {display_name(c.primary_failure, 40)}" if c.ok else f"⚠️ fetch failed: {display_name(c.error, 60)}")
-        lines.append(f"• {esc(fmt_when(c.at, now))} [{esc(c.status_at_check)}] {outcome} · {c.pairs_count} pools")
+                   f"❌ {display_name(c.primary_failure, 40)}" if c.ok else f"⚠️ fetch failed: {display_text(c.error, 60)}")
+        lines.append(f"• {esc(fmt_when(c.at, now))} [{esc(c.status_at_check)}] {outcome} · "
+                     f"{esc(plural(c.pairs_count, 'pool'))}")
     lines += ["", bold("Transitions")]
     if not debug.transitions:
         lines.append("none")

@@ -5,6 +5,8 @@
 
 The collector takes the snapshot *function*, so it works with any object shaped like
 ``EndpointSnapshot`` (latencies as ``p50_s``... in seconds, or ``p50_ms``... in milliseconds).
+Totals are lifetime counters; the error rate, latency percentiles and the ``window_*`` gauges
+cover the snapshot's recent window (``window_s``, 300 s by default).
 """
 from __future__ import annotations
 
@@ -44,7 +46,10 @@ class ApiCollector:
                     out.append(Sample(m.API_LATENCY_SECONDS, seconds, {**labels, "quantile": quantile}))
             for metric, attr in ((m.API_REQUESTS_TOTAL, "requests"), (m.API_ERRORS_TOTAL, "errors"),
                                  (m.API_RATE_LIMITED_TOTAL, "rate_limited"), (m.API_TIMEOUTS_TOTAL, "timeouts"),
-                                 (m.API_ERROR_RATE, "error_rate")):
+                                 (m.API_ERROR_RATE, "error_rate"), (m.API_WINDOW_SECONDS, "window_s"),
+                                 (m.API_WINDOW_REQUESTS, "window_requests"),
+                                 (m.API_WINDOW_RATE_LIMITED, "window_rate_limited"),
+                                 (m.API_WINDOW_TIMEOUTS, "window_timeouts")):
                 value = finite_float(getattr(snap, attr, None))
                 if value is not None:
                     out.append(Sample(metric, value, labels))

@@ -111,6 +111,9 @@ class ProcessCollector:
         if mem_limit:
             out.append(Sample(m.PROCESS_MEMORY_LIMIT_BYTES, float(mem_limit)))
             out.append(Sample(m.PROCESS_MEMORY_SHARE, reading.rss / mem_limit))
+            # which limit that is: the container's (cgroup) or, with none set, the host's RAM
+            from_cgroup = limits.memory_limit_bytes is not None and limits.memory_limit_bytes == mem_limit
+            out.append(Sample(m.PROCESS_MEMORY_LIMIT_IS_CGROUP, 1.0 if from_cgroup else 0.0))
         if reading.cgroup_usage is not None:
             out.append(Sample(m.CGROUP_MEMORY_USAGE_BYTES, float(reading.cgroup_usage)))
         if reading.mem_total:

@@ -3,7 +3,8 @@
 Every function takes ``(session, now, params)`` and holds its own SQL; nothing here
 writes. Indexes relied on: ``tokens(next_check_at)`` (lag, backlog),
 ``tokens(status, status_since)`` (stuck), ``transitions(at)`` and
-``transitions(to_status, at)`` (rates, activation), ``checks(at)`` (rates, last check)
+``transitions(to_status, at)`` (rates, activation), ``checks(at)`` (rates, last check, last
+successful check within a bounded lookback)
 and ``checks(token_id, at)`` (a stuck token's last check).
 
     from monitoring.pipeline import PipelineParams, pipeline_snapshot
@@ -12,7 +13,13 @@ and ``checks(token_id, at)`` (a stuck token's last check).
 from monitoring.pipeline.activation import ActivationSuccess, activation_success, time_to_activation
 from monitoring.pipeline.lag import COLD, HOT, LagParams, LagReport, processing_lag
 from monitoring.pipeline.percentiles import Distribution, percentile_cont
-from monitoring.pipeline.rates import checks_per_minute, status_counts, transitions_per_minute
+from monitoring.pipeline.rates import (
+    CheckRates,
+    check_outcomes_per_minute,
+    checks_per_minute,
+    status_counts,
+    transitions_per_minute,
+)
 from monitoring.pipeline.snapshot import PipelineParams, PipelineSnapshot, pipeline_snapshot
 from monitoring.pipeline.stages import (
     BottleneckReport,
@@ -22,12 +29,15 @@ from monitoring.pipeline.stages import (
     detect_stall,
     find_bottleneck,
     last_check_time,
+    last_successful_check_time,
     stage_views,
+    stall_lookback_s,
 )
 from monitoring.pipeline.stuck import StuckPage, StuckParams, StuckToken, count_stuck, stuck_tokens
 
 __all__ = [
-    "COLD", "HOT", "ActivationSuccess", "BottleneckReport", "Distribution", "LagParams", "LagReport",
+    "COLD", "HOT", "ActivationSuccess", "CheckRates", "check_outcomes_per_minute",
+    "last_successful_check_time", "stall_lookback_s", "BottleneckReport", "Distribution", "LagParams", "LagReport",
     "PipelineParams", "PipelineSnapshot", "QueueTrend", "StageView", "StallReport", "StuckPage",
     "StuckParams", "StuckToken", "activation_success", "checks_per_minute", "count_stuck", "detect_stall",
     "find_bottleneck", "last_check_time", "percentile_cont", "pipeline_snapshot", "processing_lag",

@@ -3,6 +3,10 @@
     params = PipelineParams.from_settings(settings)
     snap = await pipeline_snapshot(db, now, params, stage_stats=stats, trend=trend)
     snap.counts["monitoring"], snap.lag.by_band["hot"].p95, snap.stuck_count, snap.stall.stalled
+    snap.check_rates.ok, snap.check_rates.failed     # successful vs failed checks per minute
+
+Stall detection uses the last SUCCESSFUL check (``checks.ok``), so a total fetch outage,
+during which failed checks keep being recorded, reports a stall at the ``fetch`` stage.
 
 All queries run in one session; each is a range scan on an existing index
 (see ``monitoring/pipeline/__init__.py``).
@@ -16,7 +20,13 @@ from app.db import Database
 from monitoring.pipeline.activation import ActivationSuccess, activation_success, time_to_activation
 from monitoring.pipeline.lag import LagParams, LagReport, processing_lag
 from monitoring.pipeline.percentiles import Distribution
-from monitoring.pipeline.rates import checks_per_minute, status_counts, transitions_per_minute
+from monitoring.pipeline.rates import (
+    CheckRates,
+    check_outcomes_per_minute,
+    checks_per_minute,
+    status_counts,
+    transitions_per_minute,
+)
 from monitoring.pipeline.stages import (
     BottleneckReport,
     QueueTrend,
@@ -25,7 +35,9 @@ from monitoring.pipeline.stages import (
     detect_stall,
     find_bottleneck,
     last_check_time,
+    last_successful_check_time,
     stage_views,
+    stall_lookback_s,
 )
 from monitoring.pipeline.stuck import StuckParams, count_stuck
 
@@ -61,10 +73,12 @@ class PipelineSnapshot:
     stuck_count: int
     activation: ActivationSuccess
     time_to_activation: Distribution
-    last_check_at: float | None
+    last_check_at: float | None  # the last check of any outcome (failed fetches included)
     stages: list[StageView]
     stall: StallReport
     bottleneck: BottleneckReport
+    check_rates: CheckRates = field(default_factory=CheckRates)
+    last_success_at: float | None = None  # the last successful check, within the stall lookback
 
     @property
     def live_tokens(self) -> int:
@@ -84,6 +98,8 @@ async def pipeline_snapshot(
     ``trend`` (kept by the caller across calls) is fed the current stage views first.
     """
     params = params or PipelineParams()
+    lookback = stall_lookback_s(params.stall_intervals * max(params.lag.hot_interval_s, params.lag.cold_interval_s),
+                                params.rate_window_s)
 
     async def _read(session):
         counts = await status_counts(session)
@@ -96,16 +112,21 @@ async def pipeline_snapshot(
             await activation_success(session, now, params.activation_window_s),
             await time_to_activation(session, now, params.activation_window_s),
             await last_check_time(session),
+            await last_successful_check_time(session, now, lookback),
+            await check_outcomes_per_minute(session, now, params.rate_window_s),
         )
 
     async with db.session() as session:
-        counts, moves, checks, lag, stuck, act, tta, last_check = await _read(session)
+        counts, moves, checks, lag, stuck, act, tta, last_check, last_success, rates = await _read(session)
     views = stage_views(stage_stats) if stage_stats is not None else []
     if trend is not None:
         trend.observe(views)
     live = counts.get("monitoring", 0) + counts.get("active", 0)
     interval = params.lag.hot_interval_s if counts.get("active", 0) else params.lag.cold_interval_s
-    stall = detect_stall(now, last_check, live_tokens=live, interval_s=interval,
-                         stall_intervals=params.stall_intervals, views=views, trend=trend)
+    failed = round(rates.failed * params.rate_window_s / 60.0)
+    stall = detect_stall(now, last_success, live_tokens=live, interval_s=interval,
+                         stall_intervals=params.stall_intervals, views=views, trend=trend,
+                         last_attempt_at=last_check, failed_checks=failed)
     neck = find_bottleneck(views, trend)
-    return PipelineSnapshot(now, counts, moves, checks, lag, stuck, act, tta, last_check, views, stall, neck)
+    return PipelineSnapshot(now, counts, moves, checks, lag, stuck, act, tta, last_check, views, stall, neck,
+                            rates, last_success)

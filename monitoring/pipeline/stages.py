@@ -6,19 +6,26 @@ size. ``stage_views(stats)`` turns that into plain ``StageView`` rows (duck-type
 dict or any object with those attributes works too). ``QueueTrend`` remembers queue sizes
 across collections to tell a *growing* queue from a merely non-empty one.
 
-*Stalled*: there are live tokens but no check was recorded for ``stall_intervals`` x the
-check interval (hot interval when any token is active, else cold). The stage named as
-stopped is the first, in the order a check flows (scheduler -> fetch -> scoring ->
-db_write, then discovery, the feeder), whose queue grows or whose ``last_at`` is older than
-that same threshold (or missing).
+*Stalled*: there are live tokens but no *successful* check (``checks.ok``: pool data
+fetched and evaluated) was recorded for ``stall_intervals`` x the check interval (hot
+interval when any token is active, else cold). Failed fetches are recorded as checks too,
+so during a market outage checks keep arriving while nothing is learned: when the last
+check *attempt* is recent but the last successful one is not, the stage named as stopped
+is ``fetch`` ("every fetch failing"). Otherwise the stage named is the first, in the order
+a check flows (scheduler -> fetch -> scoring -> db_write, then discovery, the feeder),
+whose queue grows or whose ``last_at`` is older than that same threshold (or missing).
+
+``last_successful_check_time`` looks back only ``lookback_s`` (a bounded range scan of
+``checks(at)``); ``None`` then means "none within the lookback", which is past any stall
+threshold shorter than it.
 
 *Bottleneck*: the stage whose queue grows the most; with no growing queue, the stage with
 the largest share of the time spent across stages::
 
     trend = QueueTrend()
     views = stage_views(stage_stats); trend.observe(views)
-    stall = detect_stall(now, last_check_at, live_tokens=812, interval_s=10, stall_intervals=3,
-                         views=views, trend=trend)
+    stall = detect_stall(now, last_success_at, live_tokens=812, interval_s=10, stall_intervals=3,
+                         views=views, trend=trend, last_attempt_at=last_check_at)
     neck = find_bottleneck(views, trend)
     stall.stalled, stall.stage, neck.stage, neck.share
 """
@@ -145,12 +152,22 @@ class QueueTrend:
 
 @dataclass(frozen=True)
 class StallReport:
+    """``last_check_at``/``silent_for_s`` are about the last SUCCESSFUL check;
+    ``last_attempt_at`` is the last check recorded at all (failed fetches included)."""
+
     stalled: bool
     threshold_s: float
     last_check_at: float | None = None
     silent_for_s: float | None = None
     stage: str | None = None
     stage_reason: str | None = None
+    last_attempt_at: float | None = None
+
+    @property
+    def fetch_failing(self) -> bool:
+        """Stalled while checks are still being attempted: every fetch fails."""
+        return self.stalled and self.stage == "fetch" and self.stage_reason is not None \
+            and self.stage_reason.startswith(FETCH_FAILING)
 
 
 @dataclass(frozen=True)
@@ -162,13 +179,28 @@ class BottleneckReport:
     growing_queues: dict[str, int] = field(default_factory=dict)
 
 
+FETCH_FAILING = "every fetch failing"
 _LAST_CHECK = text("SELECT MAX(at) FROM checks")
+# Bounded below so the planner range-scans checks(at) (an unbounded MAX over "WHERE ok" would
+# walk the whole table without an index on (ok, at)).
+_LAST_SUCCESS = text("SELECT MAX(at) FROM checks WHERE at > :since AND at <= :now AND ok")
 
 
 async def last_check_time(session: AsyncSession) -> float | None:
-    """When the newest check was recorded (``checks(at)`` index), or ``None``."""
+    """When the newest check was recorded, failed fetches included (``checks(at)`` index), or ``None``."""
     value = (await run(session, _LAST_CHECK)).scalar()
     return None if value is None else float(value)
+
+
+async def last_successful_check_time(session: AsyncSession, now: float, lookback_s: float) -> float | None:
+    """When the newest SUCCESSFUL check (``ok``) was recorded within ``(now - lookback_s, now]``, or ``None``."""
+    value = (await run(session, _LAST_SUCCESS, {"since": now - lookback_s, "now": now})).scalar()
+    return None if value is None else float(value)
+
+
+def stall_lookback_s(threshold_s: float, rate_window_s: float = 300.0) -> float:
+    """How far back to look for the last successful check: the rate window, at least twice the threshold."""
+    return max(float(rate_window_s), 2.0 * float(threshold_s))
 
 
 def detect_stall(
@@ -180,15 +212,28 @@ def detect_stall(
     stall_intervals: int,
     views: list[StageView] | None = None,
     trend: QueueTrend | None = None,
+    last_attempt_at: float | None = None,
+    failed_checks: int | None = None,
 ) -> StallReport:
-    """Is processing stalled, and which stage stopped? (See the module docstring.)"""
+    """Is processing stalled, and which stage stopped? (See the module docstring.)
+
+    ``last_check_at`` is the last successful check; ``last_attempt_at`` the last check of
+    any outcome and ``failed_checks`` how many fetches failed recently (both optional: they
+    only serve to name ``fetch`` when checks are attempted but every fetch fails).
+    """
     threshold = float(stall_intervals) * float(interval_s)
     silent = None if last_check_at is None else max(0.0, now - last_check_at)
     stalled = live_tokens > 0 and (silent is None or silent > threshold)
     if not stalled:
-        return StallReport(False, threshold, last_check_at, silent)
+        return StallReport(False, threshold, last_check_at, silent, last_attempt_at=last_attempt_at)
+    attempting = last_attempt_at is not None and now - last_attempt_at <= threshold and (
+        last_check_at is None or last_attempt_at > last_check_at)
+    if attempting:
+        failed = f"{failed_checks} failed, " if failed_checks else ""
+        why = f"{FETCH_FAILING} ({failed}last attempt {now - last_attempt_at:.0f} s ago)"
+        return StallReport(True, threshold, last_check_at, silent, "fetch", why, last_attempt_at)
     stage, why = _stopped_stage(now, threshold, views or [], trend)
-    return StallReport(True, threshold, last_check_at, silent, stage, why)
+    return StallReport(True, threshold, last_check_at, silent, stage, why, last_attempt_at)
 
 
 def _stopped_stage(now: float, threshold: float, views: list[StageView], trend: QueueTrend | None) -> tuple[str | None, str | None]:

@@ -4,10 +4,11 @@ A token is *stuck* when either
 
 - it is in ``monitoring``, entered it more than ``stuck_after_s`` ago and has had no
   successful check in the last ``stuck_after_s`` (``last_success_at`` older, or NULL), or
-- it is in ``monitoring`` or ``active`` and its checks keep failing:
-  ``consecutive_failures >= stuck_failure_streak`` (an active token whose pool data
-  cannot be fetched is as stuck as a monitored one; the time-based rule stays for
-  ``monitoring`` only, since active tokens are not expected to move on).
+- it is in ``monitoring`` or ``active`` and its pool data keeps failing to load:
+  ``consecutive_failures`` (failed fetches in a row) ``>= stuck_failure_streak`` (an
+  active token whose pool data cannot be fetched is as stuck as a monitored one; the
+  time-based rule stays for ``monitoring`` only, since active tokens are not expected
+  to move on).
 
 Each stuck token carries one reason, chosen in this order:
 
@@ -169,8 +170,16 @@ def _detail(error: str | None, primary: str | None, codes: str | None, token_cod
     for candidate in (error, primary, _first_code(codes), _first_code(token_codes)):
         if candidate and str(candidate).strip():
             one_line = " ".join(str(candidate).split())
-            return one_line if len(one_line) <= DETAIL_MAX_CHARS else one_line[: DETAIL_MAX_CHARS - 1] + "…"
+            return one_line if len(one_line) <= DETAIL_MAX_CHARS else _cut_words(one_line, DETAIL_MAX_CHARS)
     return "unknown"
+
+
+def _cut_words(text: str, n: int) -> str:
+    """Cut at a word boundary (a number is never split), ending in ``…``; one long word is cut hard."""
+    head = text[: n - 1]
+    if not text[n - 1].isspace() and head.rfind(" ") > 0:
+        head = head[: head.rfind(" ")]
+    return head.rstrip(" ,;:([{-") + "…"
 
 
 def _opt(value: object) -> float | None:

@@ -42,8 +42,10 @@ async def test_host_section_shows_memory_cpu_lag_and_api_health():
         Sample(m.API_REQUESTS_TOTAL, 120, {"endpoint": hostile}),
         Sample(m.API_LATENCY_SECONDS, 0.180, {"endpoint": hostile, "quantile": "0.95"}),
         Sample(m.API_ERROR_RATE, 0.05, {"endpoint": hostile}),
-        Sample(m.API_RATE_LIMITED_TOTAL, 3, {"endpoint": hostile}),
-        Sample(m.API_TIMEOUTS_TOTAL, 1, {"endpoint": hostile}),
+        Sample(m.API_RATE_LIMITED_TOTAL, 40, {"endpoint": hostile}),  # since start: not what /status shows
+        Sample(m.API_TIMEOUTS_TOTAL, 9, {"endpoint": hostile}),
+        Sample(m.API_WINDOW_RATE_LIMITED, 3, {"endpoint": hostile}),
+        Sample(m.API_WINDOW_TIMEOUTS, 1, {"endpoint": hostile}),
     ]))
     await registry.collect_all(clock.time())
 
@@ -51,9 +53,11 @@ async def test_host_section_shows_memory_cpu_lag_and_api_health():
 
     validate_html(text)
     assert "512 MiB of 2,048 MiB (25%)" in text
-    assert "37% of a core" in text and "18% of 2 cores" in text
+    # 37 % of a core over 2 cores = 18.5 %, rounded half up like every CPU figure -> 19 %
+    assert "37% of a core" in text and "19% of 2 cores" in text
     assert "Database: up" in text
-    assert "p95 180 ms, errors 5%, 429s 3, timeouts 1" in text
+    assert "(5m): p95 180 ms, errors 5%, 429s 3, timeouts 1" in text
+    assert "Loop lag: 4 ms (max 250 ms)" in text
     assert "tokens&lt;b&gt;&amp;" in text
 
 
@@ -61,3 +65,38 @@ async def test_host_section_before_any_collection_says_unknown():
     text = await host_section(Ctx(CollectorRegistry(clock=ManualClock())), None, 0.0)
     validate_html(text)
     assert "Memory: — of —" in text
+
+
+async def test_cpu_figures_round_alike_and_host_ram_is_named():
+    clock = ManualClock()
+    registry = CollectorRegistry(clock=clock)
+    registry.register(Fixed([
+        Sample(m.PROCESS_RESIDENT_BYTES, 300 * 2**20),
+        Sample(m.PROCESS_MEMORY_LIMIT_BYTES, 24_106 * 2**20),
+        Sample(m.PROCESS_MEMORY_LIMIT_IS_CGROUP, 0.0),  # no container limit: the limit is the host's RAM
+        Sample(m.PROCESS_MEMORY_SHARE, 300 / 24_106),
+        Sample(m.PROCESS_CPU_PERCENT, 3.0),
+        Sample(m.PROCESS_CPU_SHARE, 0.015),  # 3 % / 2 cores
+        Sample(m.PROCESS_EFFECTIVE_CORES, 2.0),
+    ]))
+    await registry.collect_all(clock.time())
+    text = await host_section(Ctx(registry), None, clock.time())
+    validate_html(text)
+    # 300 / 24,106 = 1.24 % -> 1 %; the limit is labelled as host RAM
+    assert "Memory: 300 MiB of 24,106 MiB host RAM (1%)" in text
+    # 3 % of a core over 2 cores = 1.5 %: shown as 1.5 %, not as the old "1%"
+    assert "CPU: 3% of a core, 1.5% of 2 cores" in text
+
+
+async def test_a_container_limit_is_named_as_such():
+    clock = ManualClock()
+    registry = CollectorRegistry(clock=clock)
+    registry.register(Fixed([
+        Sample(m.PROCESS_RESIDENT_BYTES, 256 * 2**20),
+        Sample(m.PROCESS_MEMORY_LIMIT_BYTES, 512 * 2**20),
+        Sample(m.PROCESS_MEMORY_LIMIT_IS_CGROUP, 1.0),
+        Sample(m.PROCESS_MEMORY_SHARE, 0.5),
+    ]))
+    await registry.collect_all(clock.time())
+    text = await host_section(Ctx(registry), None, clock.time())
+    assert "Memory: 256 MiB of 512 MiB container limit (50%)" in text

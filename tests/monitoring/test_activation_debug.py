@@ -80,7 +80,18 @@ async def test_market_down_is_reported_not_raised(db, clock):
         await market.stop()
         debug = await debug_token(db, client, RULES, mint, clock.time())
     assert debug.fetch_failed and [s.endpoint for s in debug.fetch_steps] == [BATCH, TOKEN_PAIRS]
-    assert debug.result.failure_codes[0] == "no_pairs"
+    # nothing was fetched, so nothing is judged: no "fresh data" or "no_pairs" verdict on empty data
+    assert debug.result is None and debug.fetch_error == debug.fetch_steps[-1].error
+
+
+def test_extra_words_after_a_mint_are_refused_counting_the_mint_itself():
+    mint = "So11111111111111111111111111111111111111112"  # 43 characters
+    with pytest.raises(InvalidMint) as err:
+        validate_mint(f"{mint} extra")
+    assert str(err.value) == "give only the mint address: remove the word after it"
+    with pytest.raises(InvalidMint) as err:
+        validate_mint("abc extra words")  # the first word, "abc", has 3 characters (not 15 for the whole text)
+    assert str(err.value) == "a mint address has 32-44 characters, the first word has 3"
 
 
 @pytest.mark.parametrize("raw", ["", "   ", "abc", "0" * 40, "<b>" + "1" * 40, "1" * 45, "Ⅰ" * 40, None])

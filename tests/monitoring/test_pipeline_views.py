@@ -8,7 +8,7 @@ from bot.views.stuck import render_stuck, stuck_keyboard
 from bot.views.token import render_token_debug
 from monitoring.activation_debug import FetchStep, TokenDebug
 from monitoring.pipeline import StuckPage, StuckToken
-from tokens.activation import ActivationRules, evaluate
+from tokens.activation import ActivationResult, ActivationRules, evaluate
 from tokens.queries import TokenView
 
 NOW = 1_700_000_000.0
@@ -37,8 +37,8 @@ def test_an_active_token_stuck_on_failing_checks_says_it_is_active():
     item = StuckToken(1, "A" * 44, "Live", "LIV", "failing_checks:TimeoutError", NOW - 850, 850.0, NOW - 600,
                       NOW - 700, 6, status="active")
     plain = to_plain(render_stuck(StuckPage([item], total=1), NOW, stuck_after_s=180))
-    assert "failing checks ×6: TimeoutError" in plain and "in active 14" in plain
-    assert "in monitoring" not in plain
+    assert "6 fetch failures in a row: TimeoutError" in plain and "in active 14" in plain
+    assert "in monitoring" not in plain.split("page 1 of 1", 1)[1]  # the token's lines, below the rule
 
 
 def test_token_render_is_valid_html_with_hostile_names_and_errors():
@@ -51,4 +51,34 @@ def test_token_render_is_valid_html_with_hostile_names_and_errors():
     validate_html(text)
     plain = to_plain(text)
     assert "failed (TimeoutError: <slow> & stuck)" in plain and "0 pools, 3 malformed" in plain
+    assert "fetch failures in a row 3" in plain
     assert "❌ pairs_well_formed: 3 (max 0)" in plain and "would not activate" in plain
+
+
+def test_empty_stuck_says_nothing_is_stuck_and_what_stuck_means():
+    plain = to_plain(render_stuck(StuckPage([], total=0), NOW, stuck_after_s=180, failure_streak=3))
+    # 180 s -> "3m 00s"; the rule is a definition, not a description of the tokens
+    assert plain == ("🧊 Stuck tokens\n\nNothing is stuck. (Stuck = in monitoring 3m 00s without a successful "
+                     "check, or 3 failed fetches in a row (monitoring or active).)")
+
+
+def test_token_view_cuts_details_between_words_and_counts_pools_in_the_singular():
+    from tokens.activation import ConditionResult
+
+    view = TokenView(1, "M" * 44, "Name", "SYM", "pumpportal", "monitoring", NOW - 60, NOW - 60, NOW + 5, NOW - 5,
+                     None, 0, 3, None, None, None, [], None)
+    detail = "liquidity USD of the best external pool (0 of 1 needed with >= $200; best $2,024) and more words"
+    cond = ConditionResult("external_liquidity", 150.0, 200.0, False, "insufficient_liquidity", detail)
+    result = ActivationResult(False, [cond], ["insufficient_liquidity"])
+    debug = TokenDebug("M" * 44, True, view, [FetchStep("batch", 1, 0)], "batch", NOW, result)
+    plain = to_plain(render_token_debug(debug, NOW))
+    assert "batch /tokens/v1: 1 pool" in plain and "1 pools" not in plain
+    # the 96-character detail is cut at 100 characters only if longer; make it longer and it is
+    # cut before a whole word, never inside "$2,024"
+    assert "best $2,024) and more words" in plain
+    long = TokenDebug("M" * 44, True, view, [FetchStep("batch", 2, 0)], "batch", NOW, ActivationResult(
+        False, [ConditionResult("external_liquidity", 150.0, 200.0, False, "x", "w" * 90 + " best $2,024")],
+        ["x"]))
+    cut = to_plain(render_token_debug(long, NOW))
+    # 90 + 1 + 4 = 95 characters fit; "$2,024" would end at 102 > 100: dropped whole, not "$2,02…"
+    assert "w" * 90 + " best…" in cut and "$2,02" not in cut

@@ -66,6 +66,7 @@ async def test_memory_share_of_effective_limit(clock: ManualClock, vm) -> None:
     values = _values(await ProcessCollector(proc, limited, clock, cpu_count=2, affinity=2,
                                             virtual_memory=lambda: vm).collect(clock.time()))
     assert values[m.PROCESS_MEMORY_LIMIT_BYTES] == 256 * 1024**2
+    assert values[m.PROCESS_MEMORY_LIMIT_IS_CGROUP] == 1.0  # 256 MiB cgroup limit < 4 GiB host
     assert values[m.PROCESS_MEMORY_SHARE] == pytest.approx(0.5)  # 128 MiB of 256 MiB
     assert values[m.PROCESS_EFFECTIVE_CORES] == 1.5
     assert (values[m.PROCESS_OPEN_FDS], values[m.PROCESS_THREADS]) == (42, 7)
@@ -76,6 +77,7 @@ async def test_memory_share_of_effective_limit(clock: ManualClock, vm) -> None:
                                             virtual_memory=lambda: vm).collect(clock.time()))
     # no cgroup limit: the host total (4 GiB from virtual_memory) is the limit
     assert values[m.PROCESS_MEMORY_LIMIT_BYTES] == 4 * GIB
+    assert values[m.PROCESS_MEMORY_LIMIT_IS_CGROUP] == 0.0  # /status labels it "host RAM"
     assert values[m.PROCESS_MEMORY_SHARE] == pytest.approx(128 / 4096)
     assert values[m.PROCESS_EFFECTIVE_CORES] == 2.0
 
