@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     hot_check_interval_s: float = Field(default=10.0, gt=0)
     cold_check_interval_s: float = Field(default=45.0, gt=0)
     hot_score_threshold: float = 50.0
+    fresh_hot_s: float = Field(default=120.0, ge=0)
     batch_size: int = Field(default=30, ge=1, le=30)
     fetch_concurrency: int = Field(default=4, ge=1, le=64)
     api_rate_limit_per_min: int = Field(default=300, ge=1)

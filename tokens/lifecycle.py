@@ -43,6 +43,7 @@ class LifecyclePolicy:
     hot_interval_s: float = 10.0
     cold_interval_s: float = 45.0
     hot_score_threshold: float = 50.0
+    fresh_hot_s: float = 120.0
     backoff_cap_factor: float = 4.0
 
     @classmethod
@@ -54,6 +55,7 @@ class LifecyclePolicy:
             hot_interval_s=settings.hot_check_interval_s,
             cold_interval_s=settings.cold_check_interval_s,
             hot_score_threshold=settings.hot_score_threshold,
+            fresh_hot_s=settings.fresh_hot_s,
         )
 
 
@@ -80,11 +82,17 @@ class Decision:
         return self.reason is not None
 
 
-def next_check_at(status: str, score_ewma: float | None, now: float, policy: LifecyclePolicy) -> float | None:
-    """Hot/cold scheduling after a successful check; ``None`` once archived."""
+def next_check_at(status: str, score_ewma: float | None, now: float, policy: LifecyclePolicy,
+                  status_since: float | None = None) -> float | None:
+    """Hot/cold scheduling after a successful check; ``None`` once archived.
+
+    Hot: active, or a smoothed score over the threshold, or in ``monitoring`` for less than
+    ``fresh_hot_s`` (a new migration, or just demoted: when external pools tend to appear).
+    """
     if status == ARCHIVED:
         return None
-    hot = status == ACTIVE or (score_ewma is not None and score_ewma > policy.hot_score_threshold)
+    fresh = status == MONITORING and status_since is not None and now - status_since < policy.fresh_hot_s
+    hot = status == ACTIVE or fresh or (score_ewma is not None and score_ewma > policy.hot_score_threshold)
     return now + (policy.hot_interval_s if hot else policy.cold_interval_s)
 
 
@@ -127,12 +135,13 @@ def decide(state: TokenState, *, ok: bool, passed: bool, primary_failure: str | 
             return Decision(ACTIVE, ACTIVATED, now, now if low else None, next_check_at(ACTIVE, score_ewma, now, policy))
         if now - state.status_since >= policy.monitoring_timeout_s:
             return _archive(MONITORING_TIMEOUT, now)
-        return Decision(MONITORING, None, state.status_since, None, next_check_at(MONITORING, score_ewma, now, policy))
+        return Decision(MONITORING, None, state.status_since, None,
+                        next_check_at(MONITORING, score_ewma, now, policy, state.status_since))
 
     # active
     if not passed:
         return Decision(MONITORING, primary_failure or "conditions_failed", now, None,
-                        next_check_at(MONITORING, score_ewma, now, policy))
+                        next_check_at(MONITORING, score_ewma, now, policy, now))
     low_since = (state.low_score_since if state.low_score_since is not None else now) if low else None
     if low_since is not None and now - low_since >= policy.low_score_timeout_s:
         return _archive(LOW_SCORE_TIMEOUT, now)

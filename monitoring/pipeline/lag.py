@@ -1,9 +1,10 @@
 """Processing lag and backlog: how late the due tokens are.
 
 A token is *due* when ``next_check_at <= now``; its lag is ``now - next_check_at``.
-Its *band* is ``hot`` when it is active or its ``score_ewma`` is above
-``hot_score_threshold`` (checked every ``hot_check_interval_s``), ``cold`` otherwise
-(checked every ``cold_check_interval_s``). It is *overdue* when its lag exceeds one
+Its *band* is ``hot`` when it is active, its ``score_ewma`` is above
+``hot_score_threshold``, or it has been in ``monitoring`` for less than ``fresh_hot_s``
+(the processor's rule, ``tokens.lifecycle.next_check_at``; checked every
+``hot_check_interval_s``), ``cold`` otherwise (checked every ``cold_check_interval_s``). It is *overdue* when its lag exceeds one
 interval of its band::
 
     async with db.session() as s:
@@ -43,6 +44,7 @@ class LagParams:
     hot_score_threshold: float = 50.0
     hot_interval_s: float = 10.0
     cold_interval_s: float = 45.0
+    fresh_hot_s: float = 120.0
 
     @classmethod
     def from_settings(cls, settings: Any) -> "LagParams":
@@ -50,6 +52,7 @@ class LagParams:
             hot_score_threshold=float(settings.hot_score_threshold),
             hot_interval_s=float(settings.hot_check_interval_s),
             cold_interval_s=float(settings.cold_check_interval_s),
+            fresh_hot_s=float(settings.fresh_hot_s),
         )
 
     def interval(self, band: str) -> float:
@@ -72,7 +75,8 @@ class LagReport:
         return max(values) if values else None
 
 
-_HOT_SQL = "CASE WHEN status = 'active' OR score_ewma > :hot THEN 1 ELSE 0 END"
+_HOT_SQL = ("CASE WHEN status = 'active' OR score_ewma > :hot "
+            "OR (status = 'monitoring' AND status_since > :fresh_since) THEN 1 ELSE 0 END")
 # SQLite: per (status, band) group: count, earliest next_check_at (-> max lag) and overdue count.
 _SQLITE_GROUPS = text(
     f"SELECT status, {_HOT_SQL} AS hot, COUNT(*), MIN(next_check_at), "
@@ -96,7 +100,9 @@ _PG_LAG = text(
     f"""
     WITH due AS (
         SELECT status,
-               CASE WHEN status = 'active' OR score_ewma > {_F.format('hot')} THEN 'hot' ELSE 'cold' END AS band,
+               CASE WHEN status = 'active' OR score_ewma > {_F.format('hot')}
+                         OR (status = 'monitoring' AND status_since > {_F.format('fresh_since')})
+                    THEN 'hot' ELSE 'cold' END AS band,
                {_F.format('now')} - next_check_at AS lag
         FROM tokens
         WHERE next_check_at <= {_F.format('now')}
@@ -126,7 +132,7 @@ async def _lag_postgres(session: AsyncSession, now: float, params: LagParams) ->
         await run(session, 
             _PG_LAG,
             {"now": now, "hot": params.hot_score_threshold, "hot_iv": params.hot_interval_s,
-             "cold_iv": params.cold_interval_s},
+             "cold_iv": params.cold_interval_s, "fresh_since": now - params.fresh_hot_s},
         )
     ).all()
     by_status: dict[str, Distribution] = {}
@@ -146,7 +152,7 @@ async def _lag_postgres(session: AsyncSession, now: float, params: LagParams) ->
 
 async def _lag_python(session: AsyncSession, now: float, params: LagParams) -> LagReport:
     binds = {"now": now, "hot": params.hot_score_threshold, "hot_iv": params.hot_interval_s,
-             "cold_iv": params.cold_interval_s}
+             "cold_iv": params.cold_interval_s, "fresh_since": now - params.fresh_hot_s}
     counts_status: dict[str, int] = defaultdict(int)
     counts_band: dict[str, int] = defaultdict(int)
     earliest_status: dict[str, float] = {}

@@ -89,7 +89,8 @@ async def test_stuck_pages_and_opens_token_from_its_button(fake, frame_ctx, pipe
 
 async def test_status_shows_lag_activation_and_last_errors(fake, frame_ctx, pipeline_bot):
     async with frame_ctx.db.session() as session:
-        token = Token(mint="E" * 44, status="monitoring", status_since=NOW - 100, discovered_at=NOW - 100,
+        # in monitoring for 10 min (past FRESH_HOT_S) with a low score: cold
+        token = Token(mint="E" * 44, status="monitoring", status_since=NOW - 600, discovered_at=NOW - 600,
                       next_check_at=NOW - 30, score_ewma=10.0)
         session.add(token)
         await session.flush()

@@ -26,7 +26,8 @@ from monitoring.pipeline import (
 from tests.monitoring import pipeline_data
 from tests.monitoring.pipeline_data import N
 
-LAG = LagParams(hot_score_threshold=50.0, hot_interval_s=10.0, cold_interval_s=45.0)
+# fresh_hot_s=0: bands by status and score only (the fresh-token rule has its own test below)
+LAG = LagParams(hot_score_threshold=50.0, hot_interval_s=10.0, cold_interval_s=45.0, fresh_hot_s=0.0)
 STUCK = StuckParams(stuck_after_s=180.0, failure_streak=3)
 
 
@@ -66,6 +67,20 @@ async def test_lag_and_backlog(db, data):
     assert (cold.count, cold.p50, cold.p95, cold.max) == (2, pytest.approx(35.0), pytest.approx(48.5), 50.0)
     # backlog: 5 due; overdue by more than one interval: T4 (15 > 10, hot) and T3 (50 > 45, cold)
     assert (lag.due, lag.overdue, lag.overdue_by_band) == (5, 2, {"hot": 1, "cold": 1})
+
+
+async def test_fresh_monitoring_tokens_are_in_the_hot_band(db, data):
+    # With FRESH_HOT_S = 120 s, T2 and T3 (in monitoring since N-100, low or no score) are hot, as
+    # the processor schedules them. hot = T1, T4, T5 + T2, T3: lags [2, 5, 15, 20, 50]:
+    # p50 = 15; p95 at rank 0.95*4 = 3.8 -> 20 + 0.8*(50-20) = 44; max 50. Nothing is cold.
+    # overdue: T4 (15 > 10), T2 (20 > 10), T3 (50 > 10) = 3, all hot.
+    fresh = LagParams(hot_score_threshold=50.0, hot_interval_s=10.0, cold_interval_s=45.0, fresh_hot_s=120.0)
+    async with db.session() as s:
+        lag = await processing_lag(s, N, fresh)
+    hot = lag.by_band["hot"]
+    assert (hot.count, hot.p50, hot.p95, hot.max) == (5, pytest.approx(15.0), pytest.approx(44.0), 50.0)
+    assert "cold" not in lag.by_band
+    assert (lag.due, lag.overdue, lag.overdue_by_band) == (5, 3, {"hot": 3, "cold": 0})
 
 
 async def test_nothing_due_reports_empty_lag(db):

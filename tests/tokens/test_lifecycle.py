@@ -31,7 +31,7 @@ async def test_discovered_activated_demoted_and_archived_after_monitoring_timeou
     assert await pipeline.processor.run_once() == 1
     t = await token(db)
     assert t.status == MONITORING and t.failure_codes == ["no_external_pool", "insufficient_liquidity"]
-    assert t.next_check_at == clock.time() + pipeline.settings.cold_check_interval_s
+    assert t.next_check_at == clock.time() + pipeline.settings.hot_check_interval_s  # fresh: hot for 2 min
 
     clock.advance(60)
     market.model.set_pairs(MINT, [market.model.make_pair(MINT, "pumpswap", "SOL", 20_000),
@@ -108,6 +108,12 @@ async def test_hot_and_cold_scheduling(db, clock, market, make_pipeline):
     await pipeline.processor.run_once()
     quiet_t, busy_t = await token(db), await token(db, busy)
     assert quiet_t.status == busy_t.status == MONITORING
+    # both fresh migrations: checked at the hot interval for their first FRESH_HOT_S (120 s)
+    assert quiet_t.next_check_at == busy_t.next_check_at == clock.time() + 5
+
+    clock.advance(125)  # past the fresh window
+    await pipeline.processor.run_once()
+    quiet_t, busy_t = await token(db), await token(db, busy)
     assert quiet_t.next_check_at == clock.time() + 60  # cold
     assert busy_t.score_ewma > 50 and busy_t.next_check_at == clock.time() + 5  # hot though not active
 
