@@ -17,22 +17,17 @@ from bot.status_sections import StatusSections
 from bot.views.pipeline_status import render_activation_section, render_errors_section, render_health_section
 from monitoring.failure_stats import failure_stats
 from monitoring.pipeline import (
-    LagParams,
-    StuckParams,
+    PipelineParams,
     activation_success,
     count_stuck,
-    check_outcomes_per_minute,
-    detect_stall,
-    last_check_time,
-    last_successful_check_time,
+    judge_stall,
     processing_lag,
+    read_stall_evidence,
     stage_views,
-    stall_lookback_s,
-    status_counts,
     time_to_activation,
 )
 from monitoring.pipeline.errors import last_errors
-from tokens.queries import RATE_WINDOW_S
+from tokens.queries import RATE_WINDOW_S, counts_by_status
 
 
 def _views(ctx: Any) -> list:
@@ -44,21 +39,12 @@ def _views(ctx: Any) -> list:
 
 async def health_section(ctx: Any, session: Any, now: float) -> str:
     """Lag p50/p95/max by band, backlog, stuck count, stall (judged on the last SUCCESSFUL check)."""
-    settings = ctx.settings
-    lag = await processing_lag(session, now, LagParams.from_settings(settings))
-    stuck = await count_stuck(session, now, StuckParams.from_settings(settings))
-    counts = await status_counts(session)
-    last_check = await last_check_time(session)
-    live = counts.get("monitoring", 0) + counts.get("active", 0)
-    interval = settings.hot_check_interval_s if counts.get("active", 0) else settings.cold_check_interval_s
-    longest = settings.stall_intervals * max(settings.hot_check_interval_s, settings.cold_check_interval_s)
-    lookback = stall_lookback_s(longest, RATE_WINDOW_S)
-    last_success = await last_successful_check_time(session, now, lookback)
-    rates = await check_outcomes_per_minute(session, now, RATE_WINDOW_S)
-    stall = detect_stall(now, last_success, live_tokens=live, interval_s=interval,
-                         stall_intervals=settings.stall_intervals, views=_views(ctx),
-                         last_attempt_at=last_check, failed_checks=round(rates.failed * RATE_WINDOW_S / 60.0))
-    return render_health_section(lag, stuck, stall, lookback_s=lookback)
+    params = PipelineParams.from_settings(ctx.settings, rate_window_s=RATE_WINDOW_S)
+    lag = await processing_lag(session, now, params.lag)
+    stuck = await count_stuck(session, now, params.stuck)
+    evidence = await read_stall_evidence(session, now, params)
+    stall = judge_stall(now, params, await counts_by_status(session), evidence, _views(ctx))
+    return render_health_section(lag, stuck, stall, lookback_s=evidence.lookback_s)
 
 
 async def activation_section(ctx: Any, session: Any, now: float) -> str:

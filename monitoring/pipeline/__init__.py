@@ -17,10 +17,16 @@ from monitoring.pipeline.rates import (
     CheckRates,
     check_outcomes_per_minute,
     checks_per_minute,
-    status_counts,
     transitions_per_minute,
 )
-from monitoring.pipeline.snapshot import PipelineParams, PipelineSnapshot, pipeline_snapshot
+from monitoring.pipeline.snapshot import (
+    PipelineParams,
+    PipelineSnapshot,
+    StallEvidence,
+    judge_stall,
+    pipeline_snapshot,
+    read_stall_evidence,
+)
 from monitoring.pipeline.stages import (
     BottleneckReport,
     QueueTrend,
@@ -41,5 +47,6 @@ __all__ = [
     "PipelineParams", "PipelineSnapshot", "QueueTrend", "StageView", "StallReport", "StuckPage",
     "StuckParams", "StuckToken", "activation_success", "checks_per_minute", "count_stuck", "detect_stall",
     "find_bottleneck", "last_check_time", "percentile_cont", "pipeline_snapshot", "processing_lag",
-    "stage_views", "status_counts", "stuck_tokens", "time_to_activation", "transitions_per_minute",
+    "stage_views", "stuck_tokens", "time_to_activation", "transitions_per_minute",
+    "StallEvidence", "judge_stall", "read_stall_evidence",
 ]

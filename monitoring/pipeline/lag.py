@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from monitoring.pipeline.percentiles import Distribution, interpolate, percentile_cont, percentile_ranks
 from monitoring.pipeline.sql import run
+from tokens.lifecycle import LifecyclePolicy
 
 HOT = "hot"
 COLD = "cold"
@@ -48,11 +49,14 @@ class LagParams:
 
     @classmethod
     def from_settings(cls, settings: Any) -> "LagParams":
+        """The processor's own scheduling rule (``tokens.lifecycle.LifecyclePolicy``), so the bands
+        measured here are the bands the processor schedules by."""
+        policy = LifecyclePolicy.from_settings(settings)
         return cls(
-            hot_score_threshold=float(settings.hot_score_threshold),
-            hot_interval_s=float(settings.hot_check_interval_s),
-            cold_interval_s=float(settings.cold_check_interval_s),
-            fresh_hot_s=float(settings.fresh_hot_s),
+            hot_score_threshold=policy.hot_score_threshold,
+            hot_interval_s=policy.hot_interval_s,
+            cold_interval_s=policy.cold_interval_s,
+            fresh_hot_s=policy.fresh_hot_s,
         )
 
     def interval(self, band: str) -> float:

@@ -1,10 +1,9 @@
-"""Status counts and throughput: transitions and checks per minute.
+"""Throughput: transitions and checks per minute (counts by status: ``tokens.queries.counts_by_status``).
 
 Pure query functions over ``tokens``, ``transitions`` and ``checks``; each takes an
 open session and ``now`` (epoch seconds) and returns plain data::
 
     async with db.session() as s:
-        counts = await status_counts(s)                        # {"monitoring": 812, "active": 40, ...}
         moves = await transitions_per_minute(s, now, 300)     # {("monitoring", "active"): 0.4, ...}
         checks = await checks_per_minute(s, now, 300)         # {"monitoring": 81.2, "active": 4.0}
         outcomes = await check_outcomes_per_minute(s, now, 300)   # CheckRates(ok=0.0, failed=47.0)
@@ -21,9 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from monitoring.pipeline.sql import run
 
-from tokens.models import STATUSES
 
-_STATUS_COUNTS = text("SELECT status, COUNT(*) FROM tokens GROUP BY status")
 _TRANSITIONS = text(
     "SELECT from_status, to_status, COUNT(*) FROM transitions "
     "WHERE at > :since AND at <= :now GROUP BY from_status, to_status"
@@ -65,14 +62,6 @@ def _check_window(window_s: float) -> float:
     if not window_s > 0:
         raise ValueError(f"window_s must be positive, got {window_s!r}")
     return float(window_s)
-
-
-async def status_counts(session: AsyncSession) -> dict[str, int]:
-    """Tokens per status; every known status is present (0 when none)."""
-    counts = {status: 0 for status in STATUSES}
-    for status, n in (await run(session, _STATUS_COUNTS)).all():
-        counts[str(status)] = int(n)
-    return counts
 
 
 async def transitions_per_minute(

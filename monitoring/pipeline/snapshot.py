@@ -24,7 +24,6 @@ from monitoring.pipeline.rates import (
     CheckRates,
     check_outcomes_per_minute,
     checks_per_minute,
-    status_counts,
     transitions_per_minute,
 )
 from monitoring.pipeline.stages import (
@@ -40,6 +39,7 @@ from monitoring.pipeline.stages import (
     stall_lookback_s,
 )
 from monitoring.pipeline.stuck import StuckParams, count_stuck
+from tokens.queries import counts_by_status
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,39 @@ class PipelineParams:
             activation_window_s=float(settings.activation_window_h) * 3600.0,
             stall_intervals=int(settings.stall_intervals),
         )
+
+
+@dataclass(frozen=True)
+class StallEvidence:
+    """What a stall is judged on: the last check of any outcome, the last SUCCESSFUL one (looked
+    for within ``lookback_s``), and the ok/failed check rates over the rate window."""
+
+    last_check_at: float | None
+    last_success_at: float | None
+    rates: CheckRates
+    lookback_s: float
+
+
+async def read_stall_evidence(session: Any, now: float, params: PipelineParams) -> StallEvidence:
+    lookback = stall_lookback_s(params.stall_intervals * max(params.lag.hot_interval_s, params.lag.cold_interval_s),
+                                params.rate_window_s)
+    return StallEvidence(
+        await last_check_time(session),
+        await last_successful_check_time(session, now, lookback),
+        await check_outcomes_per_minute(session, now, params.rate_window_s),
+        lookback,
+    )
+
+
+def judge_stall(now: float, params: PipelineParams, counts: dict[str, int], evidence: StallEvidence,
+                views: list[StageView], trend: QueueTrend | None = None) -> StallReport:
+    """``detect_stall`` with the interval of the tokens that are live (hot when any is active)."""
+    live = counts.get("monitoring", 0) + counts.get("active", 0)
+    interval = params.lag.hot_interval_s if counts.get("active", 0) else params.lag.cold_interval_s
+    return detect_stall(now, evidence.last_success_at, live_tokens=live, interval_s=interval,
+                        stall_intervals=params.stall_intervals, views=views, trend=trend,
+                        last_attempt_at=evidence.last_check_at,
+                        failed_checks=round(evidence.rates.failed * params.rate_window_s / 60.0))
 
 
 @dataclass(frozen=True)
@@ -98,35 +131,25 @@ async def pipeline_snapshot(
     ``trend`` (kept by the caller across calls) is fed the current stage views first.
     """
     params = params or PipelineParams()
-    lookback = stall_lookback_s(params.stall_intervals * max(params.lag.hot_interval_s, params.lag.cold_interval_s),
-                                params.rate_window_s)
 
     async def _read(session):
-        counts = await status_counts(session)
         return (
-            counts,
+            await counts_by_status(session),
             await transitions_per_minute(session, now, params.rate_window_s),
             await checks_per_minute(session, now, params.rate_window_s),
             await processing_lag(session, now, params.lag),
             await count_stuck(session, now, params.stuck),
             await activation_success(session, now, params.activation_window_s),
             await time_to_activation(session, now, params.activation_window_s),
-            await last_check_time(session),
-            await last_successful_check_time(session, now, lookback),
-            await check_outcomes_per_minute(session, now, params.rate_window_s),
+            await read_stall_evidence(session, now, params),
         )
 
     async with db.session() as session:
-        counts, moves, checks, lag, stuck, act, tta, last_check, last_success, rates = await _read(session)
+        counts, moves, checks, lag, stuck, act, tta, evidence = await _read(session)
     views = stage_views(stage_stats) if stage_stats is not None else []
     if trend is not None:
         trend.observe(views)
-    live = counts.get("monitoring", 0) + counts.get("active", 0)
-    interval = params.lag.hot_interval_s if counts.get("active", 0) else params.lag.cold_interval_s
-    failed = round(rates.failed * params.rate_window_s / 60.0)
-    stall = detect_stall(now, last_success, live_tokens=live, interval_s=interval,
-                         stall_intervals=params.stall_intervals, views=views, trend=trend,
-                         last_attempt_at=last_check, failed_checks=failed)
+    stall = judge_stall(now, params, counts, evidence, views, trend)
     neck = find_bottleneck(views, trend)
-    return PipelineSnapshot(now, counts, moves, checks, lag, stuck, act, tta, last_check, views, stall, neck,
-                            rates, last_success)
+    return PipelineSnapshot(now, counts, moves, checks, lag, stuck, act, tta, evidence.last_check_at, views, stall,
+                            neck, evidence.rates, evidence.last_success_at)

@@ -18,13 +18,13 @@ from monitoring.pipeline import (
     checks_per_minute,
     pipeline_snapshot,
     processing_lag,
-    status_counts,
     stuck_tokens,
     time_to_activation,
     transitions_per_minute,
 )
 from tests.monitoring import pipeline_data
 from tests.monitoring.pipeline_data import N
+from tokens.queries import counts_by_status
 
 # fresh_hot_s=0: bands by status and score only (the fresh-token rule has its own test below)
 LAG = LagParams(hot_score_threshold=50.0, hot_interval_s=10.0, cold_interval_s=45.0, fresh_hot_s=0.0)
@@ -39,7 +39,7 @@ async def data(db):
 
 async def test_counts_and_rates(db, data):
     async with db.session() as s:
-        counts = await status_counts(s)
+        counts = await counts_by_status(s)
         moves = await transitions_per_minute(s, N, 300)
         checks = await checks_per_minute(s, N, 300)
     # monitoring: T1 T2 T3 T6 S1 S2 S3 S4 S5 S7 = 10; active: T4 T5 S6 S8 = 4; archived: T7

@@ -12,7 +12,7 @@ from monitoring.failure_stats import failure_stats
 from monitoring.pipeline import PipelineParams, pipeline_snapshot
 from tests.monitoring.pipeline_data import N, build
 
-ALLOWED_FULL_READS = ("SELECT status, COUNT(*) FROM tokens GROUP BY status",)
+ALLOWED_FULL_READS = ("SELECT tokens.status, count(*) AS count_1 FROM tokens GROUP BY tokens.status",)  # counts_by_status
 
 
 async def test_collection_queries_use_indexes_on_sqlite(sqlite_db, sqlite_url):
