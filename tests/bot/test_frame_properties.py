@@ -3,16 +3,12 @@ and data this bot did not sign never passes validation."""
 from __future__ import annotations
 
 import io
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.clock import ManualClock
-from app.context import AppContext
-from app.scheduler import JobSpec, Scheduler
-from app.settings import Settings
 from bot.callbacks import (
     CallbackSigner,
     ForgedCallback,
@@ -24,7 +20,6 @@ from bot.callbacks import (
     StatusCb,
 )
 from bot.console import ConsoleChat
-from tests.bot.frame_fixtures import JobProbe
 
 FAMILIES = (StatusCb, JobsCb, PingCb)
 SIGNER = CallbackSigner(b"property-test-key", ManualClock(2_000_000_000))
@@ -59,18 +54,10 @@ def test_signed_buttons_round_trip_and_any_tampering_is_caught(cb, data):
 
 
 @pytest.fixture
-async def console(sqlite_url, sqlite_db):
-    settings = Settings(_env_file=None, database_url=sqlite_url)
-    clock = ManualClock(float(int(time.time())))
-    scheduler = Scheduler(settings, clock)
-    probe = JobProbe()
-    scheduler.add(JobSpec(id="pipeline.probe", func=probe, interval_s=3600, start_delay_s=3600))
-    scheduler.start()
-    ctx = AppContext(settings=settings, db=sqlite_db, clock=clock, scheduler=scheduler)
-    chat = ConsoleChat(ctx, out=io.StringIO(), interactive=True)
-    yield chat, probe
+async def console(console_ctx):
+    chat = ConsoleChat(console_ctx, out=io.StringIO(), interactive=True)
+    yield chat, console_ctx.extras["probe"]
     await chat.close()
-    await scheduler.shutdown()
 
 
 hostile = st.text(st.characters(blacklist_categories=("Cs",)), max_size=220) | st.sampled_from(

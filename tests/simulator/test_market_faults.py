@@ -21,12 +21,6 @@ async def market():
     await market.stop()
 
 
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-        yield session
-
-
 def pairs_url(market: LocalMarket) -> str:
     return f"{market.dexscreener_base_url}/token-pairs/v1/solana/Fault111pump"
 

@@ -1,7 +1,6 @@
 """DexScreener endpoints of the local market, over real HTTP on loopback."""
 from __future__ import annotations
 
-import aiohttp
 import pytest
 
 from app.clock import ManualClock
@@ -17,12 +16,6 @@ async def market():
     await market.start()
     yield market
     await market.stop()
-
-
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-        yield session
 
 
 async def get_json(http, url):

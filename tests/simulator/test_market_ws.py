@@ -20,12 +20,6 @@ async def market():
     await market.stop()
 
 
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-        yield session
-
-
 async def subscribe(http, market):
     ws = await http.ws_connect(market.pumpportal_ws_url)
     await ws.send_json({"method": "subscribeMigration"})

@@ -1,0 +1,27 @@
+"""Fixtures every bot test may use without importing them."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from app.clock import ManualClock
+from app.context import AppContext
+from app.scheduler import JobSpec, Scheduler
+from app.settings import Settings
+from tests.bot.frame_fixtures import JobProbe
+
+
+@pytest.fixture
+async def console_ctx(sqlite_url, sqlite_db):
+    """An app context for the console chat (no Telegram): real SQLite, a scheduler with a probe job."""
+    settings = Settings(_env_file=None, database_url=sqlite_url)
+    clock = ManualClock(float(int(time.time())))
+    scheduler = Scheduler(settings, clock)
+    probe = JobProbe()
+    scheduler.add(JobSpec(id="pipeline.probe", func=probe, interval_s=3600, start_delay_s=3600))
+    scheduler.start()
+    ctx = AppContext(settings=settings, db=sqlite_db, clock=clock, scheduler=scheduler)
+    ctx.extras["probe"] = probe
+    yield ctx
+    await scheduler.shutdown()
