@@ -25,7 +25,6 @@ Malformed conditions JSON is skipped and counted in ``FailureStats.malformed_con
 """
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.numbers import finite_float
 from monitoring.pipeline.sql import run
+from tokens.activation import parse_conditions
 
 FETCH_ERROR = "fetch_error"
 UNSPECIFIED = "unspecified"
@@ -133,21 +133,6 @@ async def failure_window(session: AsyncSession, now: float, label: str, window_s
                          fetch_failed)
 
 
-
-
-def parse_conditions(raw: str | None) -> list[dict[str, Any]] | None:
-    """The conditions list of a check, or ``None`` when the JSON is malformed."""
-    if raw is None:
-        return []
-    try:
-        data = json.loads(raw)
-    except (TypeError, ValueError):
-        return None
-    if isinstance(data, dict):
-        data = data.get("conditions")
-    if not isinstance(data, list):
-        return None
-    return [item for item in data if isinstance(item, dict)]
 
 
 def _matches(cond: dict[str, Any], reason: str) -> bool:

@@ -209,3 +209,19 @@ def evaluate(
     ]
     failure_codes = [c.code for c in conditions if not c.passed]
     return ActivationResult(not failure_codes, conditions, failure_codes, usable, malformed)
+
+
+def parse_conditions(raw: str | None) -> list[dict[str, Any]] | None:
+    """The stored conditions of a check (``ActivationResult.conditions_json``) as dicts; ``[]``
+    for none, ``None`` when the stored text is malformed (junk, or nested too deep to parse)."""
+    if raw is None:
+        return []
+    try:
+        data = json.loads(raw)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    if isinstance(data, dict):
+        data = data.get("conditions")
+    if not isinstance(data, list):
+        return None
+    return [item for item in data if isinstance(item, dict)]

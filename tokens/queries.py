@@ -11,13 +11,13 @@ Results are plain frozen dataclasses (no ORM objects escape), timestamps epoch s
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tokens.activation import parse_conditions
 from tokens.models import ACTIVE, LIVE_STATUSES, STATUSES, Check, Token, Transition
 from tokens.sql import execute
 
@@ -90,16 +90,6 @@ def split_codes(text: str | None) -> list[str]:
     return [c for c in (text or "").split(",") if c]
 
 
-def _conditions(text: str | None) -> list[dict[str, Any]]:
-    if not text:
-        return []
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        return []
-    return [d for d in data if isinstance(d, dict)] if isinstance(data, list) else []
-
-
 def token_view(t: Token) -> TokenView:
     return TokenView(
         id=int(t.id or 0), mint=t.mint, name=t.name, symbol=t.symbol, source=t.source, status=t.status,
@@ -154,7 +144,7 @@ async def last_checks(session: AsyncSession, mint: str | None = None, limit: int
         out.append(CheckView(
             check_id=c.check_id, mint=m, at=c.at, status_at_check=c.status_at_check, ok=bool(c.ok),
             passed=bool(c.passed), failure_codes=split_codes(c.failure_codes), primary_failure=c.primary_failure,
-            conditions=_conditions(c.conditions), score=c.score, pairs_count=c.pairs_count,
+            conditions=parse_conditions(c.conditions) or [], score=c.score, pairs_count=c.pairs_count,
             duration_ms=c.duration_ms, error=c.error,
         ))
     return out

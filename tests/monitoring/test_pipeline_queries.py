@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from monitoring.failure_stats import FETCH_ERROR, failure_stats, parse_conditions
+from monitoring.failure_stats import FETCH_ERROR, failure_stats
+from tokens.activation import parse_conditions
 from monitoring.pipeline import (
     LagParams,
     PipelineParams,
@@ -200,6 +201,7 @@ def test_parse_conditions_rejects_junk():
     assert parse_conditions('"a string"') is None
     assert parse_conditions('[{"name": "x"}, 3, null]') == [{"name": "x"}]
     assert parse_conditions('{"conditions": [{"name": "y"}]}') == [{"name": "y"}]
+    assert parse_conditions("[" * 100_000) is None  # nested too deep: junk, not a crash
 
 
 async def test_snapshot_flags_a_stall_and_names_the_stopped_stage(db, data):
