@@ -25,11 +25,9 @@ from typing import Any
 
 from app.db import Database
 from tokens.activation import ActivationResult, ActivationRules, evaluate
+from tokens.intake import BASE58_ALPHABET, MAX_MINT_CHARS, MIN_MINT_CHARS
 from tokens.queries import CheckView, TokenView, TransitionView, get_token, last_checks, last_transitions
 
-BASE58_ALPHABET = frozenset("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")
-MIN_MINT_CHARS = 32
-MAX_MINT_CHARS = 44
 BATCH = "batch"
 TOKEN_PAIRS = "token_pairs"
 

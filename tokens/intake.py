@@ -23,7 +23,10 @@ from tokens.stage_stats import StageStats
 
 log = logging.getLogger(__name__)
 
-_BASE58 = re.compile(r"[1-9A-HJ-NP-Za-km-z]{32,44}")  # used with fullmatch: no "\n" slips past "$"
+BASE58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+MIN_MINT_CHARS, MAX_MINT_CHARS = 32, 44
+# used with fullmatch: no "\n" slips past "$"
+_BASE58 = re.compile(f"[{BASE58_ALPHABET}]{{{MIN_MINT_CHARS},{MAX_MINT_CHARS}}}")
 RECENT_MINTS = 10_000
 
 
