@@ -18,8 +18,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.views.status import render_pipeline_section, render_section_error
-from monitoring.pipeline.rates import check_outcomes_per_minute
-from tokens.queries import RATE_WINDOW_S, pipeline_summary
+from tokens.queries import pipeline_summary
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +73,7 @@ class StatusSections:
 
 async def pipeline_section(ctx: Any, session: AsyncSession, now: float) -> str:
     """Counts by status, successful and failed checks per minute, backlog and activations in the last hour."""
-    summary = await pipeline_summary(session, now)
-    return render_pipeline_section(summary, await check_outcomes_per_minute(session, now, RATE_WINDOW_S))
+    return render_pipeline_section(await pipeline_summary(session, now))
 
 
 def default_sections() -> StatusSections:

@@ -30,9 +30,13 @@ class PipelineSummary:
     """The pipeline at a glance: what /status opens with and the terminal's status line shows."""
 
     counts: dict[str, int]
-    checks_per_min: float
+    checks: "CheckRates"
     backlog: int
     activations_1h: int
+
+    @property
+    def checks_per_min(self) -> float:
+        return self.checks.total
 
 
 @dataclass(frozen=True)
@@ -110,10 +114,46 @@ async def counts_by_status(session: AsyncSession) -> dict[str, int]:
     return counts
 
 
+@dataclass(frozen=True)
+class CheckRates:
+    """Checks per minute split by outcome: ``ok`` (pool data fetched and evaluated, whatever
+    the verdict) and ``failed`` (the fetch failed). A failed fetch is recorded as a check, so
+    the total alone looks busiest exactly when the market is down.
+
+        CheckRates(ok=0.0, failed=235.0).failed_share   # 1.0
+    """
+
+    ok: float = 0.0
+    failed: float = 0.0
+    window_s: float = RATE_WINDOW_S
+
+    @property
+    def total(self) -> float:
+        return self.ok + self.failed
+
+    @property
+    def failed_share(self) -> float | None:
+        return self.failed / self.total if self.total > 0 else None
+
+
+async def check_outcomes_per_minute(session: AsyncSession, now: float, window_s: float = RATE_WINDOW_S) -> CheckRates:
+    """Successful and failed checks per minute over ``(now - window_s, now]`` (``checks(at)`` range scan)."""
+    if not window_s > 0:
+        raise ValueError(f"window_s must be positive, got {window_s!r}")
+    stmt = (select(Check.ok, func.count()).where(Check.at > now - window_s, Check.at <= now).group_by(Check.ok))
+    ok = failed = 0
+    for fetched, n in (await execute(session, stmt)).all():
+        if fetched:
+            ok += int(n)
+        else:
+            failed += int(n)
+    minutes = window_s / 60.0
+    return CheckRates(ok / minutes, failed / minutes, float(window_s))
+
+
 async def checks_per_minute(session: AsyncSession, now: float, window_s: float = 60.0) -> float:
-    """Checks recorded in the last ``window_s`` seconds, scaled to a per-minute rate."""
-    n = (await execute(session, select(func.count()).select_from(Check).where(Check.at > now - window_s))).scalar_one()
-    return float(n) * 60.0 / window_s
+    """Checks of any outcome recorded in the last ``window_s`` seconds, per minute."""
+    return (await check_outcomes_per_minute(session, now, window_s)).total
 
 
 async def backlog(session: AsyncSession, now: float) -> int:
@@ -170,10 +210,10 @@ async def tokens_by_status(session: AsyncSession, status: str, limit: int = 20) 
 
 
 async def pipeline_summary(session: AsyncSession, now: float) -> PipelineSummary:
-    """Counts by status, checks per minute over ``RATE_WINDOW_S``, backlog, activations in the last hour."""
+    """Counts by status, ok/failed checks per minute over ``RATE_WINDOW_S``, backlog, activations in the last hour."""
     return PipelineSummary(
         counts=await counts_by_status(session),
-        checks_per_min=await checks_per_minute(session, now, RATE_WINDOW_S),
+        checks=await check_outcomes_per_minute(session, now, RATE_WINDOW_S),
         backlog=await backlog(session, now),
         activations_1h=await activations_since(session, now - 3600.0),
     )

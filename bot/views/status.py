@@ -1,6 +1,6 @@
 """The /status message: the pipeline section and the frame around all sections.
 
-    render_pipeline_section(PipelineSummary(counts={"monitoring": 3}, checks_per_min=12.0, backlog=0,
+    render_pipeline_section(PipelineSummary(counts={"monitoring": 3}, checks=CheckRates(ok=12.0), backlog=0,
                                             activations_1h=1))
 """
 from __future__ import annotations
@@ -11,27 +11,25 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.callbacks import CallbackSigner, StatusAction, StatusCb
 from bot.render.html import bold, code, esc
 from bot.views.fmt import fmt_rate
-from monitoring.pipeline.rates import CheckRates
 from tokens.queries import PipelineSummary
 
 STATUS_ORDER = ("monitoring", "active", "archived")
 
 
-def checks_line(data: PipelineSummary, rates: CheckRates | None = None) -> str:
+def checks_line(data: PipelineSummary) -> str:
     """``Checks/min: 0.0 ok, 235 failed (fetch)``: a failed fetch is recorded as a check, so the
-    total alone would rise during a market outage; without ``rates`` only the total is known."""
-    if rates is None:
-        return f"Checks/min: {code(fmt_rate(data.checks_per_min))}"
-    return f"Checks/min: {code(fmt_rate(rates.ok) + ' ok')}, {code(fmt_rate(rates.failed) + ' failed')} (fetch)"
+    total alone would rise during a market outage."""
+    return (f"Checks/min: {code(fmt_rate(data.checks.ok) + ' ok')}, "
+            f"{code(fmt_rate(data.checks.failed) + ' failed')} (fetch)")
 
 
-def render_pipeline_section(data: PipelineSummary, rates: CheckRates | None = None) -> str:
+def render_pipeline_section(data: PipelineSummary) -> str:
     names = [s for s in STATUS_ORDER if s in data.counts] + sorted(set(data.counts) - set(STATUS_ORDER))
     counts = " · ".join(f"{esc(name)} {code(data.counts[name])}" for name in names) or "no tokens yet"
     return "\n".join([
         bold("Pipeline"),
         f"Tokens: {counts}",
-        f"{checks_line(data, rates)}  Backlog (due now): {code(data.backlog)}",
+        f"{checks_line(data)}  Backlog (due now): {code(data.backlog)}",
         f"Activations (last hour): {code(data.activations_1h)}",
     ])
 

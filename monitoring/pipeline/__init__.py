@@ -13,12 +13,7 @@ and ``checks(token_id, at)`` (a stuck token's last check).
 from monitoring.pipeline.activation import ActivationSuccess, activation_success, time_to_activation
 from monitoring.pipeline.lag import COLD, HOT, LagParams, LagReport, processing_lag
 from monitoring.pipeline.percentiles import Distribution, percentile_cont
-from monitoring.pipeline.rates import (
-    CheckRates,
-    check_outcomes_per_minute,
-    checks_per_minute,
-    transitions_per_minute,
-)
+from monitoring.pipeline.rates import checks_per_minute, transitions_per_minute
 from monitoring.pipeline.snapshot import (
     PipelineParams,
     PipelineSnapshot,
@@ -42,7 +37,7 @@ from monitoring.pipeline.stages import (
 from monitoring.pipeline.stuck import StuckPage, StuckParams, StuckToken, count_stuck, stuck_tokens
 
 __all__ = [
-    "COLD", "HOT", "ActivationSuccess", "CheckRates", "check_outcomes_per_minute",
+    "COLD", "HOT", "ActivationSuccess",
     "last_successful_check_time", "stall_lookback_s", "BottleneckReport", "Distribution", "LagParams", "LagReport",
     "PipelineParams", "PipelineSnapshot", "QueueTrend", "StageView", "StallReport", "StuckPage",
     "StuckParams", "StuckToken", "activation_success", "checks_per_minute", "count_stuck", "detect_stall",

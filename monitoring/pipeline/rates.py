@@ -6,14 +6,11 @@ open session and ``now`` (epoch seconds) and returns plain data::
     async with db.session() as s:
         moves = await transitions_per_minute(s, now, 300)     # {("monitoring", "active"): 0.4, ...}
         checks = await checks_per_minute(s, now, 300)         # {"monitoring": 81.2, "active": 4.0}
-        outcomes = await check_outcomes_per_minute(s, now, 300)   # CheckRates(ok=0.0, failed=47.0)
 
 A rate is ``count in (now - window_s, now] / (window_s / 60)``. Range scans use the
 ``transitions(at)`` and ``checks(at)`` indexes.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,35 +25,6 @@ _TRANSITIONS = text(
 _CHECKS = text(
     "SELECT status_at_check, COUNT(*) FROM checks WHERE at > :since AND at <= :now GROUP BY status_at_check"
 )
-
-# ``ok`` is NULL-free (NOT NULL with a default); CASE keeps it portable across SQLite and PostgreSQL.
-_OUTCOMES = text(
-    "SELECT CASE WHEN ok THEN 1 ELSE 0 END AS fetched, COUNT(*) FROM checks "
-    "WHERE at > :since AND at <= :now GROUP BY fetched"
-)
-
-
-@dataclass(frozen=True)
-class CheckRates:
-    """Checks per minute split by outcome: ``ok`` (pool data fetched and evaluated, whatever
-    the verdict) and ``failed`` (the fetch failed). A failed fetch is recorded as a check, so
-    the total alone looks busiest exactly when the market is down.
-
-        CheckRates(ok=0.0, failed=235.0).failed_share   # 1.0
-    """
-
-    ok: float = 0.0
-    failed: float = 0.0
-    window_s: float = 300.0
-
-    @property
-    def total(self) -> float:
-        return self.ok + self.failed
-
-    @property
-    def failed_share(self) -> float | None:
-        return self.failed / self.total if self.total > 0 else None
-
 
 def _check_window(window_s: float) -> float:
     if not window_s > 0:
@@ -83,13 +51,3 @@ async def checks_per_minute(session: AsyncSession, now: float, window_s: float =
     return {str(status): int(n) / minutes for status, n in rows}
 
 
-async def check_outcomes_per_minute(session: AsyncSession, now: float, window_s: float = 300.0) -> CheckRates:
-    """Successful and failed checks per minute over the last ``window_s`` (``checks(at)`` range scan)."""
-    minutes = _check_window(window_s) / 60.0
-    ok = failed = 0
-    for fetched, n in (await run(session, _OUTCOMES, {"since": now - window_s, "now": now})).all():
-        if int(fetched):
-            ok += int(n)
-        else:
-            failed += int(n)
-    return CheckRates(ok / minutes, failed / minutes, float(window_s))

@@ -21,8 +21,6 @@ from monitoring.pipeline.activation import ActivationSuccess, activation_success
 from monitoring.pipeline.lag import LagParams, LagReport, processing_lag
 from monitoring.pipeline.percentiles import Distribution
 from monitoring.pipeline.rates import (
-    CheckRates,
-    check_outcomes_per_minute,
     checks_per_minute,
     transitions_per_minute,
 )
@@ -39,7 +37,7 @@ from monitoring.pipeline.stages import (
     stall_lookback_s,
 )
 from monitoring.pipeline.stuck import StuckParams, count_stuck
-from tokens.queries import counts_by_status
+from tokens.queries import CheckRates, check_outcomes_per_minute, counts_by_status
 
 
 @dataclass(frozen=True)
