@@ -29,7 +29,7 @@ class AppContext:
     pipeline: Any = None  # tokens.pipeline.Pipeline
     metrics: Any = None  # monitoring.store.MetricStore
     collectors: Any = None  # monitoring.collector.CollectorRegistry
-    outbox: Any = None  # bot.outbox.Outbox
+    outbox: Any = None  # delivery.Outbox
     redis: Any = None  # redis.asyncio.Redis
     market: Any = None  # simulator.server.LocalMarket when MARKET=sim
     started_at: float = 0.0

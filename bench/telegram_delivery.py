@@ -34,9 +34,9 @@ from app.clock import SYSTEM_CLOCK  # noqa: E402
 from app.db import Database, make_engine  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from bot.models import INFO, WARNING  # noqa: E402
-from bot.outbox import BotTransport, Outbox, OutboxSender  # noqa: E402
-from bot.render.html import esc  # noqa: E402
+from delivery.models import INFO, WARNING  # noqa: E402
+from delivery import BotTransport, Outbox, OutboxSender  # noqa: E402
+from delivery.html import esc  # noqa: E402
 from simulator.telegram_api import FakeTelegram  # noqa: E402
 
 TOKEN = "100200:bench"

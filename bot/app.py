@@ -11,7 +11,7 @@ client's command menu pick it up from the registry.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -20,6 +20,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault, CallbackQuery, ErrorEvent, Message
 
+from app.recent_errors import RecentErrors
 from bot.callbacks import CallbackSigner
 from bot.commands import CommandRegistry, Role
 from bot.middlewares.access import AccessMiddleware, RoleGate
@@ -46,6 +47,7 @@ class BotParts:
     fallback: fallback.FallbackStats
     status_sections: StatusSections
     errors: int = 0
+    recent_errors: RecentErrors = field(default_factory=RecentErrors)  # handler failures, for /status
 
 
 def build_registry(modules: list[ModuleType] | None = None) -> CommandRegistry:
@@ -85,6 +87,8 @@ def build_dispatcher(ctx: Any, *, status_sections: StatusSections | None = None,
     @dp.errors()
     async def on_error(event: ErrorEvent) -> bool:
         parts.errors += 1
+        exc = event.exception
+        parts.recent_errors.record(ctx.clock.time(), "handler", f"{type(exc).__name__}: {exc}")
         log.error("handler failed on update %s", event.update.update_id, exc_info=event.exception)
         target = event.update.message or event.update.callback_query
         try:

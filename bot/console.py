@@ -16,7 +16,7 @@ to the terminal instead of calling HTTP, and updates fed with ``dp.feed_update``
     await chat.run()                        # read stdin until EOF or stop()
 
 ``ConsoleTransport(chat)`` gives the outbox the same ``Transport`` protocol as
-``bot.outbox.transport.BotTransport``, so alerts print here too (with pressable buttons).
+``delivery.transport.BotTransport``, so alerts print here too (with pressable buttons).
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ from aiogram.methods import (
 )
 from aiogram.types import InlineKeyboardMarkup, InputFile, Update
 
-from bot.render.html import to_plain
+from delivery.html import to_plain
 
 log = logging.getLogger(__name__)
 
@@ -390,7 +390,7 @@ class ConsoleTransport:
 
     async def edit_text(self, chat_id: int, message_id: int, text: str, *, reply_markup: dict | None = None,
                         parse_mode: str | None = "HTML") -> int:
-        from bot.outbox.transport import NotModified
+        from delivery.transport import NotModified
 
         markup = _markup_json(reply_markup)
         old = self.printer.messages.get((chat_id, message_id))

@@ -78,7 +78,7 @@ class BotRunner:
             if self.console is None:
                 raise RuntimeError("start() the runner first")
             return ConsoleTransport(self.console)
-        from bot.outbox.transport import BotTransport
+        from delivery.transport import BotTransport
 
         if self.bot is None:
             self.bot = self.make_bot()

@@ -18,7 +18,7 @@ from typing import Any
 from app.scheduler import JobSpec
 from bot.app import build_dispatcher
 from bot.metrics import DeliveryCollector
-from bot.outbox import Outbox, OutboxSender
+from delivery import Outbox, OutboxSender
 from bot.runner import BotRunner
 from bot.status_host import register_host_sections
 from bot.status_pipeline import register_pipeline_sections

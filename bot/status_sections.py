@@ -1,7 +1,7 @@
 """The seam through which packages add sections to /status.
 
 A section provider is ``async (ctx, session, now) -> str`` returning Telegram HTML
-(escape dynamic values with ``bot.render.html.esc``). A failing provider shows as
+(escape dynamic values with ``delivery.html.esc``). A failing provider shows as
 "unavailable" and never breaks the rest of /status.
 
     sections = default_sections()                 # the pipeline section

@@ -19,7 +19,7 @@ Implemented methods: getMe, getUpdates (long polling, offset/limit/timeout/allow
 409 when a second poller cuts in), deleteWebhook, setMyCommands, getMyCommands,
 deleteMyCommands, sendMessage, editMessageText, editMessageCaption, editMessageReplyMarkup, answerCallbackQuery,
 sendPhoto, sendDocument, getChat, deleteMessage. HTML is validated with
-``bot.render.html`` rules (400 "can't parse entities"); text is limited to 4096 UTF-16 units
+``delivery.html`` rules (400 "can't parse entities"); text is limited to 4096 UTF-16 units
 after parsing, captions to 1024. Errors have Telegram's shape
 ``{"ok": false, "error_code": N, "description": "...", "parameters": {"retry_after": S}}``.
 
@@ -48,7 +48,7 @@ from typing import Any
 from aiohttp import web
 
 from app.clock import SYSTEM_CLOCK, Clock
-from bot.render.html import HtmlError, MAX_CAPTION_LEN, MAX_MESSAGE_LEN, to_plain, utf16_len, validate_html, visible_len
+from delivery.html import HtmlError, MAX_CAPTION_LEN, MAX_MESSAGE_LEN, to_plain, utf16_len, validate_html, visible_len
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.commands import CommandSpec, Role
-from bot.render.html import MAX_MESSAGE_LEN, split_html, visible_len
+from delivery.html import MAX_MESSAGE_LEN, split_html, visible_len
 
 log = logging.getLogger(__name__)
 

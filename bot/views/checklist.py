@@ -10,7 +10,7 @@ from typing import Protocol
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.callbacks import CallbackSigner, PingAction, PingCb
-from bot.render.html import bold, esc, truncate
+from delivery.html import bold, esc, truncate
 
 
 class CheckLine(Protocol):

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from bot.commands import CommandRegistry, Role
-from bot.render.html import bold, code, esc
+from delivery.html import bold, code, esc
 
 
 def render_start(first_name: str | None, role: Role, registry: CommandRegistry) -> str:

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from bot.render.html import bold, esc
+from delivery.html import bold, esc
 from bot.views.fmt import fmt_duration
 from tokens.api_stats import WINDOW_S
 

@@ -10,7 +10,7 @@ from typing import Any
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.callbacks import CallbackSigner, JobsAction, JobsCb
-from bot.render.html import bold, code, esc, truncate
+from delivery.html import bold, code, esc, truncate
 from bot.views.fmt import fmt_duration, fmt_when
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.render.html import bold, code, esc
+from delivery.html import bold, code, esc
 from bot.views.fmt import fmt_duration, fmt_when
 from bot.views.stuck import display_name
 from monitoring.failure_stats import FailureWindow

@@ -9,7 +9,7 @@ from __future__ import annotations
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.callbacks import CallbackSigner, StatusAction, StatusCb
-from bot.render.html import bold, code, esc
+from delivery.html import bold, code, esc
 from bot.views.fmt import fmt_rate
 from tokens.queries import PipelineSummary
 

@@ -10,7 +10,7 @@ import re
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.callbacks import CallbackSigner
-from bot.render.html import bold, code, esc, truncate
+from delivery.html import bold, code, esc, truncate
 from bot.views.fmt import fmt_duration, fmt_when
 from bot.views.pipeline_cb import StuckCb, TokenCb
 from monitoring.pipeline.stuck import FAILING_CHECKS, NEVER_CHECKED, NO_SUCCESSFUL_CHECK, StuckPage, StuckToken

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.render.html import bold, code, esc, italic
+from delivery.html import bold, code, esc, italic
 from bot.views.fmt import fmt_duration, fmt_when
 from bot.views.stuck import display_name, display_text, one_line
 from monitoring.activation_debug import BATCH, TOKEN_PAIRS, TokenDebug

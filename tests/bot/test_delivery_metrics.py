@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 from app.clock import ManualClock
 from bot.metrics import DeliveryCollector
-from bot.outbox import Outbox
-from bot.outbox.sender import SenderStats
+from delivery import Outbox
+from delivery.sender import SenderStats
 from monitoring import metric_names as m
 
 

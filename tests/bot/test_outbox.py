@@ -11,9 +11,9 @@ from sqlmodel import select
 
 from app.clock import SYSTEM_CLOCK
 from app.settings import Settings
-from bot.models import CRITICAL, DEAD, PENDING, SENT, SUPERSEDED, WARNING, OutboxMessage
-from bot.outbox import BotTransport, Outbox, OutboxError, OutboxSender
-from bot.render.html import esc, split_html, validate_html, visible_len
+from delivery.models import CRITICAL, DEAD, PENDING, SENT, SUPERSEDED, WARNING, OutboxMessage
+from delivery import BotTransport, Outbox, OutboxError, OutboxSender
+from delivery.html import esc, split_html, validate_html, visible_len
 from tests.bot.telegram_harness import telegram_harness
 
 FAST = dict(outbox_global_per_s=1000.0, outbox_chat_per_s=1000.0, outbox_group_per_min=1000.0)

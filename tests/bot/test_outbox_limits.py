@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from app.clock import ManualClock
-from bot.outbox.limits import Pacer
+from delivery.limits import Pacer
 
 
 def send_all(pacer: Pacer, clock: ManualClock, chat_id: int, n: int) -> list[float]:

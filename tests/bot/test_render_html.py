@@ -1,11 +1,11 @@
-"""bot.render.html: escaping, Telegram's HTML rules, lengths and safe splitting."""
+"""delivery.html: escaping, Telegram's HTML rules, lengths and safe splitting."""
 from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.render.html import (
+from delivery.html import (
     HtmlError,
     bold,
     code,

@@ -16,10 +16,10 @@ from aiogram.exceptions import TelegramBadRequest, TelegramServerError
 from aiogram.types import BufferedInputFile
 
 from app.settings import SettingsError, load_settings
-from bot.models import DEAD, SENT
-from bot.outbox import BotTransport, OutboxSender
-from bot.outbox.transport import TemporaryError
-from bot.render.html import esc, split_html, to_plain
+from delivery.models import DEAD, SENT
+from delivery import BotTransport, OutboxSender
+from delivery.transport import TemporaryError
+from delivery.html import esc, split_html, to_plain
 from bot.runner import BotRunner
 from bot.views.token import render_token_debug
 from monitoring.activation_debug import TokenDebug
@@ -136,7 +136,7 @@ async def test_alerts_to_an_upgraded_group_follow_it_to_the_supergroup(db, caplo
         fake.migrate_chat(-5, -1005)
         await outbox.enqueue(-5, "<b>first</b> alert", key="a1")
         await outbox.enqueue(-5, "second alert", key="a2")
-        with caplog.at_level(logging.ERROR, logger="bot.outbox.sender"):
+        with caplog.at_level(logging.ERROR, logger="delivery.sender"):
             async with running(sender):
                 await until(lambda: nothing_pending(outbox), what="drained")
         assert [m.plain for m in fake.sent(-1005)] == ["first alert", "second alert"]

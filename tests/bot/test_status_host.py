@@ -3,7 +3,7 @@ read from the collectors' latest samples; valid Telegram HTML whatever the endpo
 from __future__ import annotations
 
 from app.clock import ManualClock
-from bot.render.html import validate_html
+from delivery.html import validate_html
 from bot.status_host import host_section
 from monitoring import metric_names as m
 from monitoring.collector import CollectorRegistry

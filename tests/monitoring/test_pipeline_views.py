@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from app.clock import ManualClock
 from bot.callbacks import CallbackSigner
-from bot.render.html import to_plain, validate_html, visible_len
+from delivery.html import to_plain, validate_html, visible_len
 from bot.views.stuck import render_stuck, stuck_keyboard
 from bot.views.token import render_token_debug
 from monitoring.activation_debug import FetchStep, TokenDebug

@@ -5,9 +5,9 @@
     sender = OutboxSender(db, outbox, BotTransport(bot), settings, clock)
     asyncio.create_task(sender.run())
 """
-from bot.outbox.limits import Pacer
-from bot.outbox.sender import OutboxSender, SenderStats
-from bot.outbox.store import Outbox, OutboxError
-from bot.outbox.transport import BotTransport, Transport
+from delivery.limits import Pacer
+from delivery.sender import OutboxSender, SenderStats
+from delivery.store import Outbox, OutboxError
+from delivery.transport import BotTransport, Transport
 
 __all__ = ["Outbox", "OutboxSender", "OutboxError", "SenderStats", "Pacer", "Transport", "BotTransport"]

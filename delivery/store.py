@@ -27,7 +27,7 @@ from sqlmodel import select
 
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import Database
-from bot.models import CRITICAL, INFO, PENDING, SUPERSEDED, WARNING, OutboxMessage
+from delivery.models import CRITICAL, INFO, PENDING, SUPERSEDED, WARNING, OutboxMessage
 
 log = logging.getLogger(__name__)
 

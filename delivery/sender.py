@@ -49,11 +49,12 @@ from sqlmodel import select
 
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import Database
+from app.recent_errors import RecentErrors
 from app.settings import Settings
-from bot.models import CRITICAL, DEAD, PENDING, SENT, WARNING, OutboxMessage
-from bot.outbox.limits import Pacer
-from bot.outbox.store import Outbox
-from bot.outbox.transport import (
+from delivery.models import CRITICAL, DEAD, PENDING, SENT, WARNING, OutboxMessage
+from delivery.limits import Pacer
+from delivery.store import Outbox
+from delivery.transport import (
     ChatMigrated,
     NotModified,
     ParseError,
@@ -62,7 +63,7 @@ from bot.outbox.transport import (
     TemporaryError,
     Transport,
 )
-from bot.render.html import MAX_CAPTION_LEN, HtmlError, split_html, split_text, to_plain, utf16_len, visible_len
+from delivery.html import MAX_CAPTION_LEN, HtmlError, split_html, split_text, to_plain, utf16_len, visible_len
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class SenderStats:
     outage_notices: int = 0
     internal_errors: int = 0
     by_error: dict[str, int] = field(default_factory=dict)
+    recent_errors: RecentErrors = field(default_factory=RecentErrors)  # for /status's "Last errors"
 
 
 @dataclass
@@ -495,7 +497,10 @@ class OutboxSender:
                   old_chat_id, new_chat_id, why, moved, new_chat_id)
 
     async def _retry_later(self, row: OutboxMessage, error: str, delay: float, *, count: bool = True) -> _Retry:
-        at = self.clock.time() + max(0.0, delay)
+        now = self.clock.time()
+        at = now + max(0.0, delay)
+        if count:
+            self.stats.recent_errors.record(now, "telegram", f"chat {row.chat_id}: {error}")
         values: dict[str, Any] = dict(next_attempt_at=at, last_error=error[:2000], plain_fallback=row.plain_fallback)
         if count:
             values["attempts"] = row.attempts + 1
@@ -521,6 +526,7 @@ class OutboxSender:
         self._progress.pop(row.id, None)
         self._settle(row.id)
         self.stats.dead += 1
+        self.stats.recent_errors.record(self.clock.time(), "telegram", f"chat {row.chat_id} (undeliverable): {error}")
         log.error("outbox row %s (%s) to chat %s is undeliverable: %s",
                   row.id, row.idempotency_key, row.chat_id, error)
         return _Retry()
