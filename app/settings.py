@@ -20,7 +20,8 @@ StrList = Annotated[list[str], NoDecode]
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-FIND_YOUR_ID = "message @userinfobot, or send /start to your bot (it prints your id), then run `tokenwatch doctor`"
+FIND_YOUR_ID = ("message @userinfobot (it replies with your id), or send /start to your bot and find "
+                "'from user <id>' in tokenwatch's log; then run `tokenwatch doctor`")
 
 
 class SettingsError(Exception):
@@ -131,7 +132,8 @@ class Settings(BaseSettings):
     def _chat_id(cls, value: object) -> object:
         if isinstance(value, str) and value.strip() and not re.fullmatch(r"-?\d+", value.strip()):
             raise ValueError(f"{value.strip()[:40]!r} is not a numeric chat id; a group's id looks like "
-                             "-1001234567890: add the bot to the group and send /start there (it prints the id)")
+                             "-1001234567890: add the bot to the group, send /start there and find 'in chat <id>' in "
+                             "tokenwatch's log")
         return value
 
     @field_validator("log_level", mode="before")

@@ -99,7 +99,7 @@ def test_invalid_settings_are_one_line_naming_the_setting(tmp_path, name, value,
 
 def test_admin_ids_error_says_how_to_find_your_id(tmp_path):
     line = one_line(tokenwatch(tmp_path, "run", TELEGRAM_ADMIN_IDS="123, @me"))
-    assert "@userinfobot" in line and "/start" in line and "tokenwatch doctor" in line
+    assert "@userinfobot" in line and "/start" in line and "from user <id>" in line and "tokenwatch doctor" in line
     assert "invalid literal" not in line
 
 
