@@ -27,13 +27,9 @@ from app.startup_errors import StartupError, check_ports, explain, explain_datab
 log = logging.getLogger("tokenwatch")
 
 DESCRIPTION = "tokenwatch: runs the Solana token pipeline and watches over it, from Telegram."
-EPILOG = """commands:
-  tokenwatch run               the service (default: SQLite under ./data, local market, console chat)
-  tokenwatch simulate          the local market alone, on SIM_HOST:SIM_PORT
-  tokenwatch migrate [REV]     apply database migrations (default: head)
-  tokenwatch doctor            check a deployment's settings and print a checklist
-
-Settings come from environment variables and ./.env (every one is listed in .env.example)."""
+EPILOG = ("With no settings, run uses SQLite under ./data, the local market and a console chat.\n"
+          "Settings come from environment variables and ./.env (every one is listed in .env.example);\n"
+          "tokenwatch COMMAND --help describes a command.")
 
 
 def _settings_or_exit() -> Settings:
