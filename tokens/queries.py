@@ -151,11 +151,6 @@ async def check_outcomes_per_minute(session: AsyncSession, now: float, window_s:
     return CheckRates(ok / minutes, failed / minutes, float(window_s))
 
 
-async def checks_per_minute(session: AsyncSession, now: float, window_s: float = 60.0) -> float:
-    """Checks of any outcome recorded in the last ``window_s`` seconds, per minute."""
-    return (await check_outcomes_per_minute(session, now, window_s)).total
-
-
 async def backlog(session: AsyncSession, now: float) -> int:
     """Live tokens whose check is due (``next_check_at <= now``): the due queue length."""
     stmt = select(func.count()).select_from(Token).where(Token.next_check_at <= now, Token.status.in_(LIVE_STATUSES))

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tokens.lifecycle import DISCOVERED, LOW_SCORE_TIMEOUT, MONITORING_TIMEOUT
-from tokens.models import ACTIVE, ARCHIVED, LIVE_STATUSES, MONITORING, Check, PoolDiscrepancy, Token, Transition
+from tokens.models import ACTIVE, ARCHIVED, MONITORING, Check, PoolDiscrepancy, Token, Transition
 from tokens.sql import execute
 
 TOKENS = Token.__table__
@@ -196,8 +196,3 @@ async def delete_old(session: AsyncSession, now: float, retention_s: float) -> t
     res_t = await execute(
         session, delete(TRANSITIONS).where(TRANSITIONS.c.at < cutoff, TRANSITIONS.c.token_id.in_(archived_ids)))
     return int(res_c.rowcount or 0), int(res_t.rowcount or 0)
-
-
-async def live_count(session: AsyncSession) -> int:
-    stmt = select(func.count()).select_from(TOKENS).where(TOKENS.c.status.in_(LIVE_STATUSES))
-    return int((await execute(session, stmt)).scalar_one())
