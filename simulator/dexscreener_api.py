@@ -16,7 +16,6 @@ and ``stats.requests``. Usage::
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web

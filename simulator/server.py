@@ -18,7 +18,6 @@ In a test (or a demo) the whole market is one object::
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from pathlib import Path

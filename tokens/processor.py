@@ -49,6 +49,9 @@ from tokens.failure_streak import FailureStreak
 from tokens.lifecycle import ACTIVATED, Decision, LifecyclePolicy, TokenState, decide
 from tokens.models import ACTIVE
 from tokens.repository import (
+    QUARANTINE_AFTER_WRITE_FAILURES,
+    QUARANTINE_S,
+    WRITE_RETRY_S,
     CheckOutcome,
     DueToken,
     apply_checks,
@@ -58,7 +61,6 @@ from tokens.repository import (
     due_count,
     record_write_failure,
 )
-from tokens.repository import QUARANTINE_AFTER_WRITE_FAILURES, QUARANTINE_S, WRITE_RETRY_S
 from tokens.scoring import ewma, score_pairs
 from tokens.stage_stats import StageStats
 from tokens.text import clean_text

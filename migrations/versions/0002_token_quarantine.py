@@ -6,7 +6,6 @@ Create Date: 2026-11-30 16:40:00
 """
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
 
 
 revision = '0002'
@@ -19,7 +18,7 @@ def upgrade() -> None:
     with op.batch_alter_table('tokens') as batch:
         batch.add_column(sa.Column('write_failures', sa.Integer(), nullable=False, server_default='0'))
         batch.add_column(sa.Column('quarantined_at', sa.Float(), nullable=True))
-        batch.add_column(sa.Column('quarantine_reason', sqlmodel.sql.sqltypes.AutoString(length=256), nullable=True))
+        batch.add_column(sa.Column('quarantine_reason', sa.String(length=256), nullable=True))
 
 
 def downgrade() -> None:
