@@ -286,7 +286,8 @@ class Processor:
             if is_transient(exc):
                 raise
             o.written = False
-            reason = clean_text(f"write_failed: {type(exc).__name__}: {exc}", 256) or "write_failed"
+            cause = getattr(exc, "orig", None) or exc  # the driver's error, without SQLAlchemy's SQL dump
+            reason = clean_text(f"write_failed: {type(cause).__name__}: {cause}", 256) or "write_failed"
             o.write_error = reason
         self.counters.write_failures += 1
         extra = {"mint": o.mint, "check_id": o.check["check_id"]}
