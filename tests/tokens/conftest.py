@@ -25,14 +25,21 @@ async def market(clock):
         yield m
 
 
+# Tests drive ``run_once`` by hand on a ManualClock and read the database right after it, so a
+# run must finish its batches: its budget is real time (the service's is under a second), and on a
+# loaded machine a batch can outlive a short budget and finish in the background after the test
+# has already looked. Tests of the deadline itself set a short budget explicitly.
+TEST_RUN_BUDGET_S = 60.0
+
+
 @pytest.fixture
 async def make_pipeline(db, clock, market):
     """Build started pipelines on the test DB and the market; all stopped at teardown."""
     made: list[Pipeline] = []
 
-    async def make(listen: bool = False, **overrides) -> Pipeline:
+    async def make(listen: bool = False, run_budget_s: float = TEST_RUN_BUDGET_S, **overrides) -> Pipeline:
         p = Pipeline(pipeline_settings(**overrides), db, clock, market.dexscreener_base_url,
-                     market.pumpportal_ws_url, listen=listen)
+                     market.pumpportal_ws_url, listen=listen, run_budget_s=run_budget_s)
         await p.start()
         made.append(p)
         return p

@@ -12,7 +12,7 @@ from tokens.discovery_ws import MigrationListener
 from tokens.intake import TokenIntake
 from tokens.pipeline import Pipeline
 from tokens.stage_stats import STAGES, StageStats
-from tests.tokens.conftest import pipeline_settings
+from tests.tokens.conftest import TEST_RUN_BUDGET_S, pipeline_settings
 
 MINT = "7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU"
 
@@ -46,7 +46,8 @@ def test_stage_stats_name_every_stage(clock) -> None:
 
 async def test_jobs_have_stable_ids_and_run(sqlite_db, clock, market) -> None:
     settings = pipeline_settings(process_interval_s=2.0, profiles_poll_interval_s=15.0)
-    async with Pipeline(settings, sqlite_db, clock, market.dexscreener_base_url, listen=False) as pipeline:
+    async with Pipeline(settings, sqlite_db, clock, market.dexscreener_base_url, listen=False,
+                        run_budget_s=TEST_RUN_BUDGET_S) as pipeline:
         jobs = {j.id: j for j in pipeline.jobs()}
         assert list(jobs) == ["pipeline.process", "pipeline.profiles", "pipeline.archive", "pipeline.retention"]
         assert jobs["pipeline.process"].interval_s == 2.0 and jobs["pipeline.profiles"].interval_s == 15.0

@@ -5,6 +5,7 @@ import logging
 
 from tokens import queries
 from tokens.repository import CheckOutcome, apply_checks, archive_expired, claim_due, insert_token
+from tests.tokens.conftest import TEST_RUN_BUDGET_S
 
 MINTS = ["7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU", "9wFFyRfZBsuAha4YcuxcXLKwMxJR43S7fPfQLusDBzvT",
          "4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T"]
@@ -48,7 +49,8 @@ async def test_check_log_lines_carry_mint_and_check_id(sqlite_db, clock, market,
 
     mint = MINTS[0]
     market.model.set_pairs(mint, [market.model.make_pair(mint, "pumpswap"), market.model.make_pair(mint, "orca")])
-    async with Pipeline(pipeline_settings(), sqlite_db, clock, market.dexscreener_base_url, listen=False) as p:
+    async with Pipeline(pipeline_settings(), sqlite_db, clock, market.dexscreener_base_url, listen=False,
+                        run_budget_s=TEST_RUN_BUDGET_S) as p:
         await p.intake.add(mint)
         with caplog.at_level(logging.DEBUG, logger="tokens"):
             await p.processor.run_once()
