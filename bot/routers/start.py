@@ -20,7 +20,7 @@ def make_router() -> Router:
     @router.message(CommandStart(), flags=flags_for(START))
     async def start(message: Message, role: Role, registry: CommandRegistry) -> None:
         first = message.from_user.first_name if message.from_user else None
-        await message.answer(render_start(first, role, registry))
+        await send_pieces(message, render_start(first, role, registry))
 
     @router.message(Command(HELP.name), flags=flags_for(HELP))
     async def help_(message: Message, role: Role, registry: CommandRegistry) -> None:
