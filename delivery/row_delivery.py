@@ -128,6 +128,8 @@ class RowDelivery:
     def _text(self, row: OutboxMessage) -> str:
         age = self.clock.time() - row.created_at
         if row.is_reply and age > REPLY_LATE_AFTER_S:
+            self.stats.late_replies += 1
+            log.info("outbox reply %s to chat %s goes out %.0fs late, marked as late", row.id, row.chat_id, age)
             return late_header(age) + row.text
         return row.text
 

@@ -21,10 +21,9 @@ class SenderStats:
     fallback_failures: int = 0
     outage_notices: int = 0
     internal_errors: int = 0
-    late_replies: int = 0
+    late_replies: int = 0  # command replies sent after REPLY_LATE_AFTER_S, headed "Late reply"
     unauthorized: int = 0  # 401 answers (the token was refused)
     lease_conflicts: int = 0  # rows another sender claimed first
-    pruned: int = 0  # finished rows deleted by retention
     by_error: dict[str, int] = field(default_factory=dict)
     recent_errors: RecentErrors = field(default_factory=RecentErrors)  # for /status's "Last errors"
 

@@ -38,3 +38,10 @@ async def test_replies_go_first_but_never_to_the_outage_fallback(db):
         while await sender.drain_once():
             pass
         assert [m.text for m in fake.sent(42)] == ["critical alert", "your /status", "info"]
+
+
+async def test_late_replies_are_counted(db):
+    async with outbox_world(db) as (fake, _outbox, sender):
+        await Outbox(db, ManualClock(time.time() - 120)).enqueue_reply(42, "old answer", key="reply:3:1")
+        await sender.drain_once()
+        assert sender.stats.late_replies == 1 and "Late reply" in fake.sent(42)[0].plain
