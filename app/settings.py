@@ -97,6 +97,7 @@ class Settings(BaseSettings):
     outbox_chat_per_s: float = Field(default=1.0, gt=0)
     outbox_group_per_min: float = Field(default=20.0, gt=0)
     telegram_outage_fallback_after_s: float = Field(default=300.0, gt=0)
+    outbox_retention_h: float = Field(default=168.0, gt=0)
     fallback_webhook_url: str | None = None
 
     # --- monitoring ----------------------------------------------------------

@@ -279,8 +279,35 @@ async def _telegram_checks(settings: Settings, bot: Bot | None, send: bool, time
             await the_bot.session.close()
 
 
+async def queue_test_messages(outbox: Any, settings: Settings, *, key: str) -> int:
+    """Queue the test message to every configured chat in the outbox (the /ping admin button).
+
+    ``key`` names the press (e.g. ``ping-test:<query id>``), so a redelivered press queues
+    nothing twice. Returns the number of chats.
+    """
+    from delivery.models import WARNING
+
+    chats = configured_chats(settings)
+    for _name, _setting, chat_id in chats:
+        await outbox.enqueue(chat_id, TEST_MESSAGE, key=f"{key}:{chat_id}"[:128], priority=WARNING)
+    return len(chats)
+
+
+async def check_outbox(outbox: Any) -> CheckResult:
+    """The running sender's state: messages waiting, or sending stopped by a refused token (401)."""
+    from delivery.outage import human_duration
+
+    pending = await outbox.pending_count()
+    oldest = await outbox.oldest_pending_age()
+    waiting = f"{pending} message(s) waiting" + (f", oldest {human_duration(oldest)}" if oldest else "")
+    if outbox.sending_stopped:
+        return _fail("outbox", f"sending stopped: Telegram refused the bot token (401); {waiting}",
+                     "fix TELEGRAM_BOT_TOKEN (from @BotFather); sending resumes by itself within a minute")
+    return CheckResult("outbox", True, waiting if pending else "nothing waiting")
+
+
 async def send_test_messages(bot: Bot, settings: Settings, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[CheckResult]:
-    """Post the test message to every configured chat (the /ping admin button)."""
+    """Post the test message to every configured chat now (without an outbox)."""
     results: list[CheckResult] = []
     for name, setting, chat_id in configured_chats(settings):
         results += await _timed(name, timeout_s,

@@ -1,5 +1,5 @@
 """The bot's own health as a monitoring ``Collector``: the outbox backlog and delivery counters,
-Telegram outages, refusals, throttling and forged buttons.
+Telegram outages, a refused bot token (401), refusals, throttling and forged buttons.
 
 Registered by the composition root once the bot runs (the bot imports monitoring, never the
 other way round)::
@@ -37,6 +37,7 @@ class DeliveryCollector:
             Sample(m.OUTBOX_PLAIN_FALLBACKS_TOTAL, float(stats.plain_fallbacks)),
             Sample(m.OUTBOX_FALLBACK_POSTS_TOTAL, float(stats.fallback_posts)),
             Sample(m.TELEGRAM_OUTAGE_SECONDS, 0.0 if outage_since is None else max(0.0, now - outage_since)),
+            Sample(m.TELEGRAM_UNAUTHORIZED, 1.0 if getattr(self.sender, "token_refused", False) else 0.0),
         ]
         if self.parts is not None:
             samples += [

@@ -1,5 +1,7 @@
 """Build the bot for a running service: dispatcher with every /status section, the runner
-(polling, webhook or console chat), the outbox and its sender.
+(polling, webhook or console chat), the outbox and its sender. Command replies go through
+the outbox (``bot.routers.common.ReplyOutboxMiddleware``) except in the console chat, which
+prints them at once; the delivery layer's jobs (retention) come with ``jobs()``.
 
 Called by the composition root (``tokenwatch.service``)::
 
@@ -15,9 +17,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import delivery
 from app.scheduler import JobSpec
 from bot.app import build_dispatcher
 from bot.metrics import DeliveryCollector
+from bot.routers.common import ReplyOutboxMiddleware
 from delivery import Outbox, OutboxSender
 from bot.runner import BotRunner
 from bot.status_host import register_host_sections
@@ -40,10 +44,11 @@ class RunningBot:
     runner: BotRunner
     outbox: Outbox
     sender: OutboxSender
+    delivery_jobs: list[JobSpec] = field(default_factory=list)
     _sender_task: asyncio.Task | None = field(default=None, repr=False)
 
     def jobs(self) -> list[JobSpec]:
-        return []
+        return list(self.delivery_jobs)
 
     async def stop(self) -> None:
         await self.sender.stop()
@@ -56,11 +61,14 @@ class RunningBot:
 async def build_bot(ctx: Any, *, console_input: bool = True, console_out: Any = None) -> RunningBot:
     dp = build_dispatcher(ctx, status_sections=build_status_sections())
     runner = BotRunner(ctx, dispatcher=dp, console_interactive=console_input, console_out=console_out)
-    await runner.start()
     outbox = Outbox(ctx.db, ctx.clock)
     ctx.outbox = outbox
+    if runner.mode != "console":  # replies to Telegram are paced and retried with the alerts
+        dp.update.outer_middleware(ReplyOutboxMiddleware(outbox))
+    await runner.start()
     sender = OutboxSender(ctx.db, outbox, runner.transport(), ctx.settings, ctx.clock)
-    running = RunningBot(runner=runner, outbox=outbox, sender=sender)
+    running = RunningBot(runner=runner, outbox=outbox, sender=sender,
+                         delivery_jobs=delivery.jobs(ctx.db, ctx.settings, ctx.clock))
     running._sender_task = asyncio.create_task(sender.run(), name="outbox-sender")
     if getattr(ctx, "collectors", None) is not None:
         ctx.collectors.register(DeliveryCollector(outbox, sender, dp["parts"], ctx.clock))

@@ -4,6 +4,10 @@
 ``method`` is ``send``, ``edit`` or ``photo``. Edits name their target either by
 ``target_key`` (the idempotency key of an earlier outbox message) or by
 ``chat_id`` + ``message_id``. ``priority``: 0 critical, 1 warning, 2 info.
+
+A sender claims a row before sending it: ``lease_owner`` names the sender and
+``lease_until`` (epoch seconds) ends the claim; a lease that ran out (its sender died)
+may be claimed again. ``is_reply`` marks a command reply (``Outbox.enqueue_reply``).
 """
 from __future__ import annotations
 
@@ -16,13 +20,17 @@ DEAD = "dead"
 SUPERSEDED = "superseded"
 
 CRITICAL = 0
+REPLY = CRITICAL  # command replies: someone is waiting for them
 WARNING = 1
 INFO = 2
 
 
 class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_prio_id", "status", "priority", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_status_prio_id", "status", "priority", "id"),
+        Index("ix_outbox_status_sent_at", "status", "sent_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     idempotency_key: str = Field(max_length=128, unique=True)
@@ -47,3 +55,6 @@ class OutboxMessage(SQLModel, table=True):
     # by its text): a restarted sender resumes after the last delivered part, never repeats one.
     pieces_sent: int = 0
     first_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: float | None = None
+    is_reply: bool = False

@@ -27,7 +27,7 @@ from sqlmodel import select
 
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import Database
-from delivery.models import CRITICAL, INFO, PENDING, SUPERSEDED, WARNING, OutboxMessage
+from delivery.models import CRITICAL, INFO, PENDING, REPLY, SUPERSEDED, WARNING, OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +76,22 @@ class Outbox:
         self.clock = clock
         self.duplicates = 0
         self.rejected = 0
+        # Set by the sender while nothing can be sent (Telegram refuses the token), for /ping.
+        self.sending_stopped: str | None = None
         self._wake = asyncio.Event()
 
     # ------------------------------------------------------------------ producers
 
+    async def enqueue_reply(self, chat_id: int, text: str, *, key: str, reply_markup: Any = None) -> bool:
+        """Queue a command reply: first in its chat's line, paced and retried like any row.
+
+        ``key`` derives from the Telegram update, so a redelivered update is answered once.
+        A reply Telegram could not take for a while goes out once it is back, headed "Late reply".
+        """
+        return await self.enqueue(chat_id, text, key=key, priority=REPLY, reply_markup=reply_markup, _reply=True)
+
     async def enqueue(self, chat_id: int, text: str, *, key: str, priority: int = INFO,
-                      reply_markup: Any = None, photo: bytes | None = None) -> bool:
+                      reply_markup: Any = None, photo: bytes | None = None, _reply: bool = False) -> bool:
         """Queue a message (or, with ``photo``, a picture captioned ``text``).
 
         Returns False when ``key`` was queued before (nothing changes). Raises
@@ -112,6 +122,7 @@ class Outbox:
                 idempotency_key=key, chat_id=chat_id, method="photo" if photo is not None else "send",
                 priority=priority, text=text, reply_markup=markup,
                 photo=bytes(photo) if photo is not None else None, created_at=now, next_attempt_at=now,
+                is_reply=_reply,
             ))
             return True
 
@@ -143,7 +154,7 @@ class Outbox:
                 return False
             priority = INFO
             target: OutboxMessage | None = None
-            same_target = [OutboxMessage.method == "edit", OutboxMessage.status == PENDING]
+            same_target: list[Any] = [OutboxMessage.method == "edit", OutboxMessage.status == PENDING]
             if target_key is not None:
                 target = (await session.exec(
                     select(OutboxMessage).where(OutboxMessage.idempotency_key == target_key))).first()

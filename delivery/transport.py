@@ -16,6 +16,8 @@ of the typed errors below; the sender decides what each error means for the row:
         ...
     except ChatMigrated as exc:      # the group became a supergroup: resend to exc.migrate_to_chat_id
         ...
+    except Unauthorized:             # 401: the bot token is wrong or revoked; stop sending
+        ...
     except PermanentError:           # chat not found, bot blocked: dead letter
         ...
 """
@@ -27,6 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
     "TransportError", "RetryAfter", "TemporaryError", "ParseError", "NotModified", "PermanentError", "ChatMigrated",
+    "Unauthorized",
     "Transport", "BotTransport",
 ]
 
@@ -61,6 +64,10 @@ class PermanentError(TransportError):
     """Any other refusal (chat not found, bot blocked, message too long...): retrying won't help."""
 
 
+class Unauthorized(TransportError):
+    """401 Unauthorized: Telegram refused the bot token; nothing can be sent until it is fixed."""
+
+
 class ChatMigrated(TransportError):
     """The group was upgraded to a supergroup: the same message must go to ``migrate_to_chat_id``."""
 
@@ -88,6 +95,9 @@ class Transport(Protocol):
     async def send_photo(self, chat_id: int, photo: bytes, *, caption: str | None = None,
                          reply_markup: dict | None = None, parse_mode: str | None = "HTML") -> int:
         """Send a picture with an optional caption; return its message id."""
+
+    # Optional: ``async def probe(self) -> None`` -- a cheap authenticated call (``getMe``) that
+    # raises ``Unauthorized`` while the token is refused (``delivery.token_guard`` uses it).
 
 
 def _markup(reply_markup: dict | str | None) -> Any:
@@ -146,6 +156,10 @@ class BotTransport:
             parse_mode=parse_mode, reply_markup=_markup(reply_markup), request_timeout=self._timeout()))
         return int(msg.message_id)
 
+    async def probe(self) -> None:
+        """``getMe``: raises ``Unauthorized`` while Telegram refuses the token."""
+        await self._call(self.bot.get_me(request_timeout=self._timeout()))
+
     def _timeout(self) -> int | None:
         return None if self.request_timeout_s is None else max(1, int(self.request_timeout_s))
 
@@ -178,7 +192,9 @@ class BotTransport:
             if "can't parse entities" in text or "can't find end of the entity" in text:
                 raise ParseError(exc.message) from exc
             raise PermanentError(exc.message) from exc
-        except (TelegramForbiddenError, TelegramNotFound, TelegramUnauthorizedError, TelegramEntityTooLarge) as exc:
+        except TelegramUnauthorizedError as exc:
+            raise Unauthorized(exc.message) from exc
+        except (TelegramForbiddenError, TelegramNotFound, TelegramEntityTooLarge) as exc:
             raise PermanentError(exc.message) from exc
         except (TelegramServerError, TelegramNetworkError) as exc:
             raise TemporaryError(exc.message) from exc

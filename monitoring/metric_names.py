@@ -203,6 +203,9 @@ OUTBOX_FALLBACK_POSTS_TOTAL = define(
     "tokenwatch_outbox_fallback_posts_total", "counter", "Critical messages posted to the fallback webhook")
 TELEGRAM_OUTAGE_SECONDS = define(
     "tokenwatch_telegram_outage_seconds", "gauge", "How long Telegram has been unreachable (0 when reachable)")
+TELEGRAM_UNAUTHORIZED = define(
+    "tokenwatch_telegram_unauthorized", "gauge",
+    "1 while Telegram refuses TELEGRAM_BOT_TOKEN (401) and nothing is sent; 0 otherwise")
 BOT_REFUSALS_TOTAL = define(
     "tokenwatch_bot_refusals_total", "counter", "Commands and button presses refused {reason=stranger|role}")
 BOT_THROTTLED_TOTAL = define("tokenwatch_bot_throttled_total", "counter", "Commands dropped by the per-user rate limit")

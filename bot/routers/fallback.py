@@ -7,6 +7,8 @@ import logging
 from aiogram import Bot, F, Router
 from aiogram.types import CallbackQuery, Message
 
+from bot.routers.common import send_pieces
+
 log = logging.getLogger(__name__)
 
 UNKNOWN_BUTTON = "This button is unknown or has expired. Send the command again."
@@ -33,7 +35,7 @@ def make_router(stats: FallbackStats | None = None) -> Router:
             if not at or (me.username or "").lower() != mention.lower():
                 return  # in groups, only answer commands addressed to this bot
         counts.unknown_commands += 1
-        await message.answer("Unknown command. Send /help to see what you can use.", parse_mode=None)
+        await send_pieces(message, "Unknown command. Send /help to see what you can use.")
 
     @router.callback_query()
     async def unknown_button(query: CallbackQuery) -> None:

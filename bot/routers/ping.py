@@ -1,4 +1,8 @@
-"""/ping: the doctor checklist (database, Redis, bot, chats, market); admins can send a test message."""
+"""/ping: the doctor checklist (database, Redis, bot, chats, market, outbox); admins can send a test message.
+
+"📨 Send test message" queues the test message in the outbox (so a press during a Telegram
+fault is not lost: it arrives when Telegram takes it) and answers the press exactly once.
+"""
 from __future__ import annotations
 
 import logging
@@ -10,8 +14,8 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.callbacks import CallbackSigner, PingAction, PingCb, Signed
 from bot.commands import CommandSpec, Role
-from bot.doctor import run_doctor, send_test_messages
-from bot.routers.common import admin_flags, edit_in_place, flags_for, send_pieces
+from bot.doctor import check_outbox, configured_chats, queue_test_messages, run_doctor, send_test_messages
+from bot.routers.common import admin_flags, answer_query, edit_in_place, flags_for, send_pieces
 from bot.views.checklist import ping_keyboard, render_checklist
 
 log = logging.getLogger(__name__)
@@ -29,6 +33,8 @@ async def _checklist(ctx: Any, bot: Bot) -> str:
     results = await run_doctor(
         settings, bot=bot if settings.telegram_bot_token else None, db=ctx.db, redis=ctx.redis,
         send_test_messages=False, timeout_s=_timeout(ctx))
+    if ctx.outbox is not None:
+        results.append(await check_outbox(ctx.outbox))
     return render_checklist(results)
 
 
@@ -55,19 +61,27 @@ def make_router() -> Router:
     async def test_message(query: CallbackQuery, callback_data: PingCb, ctx: Any, bot: Bot,
                            cb_signer: CallbackSigner) -> None:
         if cb_signer.is_expired(callback_data.ts):
-            await query.answer("This button has expired; send /ping again.", show_alert=True)
+            await answer_query(query, "This button has expired; send /ping again.", show_alert=True)
             return
         if not ctx.settings.telegram_bot_token:
-            await query.answer("Console mode: there are no Telegram chats to test.", show_alert=True)
+            await answer_query(query, "Console mode: there are no Telegram chats to test.", show_alert=True)
             return
+        if not configured_chats(ctx.settings):
+            await answer_query(query, "No chats are configured (TELEGRAM_ALERT_CHAT_ID).", show_alert=True)
+            return
+        if ctx.outbox is not None:
+            queued = await queue_test_messages(ctx.outbox, ctx.settings, key=f"ping-test:{query.id}")
+            log.info("admin %s queued test messages to %d chat(s)", query.from_user.id, queued)
+            await answer_query(query, f"Queued a test message to {queued} chat(s); "
+                                      "it arrives as soon as Telegram takes it.")
+            return
+        # No outbox in this process (a dispatcher used on its own): send now, answer once.
         results = await send_test_messages(bot, ctx.settings, _timeout(ctx))
-        if not results:
-            await query.answer("No chats are configured (TELEGRAM_ALERT_CHAT_ID).", show_alert=True)
-            return
         log.info("admin %s sent test messages: %s", query.from_user.id, [(r.name, r.ok) for r in results])
         failed = [r for r in results if not r.ok]
-        await query.answer("Test message sent." if not failed else f"{len(failed)} chat(s) failed; see below.")
-        if isinstance(query.message, Message):
-            await query.message.answer(render_checklist(results))
+        if not failed:
+            await answer_query(query, "Test message sent.")
+        else:
+            await answer_query(query, "; ".join(f"{r.name}: {r.detail}" for r in failed)[:190], show_alert=True)
 
     return router

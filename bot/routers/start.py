@@ -42,9 +42,9 @@ def make_router() -> Router:
     @router.message(CommandStart(), flags=flags_for(START))
     async def start(message: Message, role: Role, registry: CommandRegistry) -> None:
         user = message.from_user
-        await message.answer(render_start(user.first_name if user else None, role, registry,
-                                          user_id=user.id if user else None, chat_id=message.chat.id,
-                                          chat_type=message.chat.type))
+        await send_pieces(message, render_start(user.first_name if user else None, role, registry,
+                                                user_id=user.id if user else None, chat_id=message.chat.id,
+                                                chat_type=message.chat.type))
 
     @router.message(Command(HELP.name), flags=flags_for(HELP))
     async def help_(message: Message, role: Role, registry: CommandRegistry, ctx: Any) -> None:

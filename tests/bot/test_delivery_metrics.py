@@ -6,7 +6,7 @@ from types import SimpleNamespace
 from app.clock import ManualClock
 from bot.metrics import DeliveryCollector
 from delivery import Outbox
-from delivery.sender import SenderStats
+from delivery.stats import SenderStats
 from monitoring import metric_names as m
 
 

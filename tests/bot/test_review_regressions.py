@@ -136,7 +136,7 @@ async def test_alerts_to_an_upgraded_group_follow_it_to_the_supergroup(db, caplo
         fake.migrate_chat(-5, -1005)
         await outbox.enqueue(-5, "<b>first</b> alert", key="a1")
         await outbox.enqueue(-5, "second alert", key="a2")
-        with caplog.at_level(logging.ERROR, logger="delivery.sender"):
+        with caplog.at_level(logging.ERROR, logger="delivery.row_delivery"):
             async with running(sender):
                 await until(lambda: nothing_pending(outbox), what="drained")
         assert [m.plain for m in fake.sent(-1005)] == ["first alert", "second alert"]
