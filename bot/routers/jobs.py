@@ -72,10 +72,12 @@ def make_router() -> Router:
         if supervisor is None:
             await query.answer("No loops are supervised in this process.", show_alert=True)
             return
-        if not await supervisor.restart(callback_data.job):
+        if supervisor.get(callback_data.job) is None:
             await query.answer(f"Unknown loop: {callback_data.job[:60]}", show_alert=True)
             return
-        log.info("admin %s restarted loop %s", query.from_user.id, callback_data.job)
+        # Answer first: the loop restarted may be the one running this handler (the console chat).
         await query.answer(f"↻ {callback_data.job[:60]} is restarting.")
+        log.info("admin %s restarted loop %s", query.from_user.id, callback_data.job)
+        await supervisor.restart(callback_data.job)
 
     return router

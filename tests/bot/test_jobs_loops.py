@@ -106,3 +106,39 @@ async def test_expired_restart_button_does_nothing(fake, supervised, frame_ctx):
     answer = await press(fake, ADMIN, ADMIN, msg.message_id, buttons(msg)["↻ test.probe"])
     assert "expired" in answer["text"] and "/jobs" in answer["text"]
     assert probe.starts == 1 and supervisor.get("test.probe").restarts == 0
+
+
+async def test_console_restarting_its_own_loop_answers_first(console_ctx, tmp_path):
+    """In the console chat the ↻ press runs inside the loop it restarts: the answer still shows."""
+    import io
+
+    from bot.console import ConsoleChat
+
+    out = io.StringIO()
+    console = ConsoleChat(console_ctx, out=out, interactive=True, photo_dir=tmp_path / "console")
+    runs = 0
+
+    async def console_loop() -> None:  # stands for console.run(): the press is handled in this task
+        nonlocal runs
+        runs += 1
+        if runs == 1:
+            await console.handle_line("/jobs")
+            text = out.getvalue()
+            number = next(cell[1:cell.index("]")] for line in text.splitlines() for cell in line.split("  ")
+                          if cell.startswith("[") and "↻ bot.console" in cell)
+            await console.handle_line(number)
+        await asyncio.Event().wait()
+
+    supervisor = Supervisor(console_ctx.clock, watchdog_interval_s=None)
+    supervisor.add(LoopSpec("bot.console", console_loop))
+    console_ctx.supervisor = supervisor
+    await supervisor.start()
+    try:
+        async with asyncio.timeout(5):
+            while runs < 2:
+                await asyncio.sleep(0)
+    finally:
+        await supervisor.stop()
+        await console.close()
+    assert "bot.console is restarting." in out.getvalue()
+    assert supervisor.get("bot.console").restarts == 1
