@@ -44,6 +44,7 @@ DURATION_SAMPLES = 200
 SKIP_LOG_INTERVAL_S = 600.0
 RESTART_WAIT_S = 5.0  # how long restart() waits for a cancelled run to end
 WATCHDOG_INTERVAL_S = 5.0  # how often the watchdog looks for jobs running past their budget
+WATCHDOG_GRACE_S = 5.0  # past the budget, the run's own asyncio.timeout gets this long to end it first
 CRON_TIMEZONE = timezone.utc
 
 
@@ -299,14 +300,15 @@ class Scheduler:
         return [s for s in self._stats.values() if (s.running_for_s(now) or 0) > s.budget_s]
 
     # -- the watchdog ------------------------------------------------------------
-    async def cancel_overrunning(self) -> list[str]:
-        """One watchdog pass: cancel every job run past its budget and run it again at once
-        (``restart``); returns their ids. A run is logged once, however many passes see it.
+    async def cancel_overrunning(self, grace_s: float = WATCHDOG_GRACE_S) -> list[str]:
+        """One watchdog pass: cancel every job run past its budget (plus ``grace_s``) and run it
+        again at once (``restart``); returns their ids. A run is logged once, however many passes see it.
 
         ``asyncio.timeout(budget)`` normally ends a run first; this catches a run that outlived
         it (a body that swallowed the cancellation, or one stuck in a shielded call)."""
         restarted: list[str] = []
-        for stats in self.overrunning(self.clock.time()):
+        now = self.clock.time()
+        for stats in self.overrunning(now - grace_s):
             since = stats.running_since
             if since is not None and self._overrun_logged.get(stats.id) != since:
                 self._overrun_logged[stats.id] = since

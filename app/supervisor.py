@@ -237,7 +237,7 @@ class Supervisor:
         """An operator's restart: cancel the running body (or skip the backoff wait, or revive a
         failed/stopped loop) and start it again at once. False if the id is unknown."""
         loop = self._loops.get(loop_id)
-        if loop is None or self._stopping:
+        if loop is None or self._stopping or not self._started:
             return False
         log.info("loop %s: restart requested", loop_id)
         loop.stats.consecutive_failures = 0

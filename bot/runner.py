@@ -173,9 +173,9 @@ class BotRunner:
         await self._web_runner.setup()
         site = web.TCPSite(self._web_runner, self.settings.http_host, self.webhook_port)
         await site.start()
-        server = site._server  # noqa: SLF001 - the only way to learn an ephemeral port
-        if server is not None and getattr(server, "sockets", None):
-            self.bound_port = server.sockets[0].getsockname()[1]
+        sockets = getattr(site._server, "sockets", None)  # noqa: SLF001 - the only way to learn an ephemeral port
+        if sockets:
+            self.bound_port = sockets[0].getsockname()[1]
         try:
             await self.bot.set_webhook(url, secret_token=self.settings.telegram_webhook_secret,
                                        allowed_updates=self.dp.resolve_used_update_types())
