@@ -149,7 +149,7 @@ class BotRunner:
                                         polling_timeout=self.polling_timeout)
         except TelegramUnauthorizedError as exc:
             self.fatal_error = REFUSED_TOKEN
-            raise FatalLoopError(f"bot stopped: {REFUSED_TOKEN}") from exc
+            raise FatalLoopError(REFUSED_TOKEN) from exc
 
     async def _stop_polling(self) -> None:
         self._stopping = True

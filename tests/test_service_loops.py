@@ -33,7 +33,13 @@ async def test_service_supervises_every_loop_and_stops_cleanly(tmp_path, caplog)
         while not all(s.state == "running" for s in supervisor.loop_stats()):
             assert loop.time() < end, {s.id: s.state for s in supervisor.loop_stats()}
             await asyncio.sleep(0.05)
-        assert ctx.pipeline.listener is not None
+        # the console chat's /jobs lists every loop beside the jobs
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="bot.console"):
+            await service.bot.runner.console.handle_line("/jobs")
+        shown = "\n".join(r.getMessage() for r in caplog.records if r.name == "bot.console")
+        assert "pipeline.process" in shown and f"Loops ({len(EXPECTED_LOOPS)})" in shown
+        assert all(f"{loop_id} — running for" in shown for loop_id in EXPECTED_LOOPS), shown
         end = loop.time() + 15
         while ctx.collectors.last_collection_at is None:
             assert loop.time() < end, "no collection ran"
