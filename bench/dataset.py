@@ -33,15 +33,15 @@ from app.db import Database, make_engine  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from simulator.model import MarketModel  # noqa: E402
 from tokens.activation import ActivationRules, evaluate  # noqa: E402
+from tokens.intake import BASE58_ALPHABET  # noqa: E402
 from tokens.models import Check, Token, Transition  # noqa: E402
 
 NOW = 1_700_000_000.0
 CHUNK = 5_000
-B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
 
 def _mint(rng: random.Random) -> str:
-    return "".join(rng.choice(B58) for _ in range(40)) + "pump"
+    return "".join(rng.choice(BASE58_ALPHABET) for _ in range(40)) + "pump"
 
 
 _VERDICTS: dict[int, tuple] = {}

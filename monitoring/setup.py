@@ -25,6 +25,7 @@ from app.scheduler import JobSpec
 from app.supervisor import LoopSpec
 from monitoring.collector import Collector, CollectorRegistry
 from monitoring.collectors.api import ApiCollector
+from monitoring.collectors.build_info import BuildInfoCollector
 from monitoring.collectors.pipeline_counters import PipelineCountersCollector
 from monitoring.collectors.scheduler import LoopsCollector, SchedulerCollector
 from monitoring.host.db_pool import DbPoolCollector
@@ -105,6 +106,7 @@ async def build_monitoring(
     loop_lag = LoopLagMonitor(interval_s=loop_lag_interval_s)
     monitoring = Monitoring(registry=registry, store=store, loop_lag=loop_lag)
     registry.register(ProcessCollector(clock=ctx.clock))
+    registry.register(BuildInfoCollector())
     registry.register(loop_lag)
     monitoring.db_collector = DbPoolCollector(ctx.db, ctx.clock)
     registry.register(monitoring.db_collector)

@@ -16,12 +16,12 @@ and ``stats.requests``. Usage::
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
 from simulator.model import MarketModel, derive_address
+from simulator.names import market_json
 
 MAX_ADDRESSES = 30
 API_ROUTES = frozenset({"tokens", "token_pairs", "latest_dex_tokens"})
@@ -30,8 +30,8 @@ _OTHER_CHAINS = ("ethereum", "base", "bsc")
 
 
 def dumps(data: Any) -> str:
-    """Compact UTF-8 JSON, as the real API sends it (emoji and RTL marks unescaped)."""
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    """Compact UTF-8 JSON, as the real API sends it (emoji and RTL marks unescaped, lone surrogates escaped)."""
+    return market_json(data, separators=(",", ":"))
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:

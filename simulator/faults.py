@@ -16,6 +16,8 @@ Fields (all optional in ``set``/``update``):
 ``latency_ms``/``jitter_ms``  added delay per response: fixed + uniform(0, jitter)
 ``error_rate``/``error_codes`` share of responses answered with one of the codes
 ``storm_s``/``storm_retry_after_s``  429 storm: every request 429 for ``storm_s`` s
+``retry_after_form``          how 429s say when to retry: ``"seconds"`` (``Retry-After: 5``) or
+                              ``"http_date"`` (``Retry-After: Wed, 21 Oct 2015 07:28:05 GMT``)
 ``malformed_rate``            share of 200 responses with truncated/broken JSON
 ``empty_rate``                share of 200 responses with an empty body
 ``hang_rate``                 share of requests never answered (until the client gives up)
@@ -28,8 +30,10 @@ is handled by the market with a real timer.
 """
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import asdict, dataclass, field
+from email.utils import formatdate
 from typing import Any, Callable, Literal
 
 from app.clock import SYSTEM_CLOCK, Clock
@@ -37,6 +41,7 @@ from app.clock import SYSTEM_CLOCK, Clock
 ALLOWED_ERROR_CODES = frozenset({500, 502, 503, 504, 520, 522})
 OutageMode = Literal["refuse", "503"]
 ResponseFault = Literal["hang", "error", "malformed", "empty"]
+RetryAfterForm = Literal["seconds", "http_date"]
 
 
 class FaultError(ValueError):
@@ -51,6 +56,7 @@ class FaultState:
     error_codes: list[int] = field(default_factory=lambda: [500, 502, 503])
     storm_retry_after_s: int = 5
     storm_until: float | None = None  # clock.monotonic() when the storm ends
+    retry_after_form: RetryAfterForm = "seconds"
     malformed_rate: float = 0.0
     empty_rate: float = 0.0
     hang_rate: float = 0.0
@@ -82,7 +88,7 @@ class FaultController:
 
     FIELDS = (
         "latency_ms", "jitter_ms", "error_rate", "error_codes", "storm_s", "storm_retry_after_s",
-        "malformed_rate", "empty_rate", "hang_rate", "outage", "outage_mode", "outage_s",
+        "malformed_rate", "empty_rate", "hang_rate", "outage", "outage_mode", "outage_s", "retry_after_form",
     )
 
     def __init__(self, seed: int = 0, clock: Clock | None = None) -> None:
@@ -132,6 +138,10 @@ class FaultController:
                 out[key] = value
             elif key == "outage_s":
                 out[key] = _non_negative(key, value, 86_400)
+            elif key == "retry_after_form":
+                if value not in ("seconds", "http_date"):
+                    raise FaultError(f"retry_after_form must be \"seconds\" or \"http_date\", got {value!r}")
+                out[key] = value
         return out
 
     def update(self, changes: dict[str, Any]) -> dict[str, Any]:
@@ -185,6 +195,13 @@ class FaultController:
             self.state.storm_until = None
             return None
         return self.state.storm_retry_after_s
+
+    def retry_after_header(self, seconds: float) -> str:
+        """The ``Retry-After`` value for a 429 that wants ``seconds``, in the configured form
+        (an HTTP date is rounded up to the next whole second, on the injected clock)."""
+        if self.state.retry_after_form == "http_date":
+            return formatdate(math.ceil(self.clock.time() + seconds), usegmt=True)
+        return str(seconds)
 
     def latency_s(self) -> float:
         """The delay to add before this response."""

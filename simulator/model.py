@@ -30,6 +30,7 @@ from typing import Any, Iterable
 
 from app.clock import SYSTEM_CLOCK, Clock
 from simulator.names import NameGenerator
+from tokens.intake import BASE58_ALPHABET
 
 SOL_USD = 150.0
 SOL_MINT = "So11111111111111111111111111111111111111112"
@@ -47,16 +48,13 @@ DEFAULT_FATE_WEIGHTS: dict[str, float] = {"fade": 0.40, "activate": 0.35, "pump"
 TOKEN_SUPPLY = 1_000_000_000
 GROWTH_CAP_S = 3600.0
 
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-
-
 def b58encode(data: bytes) -> str:
     """Base58 (Bitcoin alphabet), as Solana addresses are written."""
     number = int.from_bytes(data, "big")
     out = []
     while number:
         number, rem = divmod(number, 58)
-        out.append(_B58[rem])
+        out.append(BASE58_ALPHABET[rem])
     pad = len(data) - len(data.lstrip(b"\0"))
     return "1" * pad + "".join(reversed(out))
 

@@ -2,7 +2,9 @@
 
 Real token metadata is attacker-controlled: HTML that breaks Telegram's HTML
 parse mode, emoji, right-to-left overrides that flip text, zero-width characters
-that make two names look equal, and names far longer than any UI expects.
+that make two names look equal, names far longer than any UI expects, and lone
+surrogates (``"bad\\ud800name"``): legal as a JSON escape, refused by every UTF-8 writer.
+``market_json`` writes JSON as the market sends it, lone surrogates as ``\\uXXXX`` escapes.
 The market uses ``NameGenerator`` so every consumer meets these regularly::
 
     gen = NameGenerator(random.Random(42), hostile_share=0.25)
@@ -15,12 +17,27 @@ Tests elsewhere can use the fixed catalogue directly::
 """
 from __future__ import annotations
 
+import json
 import random
+import re
+from typing import Any
 
 RLO = "\u202e"  # right-to-left override
 PDF = "\u202c"  # pop directional formatting
 ZWSP = "\u200b"  # zero-width space
 ZWJ = "\u200d"  # zero-width joiner
+LONE_SURROGATE = "\ud800"  # sent as the JSON escape \ud800; not encodable as UTF-8
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def market_json(data: Any, **kwargs: Any) -> str:
+    """JSON text with non-ASCII kept as is, except surrogates, which only a ``\\uXXXX`` escape can
+    carry (a lone surrogate cannot be encoded as UTF-8; in JSON it is legal):
+
+        market_json({"name": "bad\\ud800name"})   # '{"name": "bad\\\\ud800name"}'
+    """
+    text = json.dumps(data, ensure_ascii=False, **kwargs)
+    return _SURROGATES.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 _ADJECTIVES = (
     "Based", "Tiny", "Giga", "Moon", "Frog", "Cosmic", "Sleepy", "Angry", "Golden", "Turbo",
@@ -64,6 +81,7 @@ def hostile_names() -> list[str]:
         "line\nbreak",
         "tab\tand\\backslash",
         "%s %d {0} {name}",
+        f"bad{LONE_SURROGATE}name",
     ]
 
 

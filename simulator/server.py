@@ -18,7 +18,6 @@ In a test (or a demo) the whole market is one object::
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from pathlib import Path
@@ -31,6 +30,7 @@ from simulator.admin import AdminApi
 from simulator.dexscreener_api import API_ROUTES, PROFILE_ROUTES, DexScreenerApi
 from simulator.faults import FaultController
 from simulator.model import MarketModel, derive_address
+from simulator.names import market_json
 from simulator.pumpportal_ws import PumpPortalHub, migration_event
 from simulator.scenario import Scenario, load_scenario
 from simulator.stats import MarketStats, SlidingWindowLimiter
@@ -205,7 +205,7 @@ class LocalMarket:
         signature = derive_address("signature", self.seed, mint, self._signature_seq, size=64)
         event = migration_event(mint, signature, name=name, symbol=symbol)
         self.stats.migrations_sent += 1
-        return await self.hub.broadcast(json.dumps(event, ensure_ascii=False))
+        return await self.hub.broadcast(market_json(event))
 
     async def _flow(self) -> None:
         while True:
@@ -331,7 +331,7 @@ class LocalMarket:
             else:
                 self.stats.served_429 += 1
             return web.Response(status=429, text="Too Many Requests",
-                                headers={"Retry-After": str(retry_after)})
+                                headers={"Retry-After": self.faults.retry_after_header(retry_after)})
         delay = self.faults.latency_s()
         if delay > 0:
             self.stats.faults["latency"] += 1

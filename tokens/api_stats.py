@@ -24,7 +24,6 @@ from typing import NamedTuple
 
 from app.clock import SYSTEM_CLOCK, Clock
 
-LATENCY_SAMPLES = 1000  # kept for callers; the window is bounded by max_events
 WINDOW_S = 300.0
 MAX_EVENTS = 10_000  # per endpoint: 300 s at 30 requests/s
 ENDPOINTS = ("tokens_batch", "token_pairs", "token_profiles")
@@ -94,10 +93,6 @@ class EndpointSnapshot:
     window_rate_limited: int = 0
     window_timeouts: int = 0
 
-    @property
-    def errors_total(self) -> int:
-        return self.errors
-
 
 class ApiStats:
     """Counters per endpoint; cheap to update from the hot path.
@@ -107,9 +102,8 @@ class ApiStats:
         stats.snapshot()["token_pairs"].p50_s   # 0.05 (over the last 300 s)
     """
 
-    def __init__(self, latency_samples: int = LATENCY_SAMPLES, *, clock: Clock = SYSTEM_CLOCK,
+    def __init__(self, *, clock: Clock = SYSTEM_CLOCK,
                  window_s: float = WINDOW_S, max_events: int = MAX_EVENTS) -> None:
-        self._samples = latency_samples
         self.clock = clock
         self.window_s = float(window_s)
         self.max_events = max(1, int(max_events))

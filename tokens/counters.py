@@ -23,6 +23,8 @@ class PipelineCounters:
     checks: int = 0  # checks written
     check_failures: int = 0  # checks whose fetch failed
     batch_failures: int = 0  # batch requests that failed (after their retries)
+    write_failures: int = 0  # checks that could not be written even alone (see tokens.repository)
+    quarantined: int = 0  # tokens quarantined after QUARANTINE_AFTER_WRITE_FAILURES such failures in a row
     transitions: Counter[str] = field(default_factory=Counter)  # by reason
     discovered_by_source: Counter[str] = field(default_factory=Counter)
 
@@ -35,6 +37,8 @@ class PipelineCounters:
             "checks": self.checks,
             "check_failures": self.check_failures,
             "batch_failures": self.batch_failures,
+            "write_failures": self.write_failures,
+            "quarantined": self.quarantined,
             "transitions": dict(self.transitions),
             "discovered_by_source": dict(self.discovered_by_source),
         }

@@ -10,9 +10,10 @@
   Mints absent from it are looked up with ``GET {base}/token-pairs/v1/solana/{mint}``
   (at most ``max_fallbacks`` per batch, to keep the API budget for checks); pools only the
   fallback returned are reported in ``result.discrepancies``.
-- A 429 pauses the shared limiter for ``Retry-After`` seconds and retries; 5xx, connection
-  errors and unparseable bodies are retried with jittered exponential backoff up to
-  ``max_retries`` times, then raise ``FetchError``. Nothing here crashes on junk.
+- A 429 pauses the shared limiter for its ``Retry-After`` (seconds or an HTTP date, read by
+  ``app.retry_after``) and retries; 5xx, connection errors and unparseable bodies are retried
+  with jittered exponential backoff (``app.backoff.Backoff``) up to ``max_retries`` times,
+  then raise ``FetchError``. Nothing here crashes on junk.
 - A timeout is retried at most ``max_timeout_retries`` times (default 0): a hanging server
   costs one timeout per request, not one per attempt. The token is rescheduled anyway.
 - 429s are logged on change of state: one WARNING when an endpoint starts answering 429,
@@ -24,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -33,7 +33,9 @@ from typing import Any
 
 import aiohttp
 
+from app.backoff import Backoff
 from app.clock import SYSTEM_CLOCK, Clock
+from app.retry_after import parse_retry_after
 from tokens.api_stats import ApiStats
 from tokens.failure_streak import FailureStreak
 from tokens.pairs import Pair, parse_pairs
@@ -45,8 +47,8 @@ TOKENS_BATCH = "tokens_batch"
 TOKEN_PAIRS = "token_pairs"
 TOKEN_PROFILES = "token_profiles"
 MAX_BATCH = 30
-MAX_RETRY_AFTER_S = 120.0
-DEFAULT_RETRY_AFTER_S = 1.0
+MAX_RETRY_AFTER_S = 120.0  # a longer Retry-After (seconds or HTTP date) is clamped to this
+DEFAULT_RETRY_AFTER_S = 1.0  # a 429 without a usable Retry-After
 
 
 class FetchError(Exception):
@@ -89,19 +91,6 @@ class BatchResult:
     requests: int = 0
 
 
-def parse_retry_after(value: str | None) -> float:
-    """Seconds from a Retry-After header (numeric form); a sane default otherwise."""
-    if value is None:
-        return DEFAULT_RETRY_AFTER_S
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return DEFAULT_RETRY_AFTER_S
-    if seconds != seconds or seconds < 0:  # NaN or negative
-        return DEFAULT_RETRY_AFTER_S
-    return min(seconds, MAX_RETRY_AFTER_S)
-
-
 class DexScreenerClient:
     """DexScreener over HTTP. See the module docstring.
 
@@ -140,8 +129,10 @@ class DexScreenerClient:
         self.timeouts.set_timeout_s(endpoint, seconds)
 
     # --- HTTP ----------------------------------------------------------------
-    def _backoff(self, attempt: int) -> float:
-        return min(self.retry_max_s, self.retry_base_s * (2 ** min(max(0, attempt), 20))) * (0.5 + random.random() / 2)
+    @property
+    def retry_backoff(self) -> Backoff:
+        """Delays between retries of a failed request (``retry_base_s`` doubling up to ``retry_max_s``)."""
+        return Backoff(base_s=self.retry_base_s, max_s=self.retry_max_s)
 
     async def _get_json(self, endpoint: str, path: str, limiter: RateLimiter | None = None,
                         acquired: bool = False) -> Any:
@@ -172,7 +163,8 @@ class DexScreenerClient:
                     latency = time.perf_counter() - started
                     if resp.status == 429:
                         self.stats.record(endpoint, latency_s=latency, status=429)
-                        wait = parse_retry_after(resp.headers.get("Retry-After"))
+                        wait = parse_retry_after(resp.headers.get("Retry-After"), self.clock.time(),
+                                                 default=DEFAULT_RETRY_AFTER_S, maximum=MAX_RETRY_AFTER_S)
                         limiter.pause_for(wait)
                         throttled += 1
                         streak.failed(f"429 from {endpoint}: pausing requests for {wait:.1f}s")
@@ -210,7 +202,7 @@ class DexScreenerClient:
                 kind = "connection"
             if attempt >= self.max_retries:
                 raise FetchError(kind, f"{endpoint} failed after {attempt + 1} attempts")
-            await self._sleep(self._backoff(attempt))
+            await self._sleep(self.retry_backoff.delay(attempt))
             attempt += 1
 
     # --- endpoints -------------------------------------------------------------

@@ -7,7 +7,8 @@
 
 Protocol: send ``{"method": "subscribeMigration"}``; the first reply is a confirmation
 (``{"message": ...}``, ignored); then events ``{"signature", "mint", "txType", "pool"}``
-with ``name``/``symbol`` sometimes. Messages that are not JSON objects, or lack a valid
+with ``name``/``symbol`` sometimes (untrusted text: cleaned by ``tokens.text.clean_text`` in the
+intake). Messages that are not JSON objects, or lack a valid
 base58 mint (32-44 chars), count as garbage; known mints count as duplicates (in
 ``PipelineCounters``). A dropped connection is retried with jittered exponential backoff
 between ``min_backoff_s`` and ``max_backoff_s``. Only state changes are logged
@@ -21,22 +22,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 from collections import deque
 from typing import Any
 
 import aiohttp
 
+from app.backoff import Backoff
 from app.clock import SYSTEM_CLOCK, Clock
 from tokens.failure_streak import FailureStreak
 from tokens.intake import TokenIntake
 from tokens.ratelimit import Sleep
+from tokens.text import clean_text
 
 log = logging.getLogger(__name__)
 
 SUBSCRIBE = {"method": "subscribeMigration"}
 MAX_PENDING = 10_000
-MAX_BACKOFF_DOUBLINGS = 20  # 2**attempt past this only overflows; max_backoff_s caps it anyway
 
 
 class MigrationListener:
@@ -86,10 +87,10 @@ class MigrationListener:
             await self._ws.close()
         self.state = "stopped"
 
-    def _backoff(self, attempt: int) -> float:
-        """Jittered delay before reconnect ``attempt``; bounded however many attempts failed."""
-        base = min(self.max_backoff_s, self.min_backoff_s * (2 ** min(max(0, attempt), MAX_BACKOFF_DOUBLINGS)))
-        return max(self.min_backoff_s, base * (0.5 + random.random() / 2))
+    @property
+    def reconnect_backoff(self) -> Backoff:
+        """Jittered delays between reconnects, within ``[min_backoff_s, max_backoff_s]`` however many failed."""
+        return Backoff(base_s=self.min_backoff_s, max_s=self.max_backoff_s, min_s=self.min_backoff_s)
 
     async def run(self) -> None:
         """Connect, read, and reconnect until cancelled."""
@@ -115,7 +116,7 @@ class MigrationListener:
             finally:
                 self._ws = None
             self._on_disconnected(reason)
-            await self._sleep(self._backoff(attempt))
+            await self._sleep(self.reconnect_backoff.delay(attempt))
             attempt += 1
 
     def _on_connected(self, attempt: int) -> None:
@@ -170,7 +171,7 @@ class MigrationListener:
                 self.confirmations += 1
             elif "errors" in payload:
                 self.server_errors += 1
-                log.warning("pumpportal error message: %.200s", payload.get("errors"))
+                log.warning("pumpportal error message: %s", clean_text(str(payload.get("errors")), 200))
             else:
                 self.counters.garbage += 1
             return

@@ -17,7 +17,7 @@ from collections import OrderedDict
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import Database
 from tokens.counters import PipelineCounters
-from tokens.pairs import clean_text
+from tokens.text import clean_text
 from tokens.repository import insert_token
 from tokens.stage_stats import StageStats
 
@@ -54,7 +54,9 @@ class TokenIntake:
 
     async def add(self, mint: object, *, name: object = None, symbol: object = None,
                   source: str = "pumpportal") -> bool:
-        """Insert ``mint`` if new. Invalid mints count as garbage; known ones as duplicates."""
+        """Insert ``mint`` if new. Invalid mints count as garbage; known ones as duplicates.
+
+        ``name`` and ``symbol`` are untrusted market text, cleaned here (``tokens.text.clean_text``)."""
         if not is_valid_mint(mint):
             self.counters.garbage += 1
             return False

@@ -16,18 +16,16 @@ hot interval capped at ``4 x`` the cold one.
 """
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from typing import Any
 
+from app.backoff import Backoff
 from tokens.models import ACTIVE, ARCHIVED, MONITORING
 
 ACTIVATED = "activated"
 DISCOVERED = "discovered"
 MONITORING_TIMEOUT = "monitoring_timeout"
 LOW_SCORE_TIMEOUT = "low_score_timeout"
-MAX_BACKOFF_DOUBLINGS = 30  # beyond this 2**n only risks overflow; the cap applies long before
-FETCH_FAILED = "fetch_failed"  # demotion reason never used: a failed fetch changes no status
 
 
 @dataclass(frozen=True)
@@ -97,10 +95,11 @@ def next_check_at(status: str, score_ewma: float | None, now: float, policy: Lif
 
 
 def backoff_s(failures: int, policy: LifecyclePolicy, jitter: bool = True) -> float:
-    """Delay before retrying a token whose fetch failed ``failures`` times in a row."""
-    cap = policy.cold_interval_s * policy.backoff_cap_factor
-    base = min(cap, policy.hot_interval_s * (2 ** min(max(0, failures - 1), MAX_BACKOFF_DOUBLINGS)))
-    return base * (0.75 + random.random() / 2) if jitter else base
+    """Delay before retrying a token whose fetch failed ``failures`` times in a row: the hot
+    interval doubling per failure, capped at ``backoff_cap_factor`` x the cold one, times 0.75-1.25."""
+    rule = Backoff(base_s=policy.hot_interval_s, max_s=policy.cold_interval_s * policy.backoff_cap_factor,
+                   jitter_low=0.75, jitter_high=1.25)
+    return rule.delay(failures - 1, jitter=jitter)
 
 
 def timeout_reason(state: TokenState, now: float, policy: LifecyclePolicy) -> str | None:

@@ -1,6 +1,8 @@
 """Tables of the token pipeline. All timestamps are epoch seconds.
 
-- ``Token``: one tracked mint, its status, and when it is next due (NULL once archived).
+- ``Token``: one tracked mint, its status, and when it is next due (NULL once archived). A token
+  whose check results could not be written ``QUARANTINE_AFTER_WRITE_FAILURES`` times in a row is
+  quarantined (``quarantined_at``/``quarantine_reason``; see ``tokens.repository``).
 - ``Transition``: every status change, with its reason and the time spent in the previous status.
 - ``Check``: every activation check, with each condition's result as JSON.
 - ``PoolDiscrepancy``: batch vs per-token pool data that disagreed.
@@ -42,6 +44,9 @@ class Token(SQLModel, table=True):
     low_score_since: float | None = None
     last_failure_codes: str | None = Field(default=None, max_length=256)
     activated_at: float | None = None
+    write_failures: int = 0  # check results of this token that could not be written, in a row
+    quarantined_at: float | None = None  # set while quarantined: out of the due queue until next_check_at
+    quarantine_reason: str | None = Field(default=None, max_length=256)
 
 
 class Transition(SQLModel, table=True):

@@ -11,8 +11,9 @@ the caller counts the reason.
 Skip reasons (stable strings): ``not_an_object``, ``no_pair_address``, ``no_base_address``,
 ``wrong_chain``, ``no_dex_id``.
 
-Names and symbols are stored raw (escaped at render time) but truncated to
-``MAX_TEXT_CHARS`` and stripped of NUL characters.
+Every string taken from a pair (names, symbols, dex id, labels, addresses) goes through
+``tokens.text.clean_text``, the one cleaner of untrusted text: encodable, no control or
+bidi characters, at most ``MAX_TEXT_CHARS``; otherwise stored as given, escaped at render time.
 """
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.numbers import finite_float as to_float
+from tokens.text import MAX_TEXT_CHARS, clean_text
 
-MAX_TEXT_CHARS = 512
 MAX_COUNT = 10**15  # no pool trades this often; anything above is junk, clamped
 CHAIN = "solana"
 WINDOWS = ("m5", "h1", "h6", "h24")
@@ -35,16 +36,6 @@ class MalformedPair(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def clean_text(value: object, max_chars: int = MAX_TEXT_CHARS) -> str | None:
-    """A display string as given, minus NULs, truncated; ``None`` for non-strings/empty."""
-    if not isinstance(value, str):
-        return None
-    text = value.replace("\x00", "")[:max_chars]
-    return text or None
-
-
 
 
 def to_count(value: object) -> int:
@@ -118,10 +109,7 @@ def _obj(value: object) -> Mapping[str, Any]:
 
 
 def _address(value: object) -> str | None:
-    if not isinstance(value, str):
-        return None
-    text = value.strip().replace("\x00", "")
-    return text[:128] if text else None
+    return clean_text(value, 128)
 
 
 def parse_pair(raw: object, *, chain: str = CHAIN) -> Pair:

@@ -16,6 +16,11 @@ such tasks); its checks, counters and stage timings are recorded when it ends::
 
 A failed fetch writes a failed check (``ok=False`` with the error), bumps
 ``consecutive_failures`` and reschedules the token with backoff: a token is never lost.
+A batch's checks are written in one transaction; if that write fails for a non-transient reason
+(a value no database takes), they are written one by one, so one bad row never holds the others:
+a check that still cannot be written is counted against its token (``record_write_failure``:
+lease released, retried soon, quarantined after ``QUARANTINE_AFTER_WRITE_FAILURES`` in a row, the
+quarantine shown by /stuck and /token and lifted by the next check that is written).
 Batch failures are logged on change of state (``FailureStreak``): one WARNING when fetching
 starts failing, DEBUG while it fails, one INFO with the count when it recovers.
 Every check's log lines carry ``mint`` and ``check_id`` in ``extra``.
@@ -29,7 +34,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
 from app.clock import SYSTEM_CLOCK, Clock
-from app.db import Database
+from app.db import Database, is_transient
 from app.settings import Settings
 from tokens.activation import (
     INSUFFICIENT_LIQUIDITY,
@@ -38,12 +43,16 @@ from tokens.activation import (
     ActivationRules,
     evaluate,
 )
+from tokens.catch_up import CatchUp
 from tokens.counters import PipelineCounters
 from tokens.dexscreener import BatchResult, DexScreenerClient, FetchError
 from tokens.failure_streak import FailureStreak
 from tokens.lifecycle import ACTIVATED, Decision, LifecyclePolicy, TokenState, decide
 from tokens.models import ACTIVE
 from tokens.repository import (
+    QUARANTINE_AFTER_WRITE_FAILURES,
+    QUARANTINE_S,
+    WRITE_RETRY_S,
     CheckOutcome,
     DueToken,
     apply_checks,
@@ -51,9 +60,11 @@ from tokens.repository import (
     claim_due,
     delete_old,
     due_count,
+    record_write_failure,
 )
 from tokens.scoring import ewma, score_pairs
 from tokens.stage_stats import StageStats
+from tokens.text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +112,8 @@ class Processor:
         self.fetching = FailureStreak(log, "fetching", unit="batches", clock=clock)
         self.last_run_at: float | None = None
         self.last_run_checked = 0
+        self.catch_up: CatchUp | None = None  # the first run's backlog, summed up in one line
+        self._first_run, self._created_at = True, clock.time()
 
     # --- ConcurrencyControl / BatchSizeControl ---------------------------------
     def limit(self) -> int:
@@ -126,6 +139,9 @@ class Processor:
         deadline = time.monotonic() + self.run_budget_s  # a real-time budget, whatever the clock
         now = self.clock.time()
         queued = await self.db.run(lambda s: due_count(s, now))
+        if self._first_run:  # tokens due before this processor existed fell due while tokenwatch was stopped
+            born = self._created_at
+            self._first_run, self.catch_up = False, CatchUp.at_start(await self.db.run(lambda s: due_count(s, born)))
         self.stages.set_queue("scheduler", queued)
         self.stages.set_queue("fetch", queued)
         drained = asyncio.Event()
@@ -167,6 +183,9 @@ class Processor:
         self.stages.record("scheduler", time.perf_counter() - started)
         self.last_run_at = self.clock.time()
         self.last_run_checked = totals[0]
+        if self.catch_up is not None and self.catch_up.over(queue_drained=drained.is_set() and not self._batch_tasks):
+            log.info(self.catch_up.summary())
+            self.catch_up = None
         return totals[0]
 
     def _start_batch(self, batch: Sequence[DueToken]) -> asyncio.Task[int]:
@@ -227,23 +246,76 @@ class Processor:
         self.stages.record("scoring", time.perf_counter() - t1, items=len(outcomes))
 
         t2 = time.perf_counter()
-        written = await self.db.run(lambda s: apply_checks(s, outcomes))
+        written = await self._write(outcomes, now)
         self.stages.record("db_write", time.perf_counter() - t2, items=len(outcomes))
         self.counters.checks += written
         if result is not None:
             self._notify_failures(batch, outcomes, result, now)
         for o in outcomes:
+            if o.write_error is not None:
+                continue  # logged by _write_one
             if not o.written:
                 log.info("token changed during its check; result dropped",
                          extra={"mint": o.mint, "check_id": o.check["check_id"]})
                 continue
             if not o.check["ok"]:
                 self.counters.check_failures += 1
+            in_catch_up = self.catch_up is not None and self.catch_up.take(o.transition)
             if o.transition is not None:
                 frm, to, reason, _ = o.transition
                 self.counters.transitions[reason] += 1
-                log.info("%s -> %s (%s)", frm, to, reason, extra={"mint": o.mint, "check_id": o.check["check_id"]})
+                log.log(logging.DEBUG if in_catch_up else logging.INFO, "%s -> %s (%s)", frm, to, reason,
+                        extra={"mint": o.mint, "check_id": o.check["check_id"]})
         return written
+
+    async def _write(self, outcomes: Sequence[CheckOutcome], now: float) -> int:
+        """Write the batch in one transaction; on a non-transient failure, row by row (see the module
+        docstring). A transient fault (the database is down) propagates: the leases keep the tokens."""
+        try:
+            return await self.db.run(lambda s: apply_checks(s, outcomes))
+        except Exception as exc:  # noqa: BLE001 - classified below
+            if is_transient(exc):
+                raise
+            log.warning("writing a batch of %d checks failed (%s); writing them one by one",
+                        len(outcomes), clean_text(f"{type(exc).__name__}: {exc}", 200))
+        written = 0
+        for o in outcomes:
+            try:
+                written += await self._write_one(o, now)
+            except Exception as exc:  # noqa: BLE001 - a transient fault mid-way: the rest stay leased
+                if not is_transient(exc):
+                    raise
+                log.warning("database fault while writing checks one by one (%s); the rest are retried when "
+                            "their lease ends", type(exc).__name__)
+                break
+        return written
+
+    async def _write_one(self, o: CheckOutcome, now: float) -> int:
+        try:
+            return await self.db.run(lambda s: apply_checks(s, [o]))
+        except Exception as exc:  # noqa: BLE001 - classified below
+            if is_transient(exc):
+                raise
+            o.written = False
+            cause = getattr(exc, "orig", None) or exc  # the driver's error, without SQLAlchemy's SQL dump
+            reason = clean_text(f"write_failed: {type(cause).__name__}: {cause}", 256) or "write_failed"
+            o.write_error = reason
+        self.counters.write_failures += 1
+        extra = {"mint": o.mint, "check_id": o.check["check_id"]}
+        try:
+            quarantined = await self.db.run(lambda s: record_write_failure(s, o.token_id, reason, now))
+        except Exception as exc:  # noqa: BLE001 - the token stays leased and is retried when the lease ends
+            log.error("check could not be written (%s), nor its failure recorded (%s: %s)", reason,
+                      type(exc).__name__, clean_text(str(exc), 200), extra=extra)
+            return 0
+        if quarantined:
+            self.counters.quarantined += 1
+            log.warning("token quarantined: %d checks in a row could not be written (%s); retried in %.0fs",
+                        QUARANTINE_AFTER_WRITE_FAILURES, reason, QUARANTINE_S, extra=extra)
+        else:
+            log.warning("check could not be written (%s); the token is retried in %.0fs", reason, WRITE_RETRY_S,
+                        extra=extra)
+        return 0
 
     def _notify_failures(self, batch: Sequence[DueToken], outcomes: Sequence[CheckOutcome], result: BatchResult,
                          now: float) -> None:

@@ -61,6 +61,9 @@ class TokenView:
     low_score_since: float | None
     failure_codes: list[str]
     activated_at: float | None
+    write_failures: int = 0  # checks in a row that could not be written
+    quarantined_at: float | None = None  # quarantined (out of the due queue until next_check_at) since
+    quarantine_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,8 @@ def token_view(t: Token) -> TokenView:
         consecutive_failures=t.consecutive_failures, check_count=t.check_count, score=t.score,
         score_ewma=t.score_ewma, low_score_since=t.low_score_since,
         failure_codes=split_codes(t.last_failure_codes), activated_at=t.activated_at,
+        write_failures=int(t.write_failures or 0), quarantined_at=t.quarantined_at,
+        quarantine_reason=t.quarantine_reason,
     )
 
 
@@ -149,11 +154,6 @@ async def check_outcomes_per_minute(session: AsyncSession, now: float, window_s:
             failed += int(n)
     minutes = window_s / 60.0
     return CheckRates(ok / minutes, failed / minutes, float(window_s))
-
-
-async def checks_per_minute(session: AsyncSession, now: float, window_s: float = 60.0) -> float:
-    """Checks of any outcome recorded in the last ``window_s`` seconds, per minute."""
-    return (await check_outcomes_per_minute(session, now, window_s)).total
 
 
 async def backlog(session: AsyncSession, now: float) -> int:

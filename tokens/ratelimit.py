@@ -73,11 +73,6 @@ class RateLimiter:
             raise ValueError("rate_per_min must be positive")
         self._interval = 60.0 / min(rate_per_min, self._max_rate)
 
-    @property
-    def paused_until(self) -> float:
-        """Monotonic time until which no request goes (0 when not paused)."""
-        return self._paused_until
-
     def pause_until(self, monotonic_t: float) -> None:
         """Hold every request until ``monotonic_t`` (e.g. now + Retry-After)."""
         if monotonic_t > self._paused_until:

@@ -5,12 +5,20 @@ is one transaction and transient faults are retried::
 
     token_id = await db.run(lambda s: insert_token(s, mint, now=now))   # None: already known
     due = await db.run(lambda s: claim_due(s, now, limit=30, lease_s=120))
-    
+    quarantined = await db.run(lambda s: record_write_failure(s, token_id, "UnicodeEncodeError: ...", now))
 
 Idempotence: ``insert_token`` is ``INSERT .. ON CONFLICT (mint) DO NOTHING`` on both SQLite
 and PostgreSQL, so racing discoverers and restarts never duplicate a token. Claiming leases
 due tokens (``next_check_at = now + lease``) so concurrent workers never check one token
 twice, and a crash mid-check only delays the token until the lease ends: it is never lost.
+
+Quarantine: a check whose write fails for a non-transient reason (a value no database takes)
+is recorded with ``record_write_failure``: the token's lease is released (it is retried after
+``WRITE_RETRY_S``) and, after ``QUARANTINE_AFTER_WRITE_FAILURES`` such failures in a row, it is
+*quarantined*: its status stays, ``quarantined_at`` and ``quarantine_reason`` say when and why,
+and it leaves the due queue for ``QUARANTINE_S``. The way out is automatic: when the quarantine
+ends the token is checked again, and the next check that is written lifts the quarantine
+(``apply_checks`` clears it); one that fails again quarantines it again at once.
 """
 from __future__ import annotations
 
@@ -25,6 +33,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tokens.lifecycle import DISCOVERED, LOW_SCORE_TIMEOUT, MONITORING_TIMEOUT
 from tokens.models import ACTIVE, ARCHIVED, LIVE_STATUSES, MONITORING, Check, PoolDiscrepancy, Token, Transition
 from tokens.sql import execute
+
+QUARANTINE_AFTER_WRITE_FAILURES = 3  # failed writes in a row that quarantine a token
+QUARANTINE_S = 1800.0  # how long a quarantined token stays out of the due queue before it is retried
+WRITE_RETRY_S = 10.0  # a token whose check could not be written is retried this soon (not at lease end)
+QUARANTINE_REASON_CHARS = 256
 
 TOKENS = Token.__table__
 CHECKS = Check.__table__
@@ -56,7 +69,8 @@ class CheckOutcome:
     transition: tuple[str, str, str, float | None] | None = None  # (from, to, reason, time_in_previous_s)
     discrepancies: Sequence[tuple[str, str]] = ()  # (kind, pair_address)
     mint: str = ""  # for log lines only
-    written: bool = False  # set by apply_checks: False when the token changed meanwhile
+    written: bool = False  # set by apply_checks: False when the token changed meanwhile (or the write failed)
+    write_error: str | None = None  # set by the processor when this check could not be written
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -128,7 +142,8 @@ async def apply_checks(session: AsyncSession, outcomes: Sequence[CheckOutcome]) 
             session,
             update(TOKENS)
             .where(and_(c.id == o.token_id, c.status == o.expected_status))
-            .values(**o.token_values, check_count=c.check_count + 1),
+            .values(**o.token_values, check_count=c.check_count + 1,
+                    write_failures=0, quarantined_at=None, quarantine_reason=None),  # a written check lifts a quarantine
         )
         if result.rowcount == 0:
             continue
@@ -149,6 +164,26 @@ async def apply_checks(session: AsyncSession, outcomes: Sequence[CheckOutcome]) 
     if discrepancies:
         await execute(session, insert(PoolDiscrepancy.__table__), discrepancies)
     return written
+
+
+async def record_write_failure(session: AsyncSession, token_id: int, reason: str, now: float, *,
+                               quarantine_after: int = QUARANTINE_AFTER_WRITE_FAILURES,
+                               quarantine_s: float = QUARANTINE_S, retry_s: float = WRITE_RETRY_S) -> bool:
+    """Count a check of ``token_id`` that could not be written and release its lease: retried in
+    ``retry_s``, or quarantined for ``quarantine_s`` once ``quarantine_after`` writes in a row
+    failed (``reason``, already clean text, is stored). Returns True when the token is quarantined."""
+    c = TOKENS.c
+    row = (await execute(session, select(c.write_failures, c.quarantined_at).where(c.id == token_id))).one_or_none()
+    if row is None:
+        return False
+    failures = int(row.write_failures or 0) + 1
+    quarantined = failures >= quarantine_after
+    values: dict = {"write_failures": failures, "next_check_at": now + (quarantine_s if quarantined else retry_s)}
+    if quarantined:
+        since = row.quarantined_at if row.quarantined_at is not None else now  # one quarantine, however often retried
+        values.update(quarantined_at=since, quarantine_reason=reason[:QUARANTINE_REASON_CHARS])
+    await execute(session, update(TOKENS).where(and_(c.id == token_id, c.status.in_(LIVE_STATUSES))).values(**values))
+    return quarantined
 
 
 async def archive_expired(session: AsyncSession, now: float, *, monitoring_timeout_s: float,
@@ -172,7 +207,8 @@ async def archive_expired(session: AsyncSession, now: float, *, monitoring_timeo
         res = await execute(
             session,
             update(TOKENS).where(and_(c.id == row.id, c.status == row.status))
-            .values(status=ARCHIVED, status_since=now, next_check_at=None, low_score_since=None),
+            .values(status=ARCHIVED, status_since=now, next_check_at=None, low_score_since=None,
+                    quarantined_at=None, quarantine_reason=None),
         )
         if res.rowcount == 0:
             continue
@@ -196,8 +232,3 @@ async def delete_old(session: AsyncSession, now: float, retention_s: float) -> t
     res_t = await execute(
         session, delete(TRANSITIONS).where(TRANSITIONS.c.at < cutoff, TRANSITIONS.c.token_id.in_(archived_ids)))
     return int(res_c.rowcount or 0), int(res_t.rowcount or 0)
-
-
-async def live_count(session: AsyncSession) -> int:
-    stmt = select(func.count()).select_from(TOKENS).where(TOKENS.c.status.in_(LIVE_STATUSES))
-    return int((await execute(session, stmt)).scalar_one())

@@ -13,7 +13,14 @@ from bot.callbacks import CallbackSigner
 from delivery.html import bold, code, esc, truncate
 from bot.views.fmt import fmt_duration, fmt_when
 from bot.views.pipeline_cb import StuckCb, TokenCb
-from monitoring.pipeline.stuck import FAILING_CHECKS, NEVER_CHECKED, NO_SUCCESSFUL_CHECK, StuckPage, StuckToken
+from monitoring.pipeline.stuck import (
+    FAILING_CHECKS,
+    NEVER_CHECKED,
+    NO_SUCCESSFUL_CHECK,
+    QUARANTINED,
+    StuckPage,
+    StuckToken,
+)
 
 NAME_CHARS = 40
 # Bidirectional controls (LRE RLE PDF LRO RLO, LRI RLI FSI PDI, LRM RLM ALM) and NUL: a hostile
@@ -75,8 +82,13 @@ def short_mint(mint: str) -> str:
     return mint if len(mint) <= 12 else f"{mint[:6]}…{mint[-4:]}"
 
 
-def reason_text(item: StuckToken) -> str:
+def reason_text(item: StuckToken, now: float | None = None) -> str:
     """The reason in words (escaped)."""
+    if item.reason.startswith(QUARANTINED + ":"):
+        detail = item.reason.split(":", 1)[1]
+        since = f" {esc(fmt_when(item.quarantined_at, now))}" if item.quarantined_at is not None and now is not None else ""
+        return (f"🚫 quarantined{since}: its check results could not be written "
+                f"({display_text(detail, 80)}); retried automatically")
     if item.reason == NEVER_CHECKED:
         return "never checked"
     if item.reason == NO_SUCCESSFUL_CHECK:
@@ -112,7 +124,7 @@ def render_stuck(page: StuckPage, now: float, *, stuck_after_s: float | None = N
         lines += [
             "",
             f"{n}. {label}{symbol} {code(short_mint(item.mint))}",
-            f"   {reason_text(item)}",
+            f"   {reason_text(item, now)}",
             f"   in {esc(item.status)} {esc(fmt_duration(item.stuck_for_s))} · last check "
             f"{esc(fmt_when(item.last_check_at, now))} · last success {esc(fmt_when(item.last_success_at, now))}",
         ]

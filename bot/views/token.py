@@ -11,6 +11,7 @@ from delivery.html import bold, code, esc, italic
 from bot.views.fmt import fmt_duration, fmt_when
 from bot.views.stuck import display_name, display_text, one_line
 from monitoring.activation_debug import BATCH, TOKEN_PAIRS, TokenDebug
+from tokens.queries import TokenView
 
 ENDPOINTS = {BATCH: "batch /tokens/v1", TOKEN_PAIRS: "per-token /token-pairs/v1"}
 USAGE = "Usage: <code>/token &lt;mint address&gt;</code>"
@@ -44,6 +45,20 @@ def render_untracked(mint: str) -> str:
             "deleted after the retention period.")
 
 
+def quarantine_lines(t: TokenView, now: float) -> list[str]:
+    """Why a token is quarantined (or its checks fail to be written), and the way out (escaped)."""
+    if t.quarantined_at is not None:
+        return [f"🚫 {bold('Quarantined')} {esc(fmt_when(t.quarantined_at, now))}: "
+                f"{display_text(t.quarantine_reason or 'unknown', 120)}",
+                italic(f"Its check results could not be written {t.write_failures} times in a row, so it is out "
+                       f"of the check queue; it is retried {fmt_when(t.next_check_at, now)}, and the next check "
+                       "that is written lifts the quarantine.")]
+    if t.write_failures:
+        return [f"⚠️ {esc(plural(t.write_failures, 'check'))} in a row could not be written; retried "
+                f"{esc(fmt_when(t.next_check_at, now))}"]
+    return []
+
+
 def render_token_debug(debug: TokenDebug, now: float, *, fetch_unavailable: bool = False) -> str:
     if not debug.tracked or debug.token is None:
         return render_untracked(debug.mint)
@@ -57,8 +72,8 @@ def render_token_debug(debug: TokenDebug, now: float, *, fetch_unavailable: bool
         f" · fetch failures in a row {code(t.consecutive_failures)}",
         f"Score {code(_value(t.score))} (ewma {code(_value(t.score_ewma))}) · next check "
         f"{esc(fmt_when(t.next_check_at, now))}",
-        "",
     ]
+    lines += quarantine_lines(t, now) + [""]
     if fetch_unavailable:
         lines.append(italic("No DexScreener client in this process: fresh check skipped."))
     else:

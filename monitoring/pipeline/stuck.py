@@ -8,10 +8,13 @@ A token is *stuck* when either
   ``consecutive_failures`` (failed fetches in a row) ``>= stuck_failure_streak`` (an
   active token whose pool data cannot be fetched is as stuck as a monitored one; the
   time-based rule stays for ``monitoring`` only, since active tokens are not expected
-  to move on).
+  to move on), or
+- it is in ``monitoring`` or ``active`` and quarantined (``quarantined_at`` set: its check results
+  could not be written several times in a row, see ``tokens.repository``).
 
 Each stuck token carries one reason, chosen in this order:
 
+- ``quarantined:<reason>`` — quarantined; the reason is the stored write error;
 - ``failing_checks:<detail>`` — the failure streak is reached; detail is the last check's
   error, else its primary failure code, else the token's last failure codes;
 - ``never_checked`` — no check was ever made;
@@ -38,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from monitoring.pipeline.sql import run
 
+QUARANTINED = "quarantined"
 NEVER_CHECKED = "never_checked"
 NO_SUCCESSFUL_CHECK = "no_successful_check"
 FAILING_CHECKS = "failing_checks"
@@ -68,7 +72,8 @@ class StuckToken:
     last_check_at: float | None
     last_success_at: float | None
     consecutive_failures: int
-    status: str = "monitoring"  # "active" only for a failure streak
+    status: str = "monitoring"  # "active" only for a failure streak or a quarantine
+    quarantined_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -96,12 +101,13 @@ class StuckPage:
 _WHERE = (
     "FROM tokens WHERE (status = 'monitoring' "
     "AND status_since < :cutoff AND (last_success_at IS NULL OR last_success_at < :cutoff)) "
-    "OR (status IN ('monitoring', 'active') AND consecutive_failures >= :streak)"
+    "OR (status IN ('monitoring', 'active') AND consecutive_failures >= :streak) "
+    "OR (status IN ('monitoring', 'active') AND quarantined_at IS NOT NULL)"
 )
 _COUNT = text(f"SELECT COUNT(*) {_WHERE}")
 _PAGE = text(
     "SELECT id, mint, name, symbol, status_since, last_check_at, last_success_at, consecutive_failures, "
-    f"check_count, last_failure_codes, status {_WHERE} ORDER BY status_since, id LIMIT :limit OFFSET :offset"
+    f"check_count, last_failure_codes, status, quarantined_at, quarantine_reason {_WHERE} ORDER BY status_since, id LIMIT :limit OFFSET :offset"
 )
 _LAST_CHECKS = text(
     "SELECT c.token_id, c.error, c.primary_failure, c.failure_codes FROM checks c "
@@ -137,9 +143,12 @@ async def stuck_tokens(
         for token_id, error, primary, codes in (await run(session, _LAST_CHECKS, {"ids": failing_ids})).all():
             last_checks[int(token_id)] = (error, primary, codes)
     items = []
-    for tid, mint, name, symbol, since, last_check, last_success, failures, check_count, token_codes, status in rows:
+    for (tid, mint, name, symbol, since, last_check, last_success, failures, check_count, token_codes, status,
+         quarantined_at, quarantine_reason) in rows:
         failures = int(failures or 0)
-        if failures >= params.failure_streak:
+        if quarantined_at is not None:
+            reason = f"{QUARANTINED}:{_detail(quarantine_reason, None, None, None)}"
+        elif failures >= params.failure_streak:
             error, primary, codes = last_checks.get(int(tid), (None, None, None))
             reason = f"{FAILING_CHECKS}:{_detail(error, primary, codes, token_codes)}"
         elif last_check is None and not check_count:
@@ -148,7 +157,7 @@ async def stuck_tokens(
             reason = NO_SUCCESSFUL_CHECK
         items.append(
             StuckToken(int(tid), str(mint), name, symbol, reason, float(since), now - float(since),
-                       _opt(last_check), _opt(last_success), failures, str(status))
+                       _opt(last_check), _opt(last_success), failures, str(status), _opt(quarantined_at))
         )
     return StuckPage(items, total, page, page_size)
 

@@ -73,3 +73,11 @@ async def test_a_token_failing_for_ages_is_still_checked_and_rescheduled(db, clo
     assert clock.time() < t.next_check_at <= clock.time() + 60 * 4 * 1.25
     check = (await db.run(lambda s: queries.last_checks(s, MINT, limit=1)))[0]
     assert not check.ok and "http_503" in check.error
+
+
+def test_token_backoff_keeps_its_rule_on_the_shared_helper() -> None:
+    """Hot interval doubling per failure, capped at cold x factor, jittered within 0.75-1.25."""
+    policy = LifecyclePolicy(hot_interval_s=10.0, cold_interval_s=45.0, backoff_cap_factor=4.0)
+    assert [backoff_s(n, policy, jitter=False) for n in (0, 1, 2, 3, 4, 5, 6)] == [10, 10, 20, 40, 80, 160, 180]
+    delays = [backoff_s(3, policy) for _ in range(500)]
+    assert 30.0 <= min(delays) < 32.0 and 48.0 < max(delays) <= 50.0

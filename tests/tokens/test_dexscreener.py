@@ -4,6 +4,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
+from simulator.faults import FaultError
 from simulator.server import LocalMarket
 from tokens.api_stats import ApiStats
 from tokens.dexscreener import DexScreenerClient, EndpointTimeouts, FetchError
@@ -63,3 +64,32 @@ async def test_profiles_skip_other_chains(live_market, client):
     live_market.model.seed_tokens(10)
     addresses = await client.fetch_profiles()
     assert len(addresses) == 10 and all(not a.startswith("0x") for a in addresses)
+
+
+async def test_429_with_an_http_date_retry_after_is_waited_out(market, clock):
+    """``Retry-After: <HTTP date>`` (RFC 9110) is read as a date, not as junk worth a 1 s default:
+    a 30 s storm answered with dates 20 s ahead costs two 429s and two ~20 s waits."""
+    mints = market.model.seed_tokens(2)
+    market.faults.set(storm_s=30, storm_retry_after_s=20, retry_after_form="http_date")
+    waits: list[float] = []
+
+    async def wait_on_the_manual_clock(seconds: float) -> None:
+        waits.append(seconds)
+        clock.advance(seconds)
+
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{market.dexscreener_base_url}/tokens/v1/solana/{mints[0]}") as response:
+            assert response.status == 429 and response.headers["Retry-After"].endswith(" GMT")
+        limiter = RateLimiter(6000, clock=clock, sleep=wait_on_the_manual_clock)
+        client = DexScreenerClient(market.dexscreener_base_url, session, limiter, ApiStats(), 2.0, clock=clock,
+                                   sleep=wait_on_the_manual_clock)
+        result = await client.fetch_batch(mints)
+    assert all(result.pairs_by_mint[m] for m in mints)
+    assert market.stats.served_429 == 3 and limiter.pauses == 2  # our probe, then two for the client
+    assert len(waits) == 2 and all(19.0 <= w <= 21.0 for w in waits)
+
+
+def test_the_retry_after_form_is_a_validated_fault_setting(market) -> None:
+    with pytest.raises(FaultError, match="retry_after_form"):
+        market.faults.set(retry_after_form="minutes")
+    assert market.faults.snapshot()["retry_after_form"] == "seconds"

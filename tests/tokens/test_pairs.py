@@ -35,12 +35,16 @@ def test_skip_reasons_are_counted() -> None:
                        "no_dex_id": 1}
 
 
-def test_hostile_names_are_kept_raw_but_bounded() -> None:
-    name = "<script>\x00\u202eevil\U0001F600" * 100
-    parsed = parse_pair(pair(baseToken={"address": MINT, "name": name, "symbol": "A&B"}))
+def test_hostile_names_are_cleaned_once_and_bounded() -> None:
+    name = "<script>\x00\u202eevil\U0001F600\ud800" * 100
+    parsed = parse_pair(pair(baseToken={"address": MINT, "name": name, "symbol": "A&B"},
+                             pairAddress="P\ud800\n1", labels=["v\u202e2"]))
     assert parsed.base_name is not None and len(parsed.base_name) == MAX_TEXT_CHARS
-    assert "\x00" not in parsed.base_name and parsed.base_name.startswith("<script>\u202eevil")
+    # HTML is kept (escaped at render time); NUL, the RTL override and the lone surrogate are not
+    assert parsed.base_name.startswith("<script>evil\U0001F600\ufffd<script>")
+    parsed.base_name.encode("utf-8")
     assert parsed.base_symbol == "A&B"
+    assert parsed.pair_address == "P\ufffd 1" and parsed.labels == ("v2",)
 
 
 def test_numbers_given_as_strings_and_ms_timestamps() -> None:

@@ -26,9 +26,9 @@ async def test_queries_report_what_the_pipeline_did(db, clock, market, make_pipe
     assert sum(counts.values()) == 5 and counts["active"] >= 1
     assert await db.run(lambda s: queries.activations_since(s, start)) == counts["active"]
     assert await db.run(lambda s: queries.activations_since(s, start + 1)) == 0
-    assert await db.run(lambda s: queries.checks_per_minute(s, clock.time(), 60.0)) == 5.0
+    assert await db.run(lambda s: queries.check_outcomes_per_minute(s, clock.time(), 60.0)) == queries.CheckRates(5.0, 0.0, 60.0)
     clock.advance(61)
-    assert await db.run(lambda s: queries.checks_per_minute(s, clock.time(), 60.0)) == 0.0
+    assert await db.run(lambda s: queries.check_outcomes_per_minute(s, clock.time(), 60.0)) == queries.CheckRates(0.0, 0.0, 60.0)
     assert await db.run(lambda s: queries.backlog(s, clock.time())) == 5
 
     t = await db.run(lambda s: queries.get_token(s, MINT))
