@@ -256,9 +256,16 @@ class Supervisor:
     # -- the watchdog -----------------------------------------------------------
     async def _watch(self) -> None:
         assert self.watchdog_interval_s is not None
+        failing = False
         while True:
             await self._sleep(self.watchdog_interval_s)
-            self.check()
+            try:
+                self.check()
+                failing = False
+            except Exception:  # noqa: BLE001 - the watchdog itself must not die; said once per streak
+                if not failing:
+                    log.exception("supervisor watchdog pass failed; it keeps watching")
+                failing = True
 
     def check(self) -> list[str]:
         """One watchdog pass: cancel (for a restart) every loop whose heartbeat is older than its
