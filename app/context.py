@@ -18,6 +18,7 @@ from app.settings import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from app.scheduler import Scheduler
+    from app.supervisor import Supervisor
 
 
 @dataclass
@@ -26,6 +27,7 @@ class AppContext:
     db: Database
     clock: Clock = SYSTEM_CLOCK
     scheduler: "Scheduler | None" = None
+    supervisor: "Supervisor | None" = None  # the long-lived loops (app.supervisor)
     pipeline: Any = None  # tokens.pipeline.Pipeline
     metrics: Any = None  # monitoring.store.MetricStore
     collectors: Any = None  # monitoring.collector.CollectorRegistry

@@ -7,7 +7,9 @@ operator through ``/jobs``) can cancel it and run the job again. Packages contri
 
     scheduler = Scheduler(settings, clock)
     scheduler.add(JobSpec("pipeline.process", processor.run_once, interval_s=1.0, budget_s=30))
+    scheduler.add(JobSpec("digest.daily", send_digest, cron="0 9 * * *"))   # crontab, in UTC
     scheduler.start()            # inside a running event loop
+    supervisor.add_all(scheduler.loops())   # the watchdog: cancels and restarts overrunning jobs
     for stats in scheduler.job_stats():
         print(stats.id, stats.last_duration_s, stats.last_error)
     await scheduler.shutdown()
@@ -28,36 +30,81 @@ from apscheduler.events import (
     JobEvent,
 )
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from app.clock import SYSTEM_CLOCK, Clock
 from app.settings import Settings
+from app.supervisor import LoopSpec, Sleep, beat
 
 log = logging.getLogger(__name__)
 
 DURATION_SAMPLES = 200
 SKIP_LOG_INTERVAL_S = 600.0
+RESTART_WAIT_S = 5.0  # how long restart() waits for a cancelled run to end
+WATCHDOG_INTERVAL_S = 5.0  # how often the watchdog looks for jobs running past their budget
+WATCHDOG_GRACE_S = 5.0  # past the budget, the run's own asyncio.timeout gets this long to end it first
+CRON_TIMEZONE = timezone.utc
 
 
 @dataclass(frozen=True)
 class JobSpec:
-    """One periodic job. ``budget_s`` defaults to the ``JOB_BUDGET_S`` setting."""
+    """One job, run every ``interval_s`` seconds or on a ``cron`` schedule (crontab, five fields,
+    in UTC), exactly one of the two. ``budget_s`` defaults to the ``JOB_BUDGET_S`` setting::
+
+        JobSpec("pipeline.process", processor.run_once, interval_s=1.0, budget_s=30)
+        JobSpec("digest.daily", send_digest, cron="0 9 * * *")      # every day at 09:00 UTC
+
+    An invalid cron expression raises ``ValueError`` naming the job and the expression.
+    ``start_delay_s`` applies to interval jobs (a cron job first runs at its next fire time).
+    """
 
     id: str
     func: Callable[[], Awaitable[object]]
-    interval_s: float
+    interval_s: float | None = None
     budget_s: float | None = None
     max_instances: int = 1
     coalesce: bool = True
     misfire_grace_s: int | None = None
     start_delay_s: float = 0.0
+    cron: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.interval_s is None) == (self.cron is None):
+            raise ValueError(f"job {self.id}: give exactly one of interval_s and cron")
+        if self.interval_s is not None and not self.interval_s > 0:
+            raise ValueError(f"job {self.id}: interval_s must be positive, got {self.interval_s!r}")
+        if self.cron is not None:
+            self.trigger()  # validates
+
+    def trigger(self) -> BaseTrigger:
+        """The APScheduler trigger for this schedule."""
+        if self.cron is not None:
+            try:
+                return CronTrigger.from_crontab(self.cron, timezone=CRON_TIMEZONE)
+            except ValueError as exc:
+                raise ValueError(f"job {self.id}: invalid cron expression {self.cron!r} "
+                                 f"(want five fields: minute hour day month weekday, e.g. '0 9 * * *'): "
+                                 f"{exc}") from None
+        assert self.interval_s is not None
+        return IntervalTrigger(seconds=self.interval_s, timezone=timezone.utc)
+
+    @property
+    def schedule(self) -> str:
+        """How the job is scheduled, for people: ``every 30s`` or ``cron 0 9 * * * (UTC)``."""
+        if self.cron is not None:
+            return f"cron {' '.join(self.cron.split())} (UTC)"
+        return f"every {self.interval_s:g}s"
 
 
 @dataclass
 class JobStats:
     id: str
-    interval_s: float
+    interval_s: float | None
     budget_s: float
+    schedule: str = ""
+    cron: str | None = None
     runs: int = 0
     errors: int = 0
     timeouts: int = 0
@@ -97,6 +144,9 @@ class Scheduler:
         self._tasks: dict[str, asyncio.Task] = {}
         self._stopping = False
         self._last_skip_log: dict[str, float] = {}
+        self._cancel_reason: dict[str, str] = {}
+        self._overrun_logged: dict[str, float] = {}  # job id -> running_since of the run already said
+        self.overruns_cancelled = 0
         self._aps.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
 
     # -- registration ---------------------------------------------------------
@@ -104,11 +154,14 @@ class Scheduler:
         """Register (or replace) a job under its stable id."""
         budget = spec.budget_s if spec.budget_s is not None else self.settings.job_budget_s
         self._specs[spec.id] = spec
-        self._stats.setdefault(spec.id, JobStats(id=spec.id, interval_s=spec.interval_s, budget_s=budget))
-        first = datetime.now(timezone.utc) + timedelta(seconds=spec.start_delay_s)
+        stats = self._stats.setdefault(spec.id, JobStats(id=spec.id, interval_s=spec.interval_s, budget_s=budget))
+        stats.interval_s, stats.budget_s, stats.cron, stats.schedule = spec.interval_s, budget, spec.cron, spec.schedule
+        first: dict[str, datetime] = {}
+        if spec.cron is None:  # a cron job's first run is its trigger's next fire time
+            first["next_run_time"] = datetime.now(timezone.utc) + timedelta(seconds=spec.start_delay_s)
         self._aps.add_job(
             self._run,
-            trigger=IntervalTrigger(seconds=spec.interval_s, timezone=timezone.utc),
+            trigger=spec.trigger(),
             args=[spec.id],
             id=spec.id,
             name=spec.id,
@@ -116,7 +169,7 @@ class Scheduler:
             max_instances=spec.max_instances,
             coalesce=spec.coalesce,
             misfire_grace_time=spec.misfire_grace_s or self.settings.job_misfire_grace_s,
-            next_run_time=first,
+            **first,
         )
 
     def add_all(self, specs: list[JobSpec]) -> None:
@@ -163,7 +216,7 @@ class Scheduler:
             # crash with a traceback.
             if not self._stopping:
                 stats.errors += 1
-                self._record_error(stats, "cancelled")
+                self._record_error(stats, self._cancel_reason.pop(job_id, "cancelled"))
                 log.info("job %s was cancelled and will run again", job_id)
         except Exception as exc:  # noqa: BLE001 - a job's failure never stops the scheduler
             stats.errors += 1
@@ -178,6 +231,7 @@ class Scheduler:
             stats.running_since = None
             if self._tasks.get(job_id) is task:
                 self._tasks.pop(job_id, None)
+            self._cancel_reason.pop(job_id, None)
 
     def _record_error(self, stats: JobStats, message: str) -> None:
         stats.last_error = message[:500]
@@ -224,7 +278,9 @@ class Scheduler:
         task = self._tasks.get(job_id)
         if task is not None and not task.done():
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await asyncio.wait({task}, timeout=RESTART_WAIT_S)
+            if not task.done():
+                log.warning("job %s did not end within %.0fs of being cancelled", job_id, RESTART_WAIT_S)
         return await self.run_now(job_id)
 
     # -- reading --------------------------------------------------------------
@@ -242,3 +298,35 @@ class Scheduler:
     def overrunning(self, now: float) -> list[JobStats]:
         """Jobs whose current run has gone on past their budget (for a watchdog)."""
         return [s for s in self._stats.values() if (s.running_for_s(now) or 0) > s.budget_s]
+
+    # -- the watchdog ------------------------------------------------------------
+    async def cancel_overrunning(self, grace_s: float = WATCHDOG_GRACE_S) -> list[str]:
+        """One watchdog pass: cancel every job run past its budget (plus ``grace_s``) and run it
+        again at once (``restart``); returns their ids. A run is logged once, however many passes see it.
+
+        ``asyncio.timeout(budget)`` normally ends a run first; this catches a run that outlived
+        it (a body that swallowed the cancellation, or one stuck in a shielded call)."""
+        restarted: list[str] = []
+        now = self.clock.time()
+        for stats in self.overrunning(now - grace_s):
+            since = stats.running_since
+            if since is not None and self._overrun_logged.get(stats.id) != since:
+                self._overrun_logged[stats.id] = since
+                log.warning("job %s has run %.0fs, past its %.0fs budget; the watchdog cancels and restarts it",
+                            stats.id, self.clock.time() - since, stats.budget_s)
+            self.overruns_cancelled += 1
+            self._cancel_reason[stats.id] = f"cancelled by the watchdog: over its {stats.budget_s:g}s budget"
+            await self.restart(stats.id)
+            restarted.append(stats.id)
+        return restarted
+
+    async def watch(self, interval_s: float = WATCHDOG_INTERVAL_S, sleep: Sleep = asyncio.sleep) -> None:
+        """The watchdog loop (runs under the supervisor, see ``loops()``)."""
+        while True:
+            beat()
+            await self.cancel_overrunning()
+            await sleep(interval_s)
+
+    def loops(self) -> list[LoopSpec]:
+        """The scheduler's supervised loop: the overrun watchdog."""
+        return [LoopSpec("scheduler.watchdog", self.watch, heartbeat_budget_s=max(60.0, 4 * WATCHDOG_INTERVAL_S))]

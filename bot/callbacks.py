@@ -42,6 +42,7 @@ class StatusAction(str, Enum):
 class JobsAction(str, Enum):
     REFRESH = "r"
     RUN = "run"
+    RESTART_LOOP = "rl"  # restart a supervised loop (admin); ``job`` holds the loop id
 
 
 class PingAction(str, Enum):
@@ -56,7 +57,8 @@ class StatusCb(CallbackData, prefix="st"):
 
 
 class JobsCb(CallbackData, prefix="jb"):
-    """The /jobs message's buttons; ``run`` is admin-only and expires (``ts``: issued at)."""
+    """The /jobs message's buttons; ``run`` and ``rl`` (restart a loop) are admin-only and expire
+    (``ts``: issued at)."""
 
     action: JobsAction
     job: str = ""

@@ -1,12 +1,17 @@
 """Runs the bot: long polling, a webhook, or (with no bot token) the console chat.
 
     runner = BotRunner(ctx)
-    await runner.start()         # returns once running; polling/webhook/console in the background
+    await runner.prepare()       # the bot, the command menu, the webhook server (webhook mode)
+    supervisor.add_all(runner.loops())   # "bot.polling" or "bot.console" (none for a webhook)
     runner.transport()           # the outbox Transport for this mode (Telegram or console)
     await runner.stop()
 
-Polling talks to ``TELEGRAM_API_BASE`` (``TelegramAPIServer.from_base``) and is
-supervised: if it ends for any reason but a refused token it restarts with backoff.
+    await runner.start()         # standalone (tests): prepare() + its loops on a supervisor of its own
+
+Polling talks to ``TELEGRAM_API_BASE`` (``TelegramAPIServer.from_base``) and runs as a
+supervised loop (``app.supervisor``): if it ends for any reason it is restarted with
+``restart_backoff``, except when the Bot API refuses the token (401): that raises
+``FatalLoopError``, the loop is marked failed and ``fatal_error`` says why (no retry storm).
 Webhook mode (``TELEGRAM_WEBHOOK_URL`` set) serves ``POST <url path>`` on
 ``HTTP_HOST:TELEGRAM_WEBHOOK_PORT``; it needs ``TELEGRAM_WEBHOOK_SECRET`` (``start`` refuses
 without one), a missing or wrong ``X-Telegram-Bot-Api-Secret-Token`` gets 401, malformed bodies 400.
@@ -27,34 +32,39 @@ from aiogram.types import Update
 from aiohttp import web
 from pydantic import ValidationError
 
+from app.backoff import Backoff
+from app.supervisor import FatalLoopError, LoopSpec, Supervisor
 from bot.app import DEFAULT_PROPERTIES, build_dispatcher, set_commands
 
 log = logging.getLogger(__name__)
 
 Mode = Literal["polling", "webhook", "console"]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+POLLING_BACKOFF = Backoff(base_s=1.0, max_s=60.0)
+POLLING_LOOP = "bot.polling"
+CONSOLE_LOOP = "bot.console"
+REFUSED_TOKEN = "the Bot API refused TELEGRAM_BOT_TOKEN (401); run: tokenwatch doctor"
 
 
 class BotRunner:
     """Owns the Bot, the dispatcher and the background task of the chosen mode (see module doc)."""
 
     def __init__(self, ctx: Any, *, dispatcher: Dispatcher | None = None, polling_timeout: int = 10,
-                 restart_backoff_s: tuple[float, float] = (1.0, 60.0), console_out: Any = None,
+                 restart_backoff: Backoff = POLLING_BACKOFF, console_out: Any = None,
                  console_interactive: bool | None = None, webhook_port: int | None = None) -> None:
         self.ctx = ctx
         self.settings = ctx.settings
         self.dp = dispatcher or build_dispatcher(ctx)
         self.polling_timeout = polling_timeout
-        self.restart_backoff_s = restart_backoff_s
+        self.restart_backoff = restart_backoff
         self.webhook_port = webhook_port if webhook_port is not None else self.settings.telegram_webhook_port
         self.bot: Bot | None = None
         self.console: Any = None
-        self.restarts = 0
+        self.supervisor: Supervisor | None = None  # only when start() runs the loops itself
         self.webhook_rejected = 0  # webhook requests refused (wrong secret, malformed body)
         self.fatal_error: str | None = None
         self._console_out = console_out
         self._console_interactive = console_interactive
-        self._task: asyncio.Task | None = None
         self._stopping = False
         self._web_runner: web.AppRunner | None = None
         self._pending: set[asyncio.Task] = set()
@@ -85,6 +95,15 @@ class BotRunner:
         return BotTransport(self.bot)
 
     async def start(self) -> None:
+        """Standalone: ``prepare()`` and run this runner's loops on a supervisor of its own.
+        In the service, ``build_bot`` calls ``prepare()`` and the service's supervisor runs ``loops()``."""
+        await self.prepare()
+        self.supervisor = Supervisor(self.ctx.clock)
+        self.supervisor.add_all(self.loops())
+        await self.supervisor.start()
+
+    async def prepare(self) -> None:
+        """Build what the mode needs (console chat, Bot, command menu; the webhook server starts here)."""
         self._stopping = False
         mode = self.mode
         if mode == "console":
@@ -93,7 +112,6 @@ class BotRunner:
             self.console = ConsoleChat(self.ctx, self.dp, out=self._console_out,
                                        interactive=self._console_interactive)
             self.bot = self.console.bot
-            self._task = asyncio.create_task(self.console.run(), name="bot-console")
             log.info("no TELEGRAM_BOT_TOKEN: the console chat is on")
             return
         if mode == "webhook" and not self.settings.telegram_webhook_secret:
@@ -107,32 +125,42 @@ class BotRunner:
             log.warning("could not publish the command menu: %s", exc)
         if mode == "webhook":
             await self._start_webhook()
-        else:
-            self._task = asyncio.create_task(self._supervise_polling(), name="bot-polling")
+
+    def loops(self) -> list[LoopSpec]:
+        """This mode's supervised loop: Telegram polling or the console chat (a webhook has none)."""
+        mode = self.mode
+        if mode == "console":
+            assert self.console is not None, "prepare() first"
+            # Ctrl-D ends the console chat on purpose: it is not restarted.
+            return [LoopSpec(CONSOLE_LOOP, self.console.run, stop=self._stop_console, restart_on_return=False)]
+        if mode == "polling":
+            return [LoopSpec(POLLING_LOOP, self.poll, stop=self._stop_polling, backoff=self.restart_backoff)]
+        return []
 
     # -- polling -----------------------------------------------------------------------
-    async def _supervise_polling(self) -> None:
-        assert self.bot is not None
-        delay = self.restart_backoff_s[0]
-        while not self._stopping:
-            try:
-                await self.bot.delete_webhook(drop_pending_updates=False)
-                await self.dp.start_polling(self.bot, handle_signals=False, close_bot_session=False,
-                                            polling_timeout=self.polling_timeout)
-                if self._stopping:
-                    return
-                log.warning("polling ended unexpectedly; restarting")
-            except asyncio.CancelledError:
-                raise
-            except TelegramUnauthorizedError:
-                self.fatal_error = "the Bot API refused TELEGRAM_BOT_TOKEN (401); run: tokenwatch doctor"
-                log.error("bot stopped: %s", self.fatal_error)
+    async def poll(self) -> None:
+        """One polling session (the body of the ``bot.polling`` loop); a refused token is fatal."""
+        assert self.bot is not None, "prepare() first"
+        try:
+            await self.bot.delete_webhook(drop_pending_updates=False)
+            if self._stopping:
                 return
-            except Exception as exc:  # noqa: BLE001 - network down at start etc.: retry
-                log.warning("polling failed (%s: %s); retrying in %.0fs", type(exc).__name__, exc, delay)
-            self.restarts += 1
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.restart_backoff_s[1])
+            await self.dp.start_polling(self.bot, handle_signals=False, close_bot_session=False,
+                                        polling_timeout=self.polling_timeout)
+        except TelegramUnauthorizedError as exc:
+            self.fatal_error = REFUSED_TOKEN
+            raise FatalLoopError(REFUSED_TOKEN) from exc
+
+    async def _stop_polling(self) -> None:
+        self._stopping = True
+        try:
+            await asyncio.wait_for(self.dp.stop_polling(), 5)
+        except (RuntimeError, TimeoutError):
+            pass  # not polling yet (still in delete_webhook): it returns on its own or is cancelled
+
+    async def _stop_console(self) -> None:
+        if self.console is not None:
+            self.console.stop()
 
     # -- webhook -----------------------------------------------------------------------
     async def _start_webhook(self) -> None:
@@ -145,9 +173,9 @@ class BotRunner:
         await self._web_runner.setup()
         site = web.TCPSite(self._web_runner, self.settings.http_host, self.webhook_port)
         await site.start()
-        server = site._server  # noqa: SLF001 - the only way to learn an ephemeral port
-        if server is not None and getattr(server, "sockets", None):
-            self.bound_port = server.sockets[0].getsockname()[1]
+        sockets = getattr(site._server, "sockets", None)  # noqa: SLF001 - the only way to learn an ephemeral port
+        if sockets:
+            self.bound_port = sockets[0].getsockname()[1]
         try:
             await self.bot.set_webhook(url, secret_token=self.settings.telegram_webhook_secret,
                                        allowed_updates=self.dp.resolve_used_update_types())
@@ -175,18 +203,13 @@ class BotRunner:
 
     # -- stop --------------------------------------------------------------------------
     async def stop(self) -> None:
+        """Stop the loops this runner started itself (``start()``), the webhook server and the bot."""
         self._stopping = True
+        if self.supervisor is not None:
+            await self.supervisor.stop()
+            self.supervisor = None
         if self.console is not None:
             self.console.stop()
-        if self.mode == "polling" and self._task is not None and not self._task.done():
-            try:
-                await asyncio.wait_for(self.dp.stop_polling(), 5)
-            except (RuntimeError, TimeoutError):
-                pass
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
         if self._web_runner is not None:

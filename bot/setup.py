@@ -7,18 +7,20 @@ Called by the composition root (``tokenwatch.service``)::
 
     bot_parts = await build_bot(ctx)        # sets ctx.outbox
     ctx.scheduler.add_all(bot_parts.jobs())
+    supervisor.add_all(bot_parts.loops())   # bot.outbox_sender and bot.polling / bot.console
     ...
     await bot_parts.stop()
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import delivery
+from app.backoff import Backoff
 from app.scheduler import JobSpec
+from app.supervisor import LoopSpec
 from bot.app import build_dispatcher
 from bot.metrics import DeliveryCollector
 from bot.routers.common import ReplyOutboxMiddleware
@@ -29,6 +31,8 @@ from bot.status_pipeline import register_pipeline_sections
 from bot.status_sections import StatusSections, default_sections
 
 log = logging.getLogger(__name__)
+
+SENDER_BACKOFF = Backoff(base_s=1.0, max_s=30.0)
 
 
 def build_status_sections() -> StatusSections:
@@ -45,16 +49,21 @@ class RunningBot:
     outbox: Outbox
     sender: OutboxSender
     delivery_jobs: list[JobSpec] = field(default_factory=list)
-    _sender_task: asyncio.Task | None = field(default=None, repr=False)
 
     def jobs(self) -> list[JobSpec]:
         return list(self.delivery_jobs)
 
+    def loops(self) -> list[LoopSpec]:
+        """The bot's supervised loops: the outbox sender, then polling or the console chat.
+
+        The sender's ``run()`` survives delivery errors by itself and returns only after
+        ``stop()``; the supervisor restarts it if it ever ends or raises otherwise."""
+        sender = LoopSpec("bot.outbox_sender", self.sender.run, stop=self.sender.stop, backoff=SENDER_BACKOFF)
+        return [sender, *self.runner.loops()]
+
     async def stop(self) -> None:
+        """Undo ``build_bot`` (the loops were stopped by the supervisor before)."""
         await self.sender.stop()
-        if self._sender_task is not None:
-            self._sender_task.cancel()
-            await asyncio.gather(self._sender_task, return_exceptions=True)
         await self.runner.stop()
 
 
@@ -65,11 +74,10 @@ async def build_bot(ctx: Any, *, console_input: bool = True, console_out: Any = 
     ctx.outbox = outbox
     if runner.mode != "console":  # replies to Telegram are paced and retried with the alerts
         dp.update.outer_middleware(ReplyOutboxMiddleware(outbox))
-    await runner.start()
+    await runner.prepare()
     sender = OutboxSender(ctx.db, outbox, runner.transport(), ctx.settings, ctx.clock)
     running = RunningBot(runner=runner, outbox=outbox, sender=sender,
                          delivery_jobs=delivery.jobs(ctx.db, ctx.settings, ctx.clock))
-    running._sender_task = asyncio.create_task(sender.run(), name="outbox-sender")
     if getattr(ctx, "collectors", None) is not None:
         ctx.collectors.register(DeliveryCollector(outbox, sender, dp["parts"], ctx.clock))
     log.info("bot running in %s mode", runner.mode)

@@ -250,3 +250,15 @@ PROCESS_MEMORY_LIMIT_IS_CGROUP = define(
 # --- build (monitoring/collectors/build_info.py) -----------------------------
 BUILD_INFO = define(
     "tokenwatch_build_info", "gauge", "Always 1; the running build {version,python}")
+
+# --- supervised loops (app/supervisor.py; monitoring/collectors/scheduler.py LoopsCollector) --
+LOOP_STATE = define(
+    "tokenwatch_loop_state", "gauge",
+    "1 for the loop's current state, 0 for the others {loop, state=idle|running|restarting|failed|stopped}")
+LOOP_RESTARTS_TOTAL = define("tokenwatch_loop_restarts_total", "counter", "Starts after the first {loop}")
+LOOP_FAILURES_TOTAL = define(
+    "tokenwatch_loop_failures_total", "counter", "Runs that raised or returned unexpectedly {loop}")
+LOOP_HANGS_TOTAL = define(
+    "tokenwatch_loop_hangs_total", "counter", "Runs cancelled because the heartbeat stopped {loop}")
+LOOP_HEARTBEAT_AGE_SECONDS = define(
+    "tokenwatch_loop_heartbeat_age_seconds", "gauge", "Seconds since the loop's last heartbeat {loop}")

@@ -4,11 +4,13 @@ Called by the composition root (``tokenwatch.service``)::
 
     monitoring = await build_monitoring(ctx)       # sets ctx.metrics and ctx.collectors
     ctx.scheduler.add_all(monitoring.jobs())       # monitoring.collect / .rollup / .retention
+    supervisor.add_all(monitoring.loops())         # monitoring.loop_lag: the event-loop lag probe
     ...
     await monitoring.stop()
 
 Collectors registered: ``process``, ``loop_lag``, ``db``, ``redis`` (when Redis is configured),
 ``api`` (when ``ctx.pipeline.api_stats`` exists), ``scheduler`` (when ``ctx.scheduler`` exists),
+``loops`` (when ``ctx.supervisor`` exists),
 ``pipeline`` (D2's collector) and ``pipeline_counters`` (when ``ctx.pipeline`` exists) and any
 ``extra_collectors``.
 """
@@ -20,11 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.scheduler import JobSpec
+from app.supervisor import LoopSpec
 from monitoring.collector import Collector, CollectorRegistry
 from monitoring.collectors.api import ApiCollector
 from monitoring.collectors.build_info import BuildInfoCollector
 from monitoring.collectors.pipeline_counters import PipelineCountersCollector
-from monitoring.collectors.scheduler import SchedulerCollector
+from monitoring.collectors.scheduler import LoopsCollector, SchedulerCollector
 from monitoring.host.db_pool import DbPoolCollector
 from monitoring.host.loop_lag import LoopLagMonitor
 from monitoring.host.process import ProcessCollector
@@ -51,6 +54,10 @@ class Monitoring:
 
     def jobs(self) -> list[JobSpec]:
         return self.registry.jobs()
+
+    def loops(self) -> list[LoopSpec]:
+        """The supervised loops of monitoring: the event-loop lag probe."""
+        return [self.loop_lag.loop_spec()]
 
     async def stop(self) -> None:
         if self._stopped:
@@ -89,7 +96,8 @@ async def build_monitoring(
     extra_collectors: Iterable[Collector] = (),
     loop_lag_interval_s: float = 0.5,
 ) -> Monitoring:
-    """Create the store and registry, register the standard collectors, start loop lag and HTTP."""
+    """Create the store and registry, register the standard collectors, start HTTP. The loop-lag
+    probe runs under the supervisor (``Monitoring.loops()``)."""
     settings = ctx.settings
     store = MetricStore.from_settings(ctx.db, settings, ctx.clock)
     registry = CollectorRegistry(clock=ctx.clock, store=store, collect_interval_s=settings.collect_interval_s)
@@ -119,6 +127,8 @@ async def build_monitoring(
         registry.register(PipelineCountersCollector(pipeline.counters))
     if getattr(ctx, "scheduler", None) is not None:
         registry.register(SchedulerCollector(ctx.scheduler.job_stats))
+    if getattr(ctx, "supervisor", None) is not None:
+        registry.register(LoopsCollector(ctx.supervisor.loop_stats))
     if pipeline is not None:
         from monitoring.collectors.pipeline import PipelineCollector
         from monitoring.pipeline import PipelineParams
@@ -131,7 +141,6 @@ async def build_monitoring(
     for collector in extra_collectors:
         registry.register(collector)
 
-    loop_lag.start()
     if serve_http:
         monitoring.http = HttpServer.from_context(ctx)
         try:

@@ -109,3 +109,120 @@ async def test_skipped_ticks_are_counted_and_said_once(caplog):
             await sched.shutdown()
     said = [r for r in caplog.records if "tick was skipped" in r.getMessage()]
     assert len(said) == 1
+
+
+async def test_watchdog_cancels_an_overrunning_job_and_it_runs_again(clock, caplog):
+    """A run that outlived its budget (here: one that swallows its first cancellation, as a
+    shielded call would) is cancelled by the watchdog, said once, and the job runs again."""
+    from app.clock import ManualClock
+
+    assert isinstance(clock, ManualClock)
+    starts: list[int] = []
+    second_run = asyncio.Event()
+
+    async def stuck():
+        starts.append(1)
+        if len(starts) == 2:
+            second_run.set()
+            return
+        await asyncio.Event().wait()
+
+    sched = Scheduler(Settings(), clock)
+    sched.add(JobSpec("test.stuck", stuck, interval_s=3600, budget_s=3600))  # the budget's timeout never fires in real time
+    with caplog.at_level("WARNING", logger="app.scheduler"):
+        sched.start()
+        try:
+            await _wait(lambda: len(starts) == 1)
+            assert await sched.cancel_overrunning() == []  # within budget: left alone
+            clock.advance(3601)
+            assert [s.id for s in sched.overrunning(clock.time())] == ["test.stuck"]
+            assert await sched.cancel_overrunning(grace_s=5) == []  # the run's own timeout goes first
+            clock.advance(5)
+            assert await sched.cancel_overrunning(grace_s=5) == ["test.stuck"]
+            await asyncio.wait_for(second_run.wait(), 5)
+        finally:
+            await sched.shutdown()
+    stats = sched.job_stats()[0]
+    assert stats.last_error == "cancelled by the watchdog: over its 3600s budget"
+    assert stats.runs == 2 and stats.running_since is None
+    said = [r for r in caplog.records if "watchdog cancels" in r.getMessage()]
+    assert len(said) == 1
+
+
+async def test_watchdog_runs_as_a_supervised_loop(clock):
+    from app.supervisor import LoopSpec, Supervisor
+
+    passes: list[float] = []
+    sched = Scheduler(Settings(), clock)
+    loops = sched.loops()
+    assert [spec.id for spec in loops] == ["scheduler.watchdog"]
+    assert loops[0].heartbeat_budget_s is not None  # a hung watchdog is itself noticed
+
+    async def one_pass_then_wait(seconds: float) -> None:
+        passes.append(seconds)
+        await asyncio.Event().wait()
+
+    sup = Supervisor(clock, watchdog_interval_s=None)
+    sup.add(LoopSpec("scheduler.watchdog", lambda: sched.watch(sleep=one_pass_then_wait)))
+    await sup.start()
+    await _wait(lambda: passes)
+    assert sup.get("scheduler.watchdog").state == "running"
+    await sup.stop()
+
+
+def test_cron_job_spec_computes_the_next_run():
+    from datetime import datetime, timezone
+
+    async def digest():
+        return None
+
+    spec = JobSpec("digest.daily", digest, cron="0 9 * * *")
+    trigger = spec.trigger()
+    after = datetime(2026, 3, 5, 10, 30, tzinfo=timezone.utc)
+    assert trigger.get_next_fire_time(None, after) == datetime(2026, 3, 6, 9, 0, tzinfo=timezone.utc)
+    before = datetime(2026, 3, 5, 8, 59, tzinfo=timezone.utc)
+    assert trigger.get_next_fire_time(None, before) == datetime(2026, 3, 5, 9, 0, tzinfo=timezone.utc)
+    weekly = JobSpec("digest.weekly", digest, cron="30 7 * * mon").trigger()
+    assert weekly.get_next_fire_time(None, after) == datetime(2026, 3, 9, 7, 30, tzinfo=timezone.utc)  # a Monday
+    assert spec.schedule == "cron 0 9 * * * (UTC)"
+    assert JobSpec("x", digest, interval_s=30).schedule == "every 30s"
+
+
+async def test_cron_job_is_scheduled_at_its_next_fire_time():
+    import time
+    from datetime import datetime, timedelta, timezone
+
+    async def digest():
+        return None
+
+    def next_hour(t: float) -> float:
+        now = datetime.fromtimestamp(t, timezone.utc)
+        return (now + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0).timestamp()
+
+    sched = Scheduler(Settings())
+    before = time.time()
+    sched.add(JobSpec("digest.hourly", digest, cron="0 * * * *"))
+    sched.start()
+    try:
+        stats = sched.job_stats()[0]
+    finally:
+        await sched.shutdown()
+    # the hour may turn between the two readings; the next run is the top of an hour after "now"
+    assert stats.next_run_time in {next_hour(before), next_hour(time.time())}
+    assert stats.cron == "0 * * * *" and stats.interval_s is None
+
+
+def test_bad_schedules_fail_with_a_clear_error():
+    import pytest
+
+    async def digest():
+        return None
+
+    with pytest.raises(ValueError, match=r"job digest.daily: invalid cron expression '0 25 \* \* \*'"):
+        JobSpec("digest.daily", digest, cron="0 25 * * *")
+    with pytest.raises(ValueError, match="five fields"):
+        JobSpec("digest.daily", digest, cron="every day")
+    with pytest.raises(ValueError, match="exactly one of interval_s and cron"):
+        JobSpec("both", digest, interval_s=5, cron="* * * * *")
+    with pytest.raises(ValueError, match="exactly one of interval_s and cron"):
+        JobSpec("neither", digest)

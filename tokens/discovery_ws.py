@@ -1,9 +1,9 @@
 """Discovery from PumpPortal's websocket: migration events become ``monitoring`` tokens.
 
     listener = MigrationListener(url, session, intake, min_backoff_s=0.5, max_backoff_s=30)
-    listener.start()          # a background task: connect, subscribe, read, reconnect
+    supervisor.add(LoopSpec("pipeline.discovery_ws", listener.run))   # connect, subscribe, read, reconnect
     listener.state            # "connecting" | "connected" | "disconnected" | "stopped"
-    await listener.stop()
+    await listener.stop()     # after the loop was cancelled: closes the socket, state "stopped"
 
 Protocol: send ``{"method": "subscribeMigration"}``; the first reply is a confirmation
 (``{"message": ...}``, ignored); then events ``{"signature", "mint", "txType", "pool"}``
@@ -44,7 +44,7 @@ class MigrationListener:
     """The websocket client (see module docstring).
 
         listener = MigrationListener("ws://127.0.0.1:8001/api/data", session, intake)
-        listener.start(); ...; await listener.stop()
+        task = asyncio.create_task(listener.run()); ...; task.cancel(); await listener.stop()
     """
 
     def __init__(self, url: str, session: aiohttp.ClientSession, intake: TokenIntake, *,
@@ -74,25 +74,17 @@ class MigrationListener:
         self.last_error: str | None = None
         self.pending: deque[dict[str, Any]] = deque(maxlen=MAX_PENDING)
         self._down_logged = False
-        self._task: asyncio.Task | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
 
     @property
     def counters(self):  # the shared PipelineCounters
         return self.intake.counters
 
-    def start(self) -> asyncio.Task:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self.run(), name="pumpportal-listener")
-        return self._task
-
     async def stop(self) -> None:
-        task, self._task = self._task, None
+        """Close the socket, if one is open, and say so; ``run()`` itself is ended by cancelling it
+        (the supervisor does)."""
         if self._ws is not None and not self._ws.closed:
             await self._ws.close()
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
         self.state = "stopped"
 
     @property

@@ -1,8 +1,9 @@
 """The token pipeline, assembled: HTTP session, limiters, client, discovery, processor, jobs.
 
     pipeline = Pipeline(settings, db, clock, dexscreener_base_url=url, pumpportal_ws_url=ws_url)
-    await pipeline.start()                 # opens the session, starts the websocket listener
+    await pipeline.start()                 # opens the session, builds the parts
     scheduler.add_all(pipeline.jobs())     # pipeline.process / .profiles / .archive / .retention
+    supervisor.add_all(pipeline.loops())   # pipeline.discovery_ws: the websocket listener
     ...
     await pipeline.stop()
 
@@ -38,6 +39,7 @@ from tokens.stage_stats import StageStats
 
 if TYPE_CHECKING:  # pragma: no cover
     from app.scheduler import JobSpec
+    from app.supervisor import LoopSpec
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +116,11 @@ class Pipeline:
         self.profiles = ProfilesPoller(self.client, self.intake, self.clock)
 
     async def start(self) -> None:
-        """Open the HTTP session and start listening for migrations (idempotent)."""
+        """Open the HTTP session and build the parts (idempotent). The websocket listener runs
+        under the supervisor (``loops()``), not here."""
         if self.started:
             return
         self._build()
-        if self.listen and self.listener is not None:
-            self.listener.start()
         self.started = True
 
     async def stop(self) -> None:
@@ -165,6 +166,20 @@ class Pipeline:
             JobSpec("pipeline.archive", self.archive, interval_s=ARCHIVE_INTERVAL_S, budget_s=60.0),
             JobSpec("pipeline.retention", self.retention, interval_s=RETENTION_INTERVAL_S, budget_s=300.0),
         ]
+
+    def loops(self) -> list["LoopSpec"]:
+        """The supervised loops of the pipeline: the PumpPortal listener when ``listen``.
+
+        The listener reconnects by itself with its own backoff and never returns; the
+        supervisor restarts it if it ever ends and shows it in /jobs. No heartbeat budget: a
+        quiet websocket (no migrations for a while) is not a hung one (aiohttp's ping/pong
+        notices a dead connection)."""
+        from app.supervisor import LoopSpec
+
+        assert self.listener is not None, "Pipeline.start() first"
+        if not self.listen:
+            return []
+        return [LoopSpec("pipeline.discovery_ws", self.listener.run)]
 
     def snapshot(self) -> dict:
         """A JSON-friendly summary for /status and debugging."""

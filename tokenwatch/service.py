@@ -6,8 +6,9 @@
     await service.stop()
 
 ``run_service(settings)`` is what ``tokenwatch run`` calls: start, wait for SIGINT/SIGTERM, stop.
-Each part contributes its scheduler jobs (``jobs()``) and its collectors; nothing else in
-the code base wires parts together.
+Each part contributes its scheduler jobs (``jobs()``), its long-lived loops (``loops()``, run
+by one ``Supervisor``) and its collectors; nothing else in the code base wires parts together.
+On stop the loops end first (graceful ``stop`` of each, then cancellation), then the parts.
 """
 from __future__ import annotations
 
@@ -22,10 +23,11 @@ from app.context import AppContext
 from app.db import Database
 from app.migrate import upgrade
 from app.scheduler import Scheduler
+from app.supervisor import Supervisor
 from app.settings import Settings
 from tokenwatch.status_line import StatusLine
-from bot.setup import build_bot
-from monitoring.setup import build_monitoring
+from bot.setup import RunningBot, build_bot
+from monitoring.setup import Monitoring, build_monitoring
 from simulator.server import market_from_settings
 from tokens.pipeline import Pipeline
 
@@ -42,8 +44,8 @@ class Service:
         self.console_input = console_input
         self.console_out = console_out
         self.ctx: AppContext | None = None
-        self.monitoring = None
-        self.bot = None
+        self.monitoring: Monitoring | None = None
+        self.bot: RunningBot | None = None
         self._stoppers: list = []  # async callables, run in reverse order on stop
 
     async def start(self) -> AppContext:
@@ -76,27 +78,32 @@ class Service:
         await ctx.pipeline.start()
         self._stoppers.append(ctx.pipeline.stop)
 
-        # scheduler
+        # scheduler (periodic jobs) and supervisor (long-lived loops)
         ctx.scheduler = Scheduler(s, self.clock)
         ctx.scheduler.add_all(ctx.pipeline.jobs())
+        supervisor = ctx.supervisor = Supervisor(self.clock)
+        supervisor.add_all(ctx.pipeline.loops())
+        supervisor.add_all(ctx.scheduler.loops())
 
         # monitoring
-        self.monitoring = await build_monitoring(ctx)
-        ctx.scheduler.add_all(self.monitoring.jobs())
-        self._stoppers.append(self.monitoring.stop)
+        monitoring = self.monitoring = await build_monitoring(ctx)
+        ctx.scheduler.add_all(monitoring.jobs())
+        supervisor.add_all(monitoring.loops())
+        self._stoppers.append(monitoring.stop)
 
         # bot and delivery
-        self.bot = await build_bot(ctx, console_input=self.console_input, console_out=self.console_out)
-        ctx.scheduler.add_all(self.bot.jobs())
-        self._stoppers.append(self.bot.stop)
+        bot = self.bot = await build_bot(ctx, console_input=self.console_input, console_out=self.console_out)
+        ctx.scheduler.add_all(bot.jobs())
+        supervisor.add_all(bot.loops())
+        self._stoppers.append(bot.stop)
+
+        if s.status_line:
+            supervisor.add_all(StatusLine(ctx).loops())
 
         ctx.scheduler.start()
         self._stoppers.append(ctx.scheduler.shutdown)
-
-        if s.status_line:
-            line = StatusLine(ctx)
-            line.start()
-            self._stoppers.append(line.stop)
+        await supervisor.start()
+        self._stoppers.append(supervisor.stop)  # popped first: the loops end before the parts close
         log.info("tokenwatch started (database %s, market %s)", db.dialect, s.market)
         return ctx
 

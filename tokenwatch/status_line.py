@@ -2,7 +2,10 @@
 
 Every ``period_s`` (30 s) it prints one compact line on a terminal, or logs it without one,
 so a service under systemd or Docker still shows it is alive. An unchanged line is repeated
-only every ``REPEAT_S``, so it does not scroll the console chat's replies away.
+only every ``REPEAT_S``, so it does not scroll the console chat's replies away. It runs as
+a supervised loop (``loops()``: ``status_line``), beating once per line::
+
+    supervisor.add_all(StatusLine(ctx).loops())
 """
 from __future__ import annotations
 
@@ -11,11 +14,13 @@ import logging
 import sys
 
 from app.context import AppContext
+from app.supervisor import LoopSpec, beat
 from tokens.queries import pipeline_summary
 
 log = logging.getLogger("tokenwatch.status")
 
 REPEAT_S = 300.0
+HEARTBEAT_MIN_BUDGET_S = 60.0
 
 
 async def status_text(ctx: AppContext) -> str:
@@ -34,20 +39,18 @@ class StatusLine:
         self.stream = stream or sys.stdout
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.period_s = period_s or 30.0
-        self._task: asyncio.Task | None = None
         self._last = ""
         self._last_at = 0.0
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="status-line")
+    def loops(self) -> list[LoopSpec]:
+        """The status line as a supervised loop: cancelled and restarted if a line takes longer
+        than a few periods (a hung query), restarted if it ever ends."""
+        return [LoopSpec("status_line", self.run, heartbeat_budget_s=max(HEARTBEAT_MIN_BUDGET_S, 3 * self.period_s))]
 
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _loop(self) -> None:
+    async def run(self) -> None:
+        """Print (or log) a line every ``period_s`` until cancelled."""
         while True:
+            beat()
             await asyncio.sleep(self.period_s)
             try:
                 text = await status_text(self.ctx)

@@ -1,4 +1,5 @@
-"""/jobs: the scheduler's jobs and their health; Refresh (viewers) and Run now (admins only)."""
+"""/jobs: the scheduler's jobs and the supervised loops, with their health; Refresh (viewers),
+Run now and Restart loop (admins only, rights re-checked on every press, buttons expire)."""
 from __future__ import annotations
 
 import logging
@@ -15,19 +16,22 @@ from bot.views.jobs import jobs_keyboard, render_jobs
 
 log = logging.getLogger(__name__)
 
-JOBS = CommandSpec("jobs", "Scheduled jobs: next run, last duration, last error", "/jobs")
+JOBS = CommandSpec("jobs", "Scheduled jobs and background loops: next run, state, restarts, last error", "/jobs")
 COMMANDS = [JOBS]
 
 
 def _view(ctx: Any, signer: CallbackSigner, role: Role, chat_type: str | None) -> tuple[str, InlineKeyboardMarkup]:
-    scheduler = ctx.scheduler
+    scheduler, supervisor = ctx.scheduler, ctx.supervisor
     now = ctx.clock.time()
     stats = scheduler.job_stats() if scheduler is not None else []
-    text = render_jobs(stats, now, scheduler_running=scheduler is not None)
-    # Run buttons for admins, and in group chats (where admins and viewers share one message;
+    loops = supervisor.loop_stats() if supervisor is not None else None
+    text = render_jobs(stats, now, scheduler_running=scheduler is not None, loops=loops)
+    # Action buttons for admins, and in group chats (where admins and viewers share one message;
     # a viewer's press is refused there).
-    with_run = scheduler is not None and (role >= Role.ADMIN or chat_type not in (None, "private"))
-    return text, jobs_keyboard([s.id for s in stats], signer, with_run=with_run)
+    with_run = (scheduler is not None or supervisor is not None) and (
+        role >= Role.ADMIN or chat_type not in (None, "private"))
+    return text, jobs_keyboard([s.id for s in stats], signer, with_run=with_run,
+                               loop_ids=[loop.id for loop in loops or ()])
 
 
 def make_router() -> Router:
@@ -58,5 +62,22 @@ def make_router() -> Router:
             return
         log.info("admin %s asked job %s to run now", query.from_user.id, callback_data.job)
         await query.answer(f"▶ {callback_data.job[:60]} will run now.")
+
+    @router.callback_query(Signed(JobsCb, F.action == JobsAction.RESTART_LOOP), flags=admin_flags())
+    async def restart_loop(query: CallbackQuery, callback_data: JobsCb, ctx: Any, cb_signer: CallbackSigner) -> None:
+        if cb_signer.is_expired(callback_data.ts):
+            await query.answer("This button has expired; send /jobs again.", show_alert=True)
+            return
+        supervisor = ctx.supervisor
+        if supervisor is None:
+            await query.answer("No loops are supervised in this process.", show_alert=True)
+            return
+        if supervisor.get(callback_data.job) is None:
+            await query.answer(f"Unknown loop: {callback_data.job[:60]}", show_alert=True)
+            return
+        # Answer first: the loop restarted may be the one running this handler (the console chat).
+        await query.answer(f"↻ {callback_data.job[:60]} is restarting.")
+        log.info("admin %s restarted loop %s", query.from_user.id, callback_data.job)
+        await supervisor.restart(callback_data.job)
 
     return router

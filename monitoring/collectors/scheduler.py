@@ -1,7 +1,11 @@
-"""Per-job figures of the scheduler, from ``app.scheduler.Scheduler.job_stats()``.
+"""Per-job figures of the scheduler (``app.scheduler.Scheduler.job_stats()``) and per-loop
+figures of the supervisor (``app.supervisor.Supervisor.loop_stats()``).
 
     registry.register(SchedulerCollector(scheduler.job_stats))
     # tokenwatch_job_running_seconds{job="pipeline.process"} 0.0
+    registry.register(LoopsCollector(supervisor.loop_stats))
+    # tokenwatch_loop_state{loop="bot.outbox_sender",state="running"} 1.0
+    # tokenwatch_loop_restarts_total{loop="bot.outbox_sender"} 0.0
 """
 from __future__ import annotations
 
@@ -10,10 +14,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from app.numbers import finite_float
+from app.supervisor import LOOP_STATES
 from monitoring import metric_names as m
 from monitoring.sample import Sample
-
-
 
 
 class SchedulerCollector:
@@ -45,4 +48,31 @@ class SchedulerCollector:
                 out.append(Sample(m.JOB_DURATION_MAX_SECONDS, max(durations), labels))
             since = finite_float(getattr(stats, "running_since", None))
             out.append(Sample(m.JOB_RUNNING_SECONDS, max(0.0, now - since) if since is not None else 0.0, labels))
+        return out
+
+
+class LoopsCollector:
+    """Collector ``loops``: per supervised loop its state (one 0/1 sample per state), restarts,
+    failures, hangs, and the age of its last heartbeat (loops with a heartbeat budget).
+
+        LoopsCollector(supervisor.loop_stats)
+    """
+
+    name = "loops"
+
+    def __init__(self, loop_stats: Callable[[], Iterable[Any]]) -> None:
+        self.loop_stats = loop_stats
+
+    async def collect(self, now: float) -> list[Sample]:
+        out: list[Sample] = []
+        for stats in self.loop_stats():
+            labels = {"loop": str(stats.id)}
+            for state in LOOP_STATES:
+                out.append(Sample(m.LOOP_STATE, 1.0 if stats.state == state else 0.0, {**labels, "state": state}))
+            out.append(Sample(m.LOOP_RESTARTS_TOTAL, float(stats.restarts), labels))
+            out.append(Sample(m.LOOP_FAILURES_TOTAL, float(stats.failures), labels))
+            out.append(Sample(m.LOOP_HANGS_TOTAL, float(stats.hangs), labels))
+            last_beat = finite_float(stats.last_beat)
+            if stats.heartbeat_budget_s is not None and last_beat is not None:
+                out.append(Sample(m.LOOP_HEARTBEAT_AGE_SECONDS, max(0.0, now - last_beat), labels))
         return out

@@ -1,7 +1,8 @@
 """Event-loop lag: how late a timed sleep wakes up. A blocked loop shows up here first.
 
     monitor = LoopLagMonitor(interval_s=0.5)
-    monitor.start()                    # inside the running loop
+    supervisor.add(monitor.loop_spec())   # in a service: supervised, beats every interval
+    monitor.start()                    # standalone (tests): a bare task inside the running loop
     ...
     monitor.last_s, monitor.max_s, monitor.p95_s
     registry.register(monitor)         # it is also a collector ("loop_lag")
@@ -16,10 +17,13 @@ import math
 from collections import deque
 
 from app.clock import SYSTEM_CLOCK, Clock
+from app.supervisor import LoopSpec, beat
 from monitoring import metric_names as m
 from monitoring.sample import Sample
 
 log = logging.getLogger(__name__)
+
+HEARTBEAT_BUDGET_S = 30.0  # the probe beats every interval; silent this long means it is stuck
 
 
 class LoopLagMonitor:
@@ -71,16 +75,22 @@ class LoopLagMonitor:
         index = min(len(ordered) - 1, max(0, math.ceil(0.95 * len(ordered)) - 1))
         return ordered[index]
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Measure until cancelled: the loop body (supervised in a service, see ``loop_spec``)."""
         while True:
+            beat()
             started = self.clock.monotonic()
             await asyncio.sleep(self.interval_s)
             self.record(self.clock.monotonic() - started - self.interval_s)
 
+    def loop_spec(self, loop_id: str = "monitoring.loop_lag") -> LoopSpec:
+        """The probe as a supervised loop (restarted if it dies, cancelled if it stops beating)."""
+        return LoopSpec(loop_id, self.run, heartbeat_budget_s=max(HEARTBEAT_BUDGET_S, 10 * self.interval_s))
+
     def start(self) -> None:
-        """Start measuring (idempotent); must be called with a running loop."""
+        """Start measuring as a bare task (idempotent; standalone use and tests); needs a running loop."""
         if not self.running:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="loop-lag-monitor")
+            self._task = asyncio.get_running_loop().create_task(self.run(), name="loop-lag-monitor")
 
     async def stop(self) -> None:
         task, self._task = self._task, None

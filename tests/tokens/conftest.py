@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from app.settings import Settings
+from app.supervisor import Supervisor
 from simulator.server import LocalMarket
 from tokens.pipeline import Pipeline
 
@@ -34,18 +35,30 @@ TEST_RUN_BUDGET_S = 60.0
 
 @pytest.fixture
 async def make_pipeline(db, clock, market):
-    """Build started pipelines on the test DB and the market; all stopped at teardown."""
-    made: list[Pipeline] = []
+    """Build started pipelines on the test DB and the market, their loops (the websocket listener
+    when ``listen``) under a supervisor as the service runs them; all stopped at teardown.
+    ``Pipeline.stop()`` stops the pipeline's loops first."""
+    made: list[tuple[Pipeline, Supervisor]] = []
 
     async def make(listen: bool = False, run_budget_s: float = TEST_RUN_BUDGET_S, **overrides) -> Pipeline:
         p = Pipeline(pipeline_settings(**overrides), db, clock, market.dexscreener_base_url,
                      market.pumpportal_ws_url, listen=listen, run_budget_s=run_budget_s)
         await p.start()
-        made.append(p)
+        supervisor = Supervisor(clock)
+        supervisor.add_all(p.loops())
+        await supervisor.start()
+        stop_pipeline = p.stop
+
+        async def stop() -> None:
+            await supervisor.stop()
+            await stop_pipeline()
+
+        p.stop = stop  # type: ignore[method-assign]
+        made.append((p, supervisor))
         return p
 
     yield make
-    for p in made:
+    for p, _ in made:
         await p.stop()
 
 

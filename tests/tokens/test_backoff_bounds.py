@@ -34,7 +34,7 @@ async def test_listener_keeps_reconnecting_after_a_very_long_outage(sqlite_db, c
     async with aiohttp.ClientSession() as session:
         listener = MigrationListener(market.pumpportal_ws_url, session, TokenIntake(sqlite_db, clock),
                                      min_backoff_s=0.5, max_backoff_s=30.0, clock=clock, sleep=quick_sleep)
-        task = listener.start()
+        task = asyncio.create_task(listener.run())
         try:
             await eventually(lambda: listener.failed_attempts >= FAILED_ATTEMPTS or task.done(), timeout_s=60)
             assert not task.done(), task.exception() if task.done() else None
@@ -43,6 +43,8 @@ async def test_listener_keeps_reconnecting_after_a_very_long_outage(sqlite_db, c
             assert listener.state == "connected" and listener.connects == 1
             assert max(delays) <= 30.0 and min(delays) >= 0.5
         finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
             await listener.stop()
 
 

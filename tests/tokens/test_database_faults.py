@@ -35,6 +35,7 @@ from sqlalchemy import func, select
 from app.clock import SYSTEM_CLOCK
 from app.db import SQLITE_BUSY_TIMEOUT_MS, Database, make_engine
 from app.scheduler import Scheduler
+from app.supervisor import Supervisor
 from simulator.server import LocalMarket
 from tests.conftest import PG_ADMIN_DSN
 from tests.tokens.conftest import eventually, pipeline_settings
@@ -62,21 +63,26 @@ async def checks_since(db: Database, since: float) -> int:
 
 
 class Service:
-    """The pipeline wired as the composition root wires it: jobs on a ``Scheduler``."""
+    """The pipeline wired as the composition root wires it: jobs on a ``Scheduler``, loops on a
+    ``Supervisor``."""
 
     def __init__(self, db: Database, market: LocalMarket) -> None:
         settings = fast_settings()
         self.pipeline = Pipeline(settings, db, SYSTEM_CLOCK, market.dexscreener_base_url, market.pumpportal_ws_url,
                                  listen=True, run_budget_s=0.15)
         self.scheduler = Scheduler(settings, SYSTEM_CLOCK)
+        self.supervisor = Supervisor(SYSTEM_CLOCK)
 
     async def __aenter__(self) -> "Service":
         await self.pipeline.start()
         self.scheduler.add_all(self.pipeline.jobs())
+        self.supervisor.add_all(self.pipeline.loops())
         self.scheduler.start()
+        await self.supervisor.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self.supervisor.stop()
         await self.scheduler.shutdown()
         await self.pipeline.stop()
 
