@@ -33,6 +33,9 @@ from bot.status_sections import StatusSections, default_sections
 log = logging.getLogger(__name__)
 
 SENDER_BACKOFF = Backoff(base_s=1.0, max_s=30.0)
+# The sender beats once per pass; a pass waits at most a second (a minute while Telegram refuses
+# the token), so three minutes without a beat means it is stuck (e.g. on a database that hangs).
+SENDER_HEARTBEAT_BUDGET_S = 180.0
 
 
 def build_status_sections() -> StatusSections:
@@ -58,7 +61,8 @@ class RunningBot:
 
         The sender's ``run()`` survives delivery errors by itself and returns only after
         ``stop()``; the supervisor restarts it if it ever ends or raises otherwise."""
-        sender = LoopSpec("bot.outbox_sender", self.sender.run, stop=self.sender.stop, backoff=SENDER_BACKOFF)
+        sender = LoopSpec("bot.outbox_sender", self.sender.run, stop=self.sender.stop, backoff=SENDER_BACKOFF,
+                          heartbeat_budget_s=SENDER_HEARTBEAT_BUDGET_S)
         return [sender, *self.runner.loops()]
 
     async def stop(self) -> None:

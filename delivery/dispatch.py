@@ -35,6 +35,7 @@ import os
 import socket
 import uuid
 
+from app.supervisor import beat
 from app.backoff import Backoff
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import Database
@@ -123,6 +124,7 @@ class OutboxSender:
         self._stopping = False
         log.info("outbox sender %s started", self.owner)
         while not self._stopping:
+            beat()  # a pass waits at most poll_interval_s (or the 401 probe interval) before the next
             try:
                 wait = await self._pass()
                 await self.outage.fallback()

@@ -10,6 +10,7 @@ from app.clock import SYSTEM_CLOCK
 from app.context import AppContext
 from app.scheduler import Scheduler
 from app.settings import Settings
+from app.supervisor import Supervisor
 from bot.setup import RunningBot, build_bot
 from simulator.telegram_api import FakeTelegram
 
@@ -46,9 +47,13 @@ async def reply_world(sqlite_url, sqlite_db):
                      started_at=SYSTEM_CLOCK.time())
     ctx.extras["doctor_timeout_s"] = 2.0
     running = await build_bot(ctx, console_input=False)
+    supervisor = ctx.supervisor = Supervisor(SYSTEM_CLOCK)  # runs polling and the sender, as the service does
+    supervisor.add_all(running.loops())
+    await supervisor.start()
     try:
         yield ReplyWorld(fake, ctx, running)
     finally:
+        await supervisor.stop()
         await running.stop()
         await scheduler.shutdown()
         await fake.stop()
