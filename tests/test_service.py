@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 
 import aiohttp
 from sqlalchemy import func
@@ -65,7 +66,8 @@ async def test_service_discovers_checks_activates_and_resumes(tmp_path, caplog):
         with caplog.at_level("INFO", logger="bot.console"):
             await service.bot.runner.console.handle_line("/status")
         shown = "\n".join(r.getMessage() for r in caplog.records if r.name == "bot.console")
-        assert "active" in shown.lower() and "monitoring" in shown.lower()
+        # the token counts, with at least the one activation waited for above
+        assert re.search(r"^Tokens: monitoring \d+ · active [1-9]\d* · archived \d+$", shown, re.MULTILINE), shown
 
         # /metrics is served with the pipeline's numbers once a collection ran
         async def collected() -> bool:

@@ -148,7 +148,7 @@ async def test_every_command_and_button_reply_is_accepted_by_telegram(fake, fram
     exercise = Exercise(fake, frame_ctx.clock)
     await exercise.run(world)
     assert problems(fake) == []
-    assert fake.refusals == [] or {r.description for r in fake.refusals} == {NOT_MODIFIED}
+    assert [r.description for r in fake.refusals if r.description != NOT_MODIFIED] == []
     # every step was taken and answered: the buttons were there to press
     assert exercise.done == [
         "/start", "/help", "/start", "/help", "/status", "press 🔄 Refresh", "/stuck", "press Next ▶",
