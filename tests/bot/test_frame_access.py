@@ -132,3 +132,39 @@ async def test_commands_for_other_bots_in_a_group_are_ignored(fake, running_bot)
     refusal = await say(fake, -100777, STRANGER, "/status@tokenwatch_test_bot")
     assert refusal.plain == "Not authorised."
     assert len(fake.sent(-100777)) == 1
+
+
+async def test_commands_in_photo_captions_are_rate_limited(fake, frame_ctx):
+    frame_ctx.settings.command_rate_limit_per_min = 2
+    runner = BotRunner(frame_ctx, polling_timeout=1)
+    await runner.start()
+    try:
+        for _ in range(2):
+            before = len(fake.sent(STRANGER))
+            fake.user_sends(STRANGER, STRANGER, "/status", as_caption=True)
+            await fake.wait_for(lambda: len(fake.sent(STRANGER)) > before, 10)
+        slow = await _say_caption(fake, STRANGER, "/status")
+        assert slow.plain.startswith("Slow down")
+        for _ in range(5):
+            fake.user_sends(STRANGER, STRANGER, "/status", as_caption=True)
+        await say(fake, VIEWER, VIEWER, "/help")  # a sync point: everything before it was handled
+        assert len(fake.sent(STRANGER)) == 3  # 2 refusals + one "slow down", nothing for the rest
+        assert runner.dp["parts"].throttle.dropped == 6
+    finally:
+        await runner.stop()
+
+
+async def _say_caption(fake, user_id: int, text: str):
+    before = len(fake.sent(user_id))
+    fake.user_sends(user_id, user_id, text, as_caption=True)
+    await fake.wait_for(lambda: len(fake.sent(user_id)) > before, 10)
+    return fake.sent(user_id)[before]
+
+
+async def test_strangers_bare_commands_in_groups_get_no_refusal(fake, running_bot):
+    fake.add_chat(-100778, "supergroup", title="busy group", members=[STRANGER])
+    fake.user_sends(-100778, STRANGER, "/status")  # maybe meant for another bot: ignore quietly
+    fake.user_sends(-100778, STRANGER, "/help arg")
+    refusal = await say(fake, -100778, STRANGER, "/status@tokenwatch_test_bot")
+    assert refusal.plain == "Not authorised."
+    assert len(fake.sent(-100778)) == 1

@@ -108,3 +108,16 @@ async def test_hostile_arguments_do_not_break_commands(fake, running_bot):
     msg = await say(fake, VIEWER, VIEWER, hostile)
     assert "tokenwatch status" in msg.plain
     assert running_bot.dp["parts"].errors == 0
+
+
+async def test_ping_lists_redis_as_not_configured_without_redis_url(fake, running_bot, frame_ctx):
+    assert frame_ctx.settings.redis_url is None
+    msg = await say(fake, VIEWER, VIEWER, "/ping")
+    assert "✅ redis: not configured (REDIS_URL is unset): running without it" in msg.plain
+    assert "all checks passed" in msg.plain  # running without Redis is allowed, not a failure
+
+
+async def test_help_says_stuck_also_lists_active_tokens_with_failing_fetches(fake, running_bot):
+    msg = await say(fake, VIEWER, VIEWER, "/help")
+    line = next(line for line in msg.plain.splitlines() if line.startswith("/stuck"))
+    assert "monitored/active with fetches failing in a row" in line
