@@ -1,6 +1,9 @@
 # tokenwatch: slim, non-root, with a health check on /healthz
 FROM python:3.11-slim AS base
 
+# HTTP_HOST=0.0.0.0: reachable through the published port (docker-compose.yml repeats it in
+# `environment:` so an .env cannot override it). /app/data holds SQLite and console pictures:
+# mount a volume there (docker-compose.yml does).
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     HTTP_HOST=0.0.0.0 HTTP_PORT=8080 STATUS_LINE=false
 
@@ -11,6 +14,7 @@ COPY tokenwatch ./tokenwatch
 COPY tokens ./tokens
 COPY simulator ./simulator
 COPY bot ./bot
+COPY delivery ./delivery
 COPY monitoring ./monitoring
 COPY recovery ./recovery
 COPY migrations ./migrations

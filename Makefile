@@ -1,9 +1,13 @@
 # tokenwatch: two commands on a fresh machine with Python 3.11+
 #   make run    install into .venv and start the service on the embedded default
 #   make test   install into .venv (with test extras) and run the whole test suite
+# Installing happens only when pyproject.toml or constraints.txt changed since the last install
+# (stamp files in .venv); the install is editable, so code changes need none.
 PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+STAMP_TEST := $(VENV)/.installed-test
 
 .PHONY: run test install install-test clean
 
@@ -11,11 +15,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-install: $(BIN)/python
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -c constraints.txt -e .
+	touch $@
 
-install-test: $(BIN)/python
+# the test extras include everything `run` needs, so they satisfy both stamps
+$(STAMP_TEST): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	touch $@ $(STAMP)
+
+install: $(STAMP)
+
+install-test: $(STAMP_TEST)
 
 run: install
 	$(BIN)/tokenwatch run

@@ -43,3 +43,13 @@ def current_heads(url: str) -> list[str]:
     from alembic.script import ScriptDirectory
 
     return list(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+
+
+def known_revisions() -> list[str]:
+    """Every revision id in ``migrations/versions``, oldest first (``head`` marked)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    heads = set(script.get_heads())
+    revisions = [rev.revision for rev in script.walk_revisions()][::-1]
+    return [f"{rev} (head)" if rev in heads else rev for rev in revisions]

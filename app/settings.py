@@ -19,6 +19,11 @@ IdList = Annotated[list[int], NoDecode]
 StrList = Annotated[list[str], NoDecode]
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+FIND_YOUR_ID = ("message @userinfobot (it replies with your id), or send /start to your bot and find "
+                "'from user <id>' in tokenwatch's log; then run `tokenwatch doctor`")
+
+
 class SettingsError(Exception):
     """An invalid setting; the message is one line naming the setting."""
 
@@ -114,7 +119,43 @@ class Settings(BaseSettings):
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
-            return [int(part) for part in value.replace(" ", "").split(",") if part]
+            parts = [part for part in value.replace(" ", "").split(",") if part]
+            for part in parts:
+                if not re.fullmatch(r"-?\d+", part):
+                    raise ValueError(f"{part[:40]!r} is not a numeric user id; Telegram ids are numbers like "
+                                     f"123456789 (not @usernames): {FIND_YOUR_ID}")
+            return [int(part) for part in parts]
+        return value
+
+    @field_validator("telegram_alert_chat_id", "telegram_escalation_chat_id", mode="before")
+    @classmethod
+    def _chat_id(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip() and not re.fullmatch(r"-?\d+", value.strip()):
+            raise ValueError(f"{value.strip()[:40]!r} is not a numeric chat id; a group's id looks like "
+                             "-1001234567890: add the bot to the group, send /start there and find 'in chat <id>' in "
+                             "tokenwatch's log")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: object) -> object:
+        if isinstance(value, str):
+            level = value.strip().upper()
+            if level not in LOG_LEVELS:
+                raise ValueError(f"{value.strip()[:20]!r} is not a log level; use one of {', '.join(LOG_LEVELS)}")
+            return level
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        scheme = value.partition("://")[0].lower() if "://" in value else ""
+        if scheme not in ("redis", "rediss", "unix"):
+            shown = f"scheme {scheme!r}" if scheme else "no scheme"
+            raise ValueError(f"has {shown}; use redis://host:6379/0 (or rediss://, unix://), "
+                             "or leave it empty to run without Redis")
         return value
 
     @field_validator("pump_dex_ids", "pump_quote_symbols", "external_quote_symbols", mode="before")

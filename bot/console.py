@@ -13,7 +13,7 @@ to the terminal instead of calling HTTP, and updates fed with ``dp.feed_update``
     chat = ConsoleChat(ctx, out=io.StringIO(), interactive=True)
     await chat.handle_line("/status")       # prints the status and "[1] 🔄 Refresh"
     await chat.handle_line("1")             # presses Refresh
-    await chat.run()                        # read stdin until EOF or stop()
+    await chat.run()                        # read stdin until stop(); EOF (Ctrl-D) stops tokenwatch
 
 ``ConsoleTransport(chat)`` gives the outbox the same ``Transport`` protocol as
 ``delivery.transport.BotTransport``, so alerts print here too (with pressable buttons).
@@ -23,10 +23,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import signal
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -62,6 +63,12 @@ CONSOLE_USER_ID = 1000
 CONSOLE_CHAT_ID = 1000
 MAX_REMEMBERED_BUTTONS = 500
 NOT_MODIFIED = "Bad Request: message is not modified"
+PLAIN_TEXT_HINT = "(not a command: commands start with /, e.g. /status; /help lists them; a number presses a button)"
+
+
+def interrupt_process() -> None:
+    """Stop tokenwatch the way Ctrl-C does: ``run_service`` turns SIGINT into a clean stop."""
+    signal.raise_signal(signal.SIGINT)
 
 
 @dataclass
@@ -99,14 +106,16 @@ class ConsolePrinter:
         return to_plain(text) if parse_mode and parse_mode.upper() == "HTML" else text
 
     def _buttons(self, chat_id: int, message_id: int, markup: dict | None) -> str:
+        """Number the buttons; an edited message keeps its buttons' numbers (by position)."""
         rows = (markup or {}).get("inline_keyboard") or []
         parts: list[str] = []
+        reuse = [n for n, (c, m, _data) in self.buttons.items() if (c, m) == (chat_id, message_id)]
         for row in rows:
             cells = []
             for button in row:
                 data = button.get("callback_data")
                 if data is not None:
-                    n = next(self._button_numbers)
+                    n = reuse.pop(0) if reuse else next(self._button_numbers)
                     self.buttons[n] = (chat_id, message_id, data)
                     while len(self.buttons) > MAX_REMEMBERED_BUTTONS:
                         self.buttons.popitem(last=False)
@@ -232,7 +241,7 @@ class ConsoleSession(BaseSession):
                 text, mode = old.text, old.parse_mode
             if text == old.text and markup == old.markup:
                 raise TelegramBadRequest(method=method, message=NOT_MODIFIED)
-            p.show(chat_id, mid, text, mode, markup, edited=True)
+            p.show(chat_id, mid, text or "", mode, markup, edited=True)
             return self.message_json(chat_id, mid, text, markup)
         if isinstance(method, (SendPhoto, SendDocument)):
             chat_id, mid = int(method.chat_id), p.next_message_id()
@@ -266,13 +275,15 @@ class ConsoleChat:
     """The dispatcher driven by lines of text; see the module docstring."""
 
     def __init__(self, ctx: Any, dispatcher: Dispatcher | None = None, *, out: TextIO | None = None,
-                 interactive: bool | None = None, photo_dir: Path | None = None) -> None:
+                 interactive: bool | None = None, photo_dir: Path | None = None,
+                 on_eof: Callable[[], None] | None = None) -> None:
         from bot.app import DEFAULT_PROPERTIES, build_dispatcher
 
         if interactive is None:
             interactive = sys.stdin.isatty() and sys.stdout.isatty()
         self.ctx = ctx
         self.interactive = interactive
+        self.on_eof = on_eof
         self.printer = ConsolePrinter(out, interactive=interactive, photo_dir=photo_dir or Path("data/console"))
         self.session = ConsoleSession(self.printer)
         self.bot = Bot(CONSOLE_TOKEN, session=self.session, default=DEFAULT_PROPERTIES)
@@ -293,6 +304,9 @@ class ConsoleChat:
             return
         if text.isdigit():
             self.printer.emit(f"(no button [{text}]; type a command such as /help)")
+            return
+        if not text.startswith("/"):
+            self.printer.emit(PLAIN_TEXT_HINT)
             return
         await self.send_text(text)
 
@@ -349,7 +363,8 @@ class ConsoleChat:
         self._reader = threading.Thread(target=self._read_stdin, args=(loop, stream or sys.stdin),
                                         name="console-stdin", daemon=True)
         self._reader.start()
-        self.printer.emit("tokenwatch console: type /help; a number presses a button; Ctrl-D quits.")
+        self.printer.emit("tokenwatch console: type /help; a number presses a button; Ctrl-D or Ctrl-C stops "
+                          "tokenwatch.")
         while not self._stopping.is_set():
             getter = asyncio.ensure_future(self._queue.get())
             stopper = asyncio.ensure_future(self._stopping.wait())
@@ -361,8 +376,22 @@ class ConsoleChat:
                 break
             line = getter.result()
             if line is None:
+                self._input_closed(from_stdin=stream is None)
                 break
             await self.handle_line(line)
+
+    def _input_closed(self, *, from_stdin: bool) -> None:
+        """EOF (Ctrl-D): stop tokenwatch as Ctrl-C does, and say so.
+
+        ``on_eof`` replaces the stop (tests); a stream other than stdin only ends the chat.
+        """
+        stop = self.on_eof or (interrupt_process if from_stdin else None)
+        if stop is None:
+            self.printer.emit("input closed: the console chat stops reading; tokenwatch goes on")
+            return
+        self.printer.emit("stdin closed: stopping")
+        log.info("console chat: stdin closed (Ctrl-D), stopping")
+        stop()
 
     def stop(self) -> None:
         self._stopping.set()

@@ -243,3 +243,7 @@ PIPELINE_TRANSITIONS_TOTAL = define(
 PROCESS_MEMORY_LIMIT_IS_CGROUP = define(
     "tokenwatch_process_memory_limit_is_cgroup", "gauge",
     "1 when the effective memory limit is a cgroup (container) limit, 0 when it is the host's RAM")
+
+# --- build (monitoring/collectors/build_info.py) -----------------------------
+BUILD_INFO = define(
+    "tokenwatch_build_info", "gauge", "Always 1; the running build {version,python}")

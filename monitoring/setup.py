@@ -22,6 +22,7 @@ from typing import Any
 from app.scheduler import JobSpec
 from monitoring.collector import Collector, CollectorRegistry
 from monitoring.collectors.api import ApiCollector
+from monitoring.collectors.build_info import BuildInfoCollector
 from monitoring.collectors.pipeline_counters import PipelineCountersCollector
 from monitoring.collectors.scheduler import SchedulerCollector
 from monitoring.host.db_pool import DbPoolCollector
@@ -97,6 +98,7 @@ async def build_monitoring(
     loop_lag = LoopLagMonitor(interval_s=loop_lag_interval_s)
     monitoring = Monitoring(registry=registry, store=store, loop_lag=loop_lag)
     registry.register(ProcessCollector(clock=ctx.clock))
+    registry.register(BuildInfoCollector())
     registry.register(loop_lag)
     monitoring.db_collector = DbPoolCollector(ctx.db, ctx.clock)
     registry.register(monitoring.db_collector)

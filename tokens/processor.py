@@ -38,6 +38,7 @@ from tokens.activation import (
     ActivationRules,
     evaluate,
 )
+from tokens.catch_up import CatchUp
 from tokens.counters import PipelineCounters
 from tokens.dexscreener import BatchResult, DexScreenerClient, FetchError
 from tokens.failure_streak import FailureStreak
@@ -101,6 +102,8 @@ class Processor:
         self.fetching = FailureStreak(log, "fetching", unit="batches", clock=clock)
         self.last_run_at: float | None = None
         self.last_run_checked = 0
+        self.catch_up: CatchUp | None = None  # the first run's backlog, summed up in one line
+        self._first_run, self._created_at = True, clock.time()
 
     # --- ConcurrencyControl / BatchSizeControl ---------------------------------
     def limit(self) -> int:
@@ -126,6 +129,9 @@ class Processor:
         deadline = time.monotonic() + self.run_budget_s  # a real-time budget, whatever the clock
         now = self.clock.time()
         queued = await self.db.run(lambda s: due_count(s, now))
+        if self._first_run:  # tokens due before this processor existed fell due while tokenwatch was stopped
+            born = self._created_at
+            self._first_run, self.catch_up = False, CatchUp.at_start(await self.db.run(lambda s: due_count(s, born)))
         self.stages.set_queue("scheduler", queued)
         self.stages.set_queue("fetch", queued)
         drained = asyncio.Event()
@@ -167,6 +173,9 @@ class Processor:
         self.stages.record("scheduler", time.perf_counter() - started)
         self.last_run_at = self.clock.time()
         self.last_run_checked = totals[0]
+        if self.catch_up is not None and self.catch_up.over(queue_drained=drained.is_set() and not self._batch_tasks):
+            log.info(self.catch_up.summary())
+            self.catch_up = None
         return totals[0]
 
     def _start_batch(self, batch: Sequence[DueToken]) -> asyncio.Task[int]:
@@ -239,10 +248,12 @@ class Processor:
                 continue
             if not o.check["ok"]:
                 self.counters.check_failures += 1
+            in_catch_up = self.catch_up is not None and self.catch_up.take(o.transition)
             if o.transition is not None:
                 frm, to, reason, _ = o.transition
                 self.counters.transitions[reason] += 1
-                log.info("%s -> %s (%s)", frm, to, reason, extra={"mint": o.mint, "check_id": o.check["check_id"]})
+                log.log(logging.DEBUG if in_catch_up else logging.INFO, "%s -> %s (%s)", frm, to, reason,
+                        extra={"mint": o.mint, "check_id": o.check["check_id"]})
         return written
 
     def _notify_failures(self, batch: Sequence[DueToken], outcomes: Sequence[CheckOutcome], result: BatchResult,

@@ -1,0 +1,61 @@
+"""`make run` / `make test` install only when pyproject.toml or constraints.txt changed.
+
+Checked with ``make -n`` (print, don't run) against a stand-in virtualenv, so nothing is installed.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def planned(workdir: Path, target: str) -> str:
+    result = subprocess.run(["make", "-n", target, "VENV=venv", "PYTHON=python3"], cwd=workdir,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    for name in ("Makefile", "pyproject.toml", "constraints.txt"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    return tmp_path
+
+
+def age(path: Path, seconds_ago: float) -> None:
+    stamp = time.time() - seconds_ago
+    os.utime(path, (stamp, stamp))
+
+
+def test_a_fresh_machine_creates_the_venv_and_installs(workdir):
+    plan = planned(workdir, "run")
+    assert "python3 -m venv venv" in plan
+    assert "venv/bin/pip install --quiet -c constraints.txt -e ." in plan
+    assert plan.rstrip().endswith("venv/bin/tokenwatch run")
+    assert "-e '.[test]'" in planned(workdir, "test")
+
+
+def test_nothing_changed_means_no_install(workdir):
+    (workdir / "venv/bin").mkdir(parents=True)
+    (workdir / "venv/bin/python").touch()
+    for name in ("pyproject.toml", "constraints.txt"):
+        age(workdir / name, 60)
+    (workdir / "venv/.installed").touch()
+    assert planned(workdir, "run").strip() == "venv/bin/tokenwatch run"
+    assert "pip install" in planned(workdir, "test")  # test extras not installed yet
+
+    (workdir / "venv/.installed-test").touch()
+    assert planned(workdir, "test").strip() == "venv/bin/python -m pytest -q"
+
+    (workdir / "constraints.txt").touch()  # a changed pin: install again
+    assert "pip install --quiet -c constraints.txt -e ." in planned(workdir, "run")
+    assert "pip install --quiet -c constraints.txt -e '.[test]'" in planned(workdir, "test")
