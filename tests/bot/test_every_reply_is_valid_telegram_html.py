@@ -223,7 +223,7 @@ async def test_an_unclosed_tag_is_refused_and_the_user_is_told(fake, running_bot
     import bot.routers.start as start_router
 
     # /start answers without the bot's own pre-check (no splitting needed): Telegram is the judge
-    monkeypatch.setattr(start_router, "render_start", lambda *args: "<b>unclosed help")
+    monkeypatch.setattr(start_router, "render_start", lambda *args, **kwargs: "<b>unclosed help")
     before = len(fake.sent(VIEWER))
     fake.user_sends(VIEWER, VIEWER, "/start")
     await fake.wait_for(lambda: len(fake.sent(VIEWER)) > before, 10)
