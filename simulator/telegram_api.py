@@ -18,10 +18,13 @@ api.telegram.org; nothing leaves the machine::
 Implemented methods: getMe, getUpdates (long polling, offset/limit/timeout/allowed_updates,
 409 when a second poller cuts in), deleteWebhook, setMyCommands, getMyCommands,
 deleteMyCommands, sendMessage, editMessageText, editMessageCaption, editMessageReplyMarkup, answerCallbackQuery,
-sendPhoto, sendDocument, getChat, deleteMessage. HTML is validated with
-``delivery.html`` rules (400 "can't parse entities"); text is limited to 4096 UTF-16 units
-after parsing, captions to 1024. Errors have Telegram's shape
-``{"ok": false, "error_code": N, "description": "...", "parameters": {"retry_after": S}}``.
+sendPhoto, sendDocument, getChat, deleteMessage. HTML is judged by ``simulator.telegram_html``,
+written from Telegram's documented rules and sharing no code with the project's renderer
+(400 "can't parse entities: ..."); text is limited to 4096 UTF-16 units after parsing,
+captions to 1024. Errors have Telegram's shape
+``{"ok": false, "error_code": N, "description": "...", "parameters": {"retry_after": S}}``;
+every error answer is kept in ``fake.refusals`` (``Refusal``: method, status, description,
+chat, text, and whether a test injected it), so a test can assert Telegram accepted everything.
 
 Limits (``enforce_limits=True``): ~30 sends/s overall (bucket of 30), 1 send/s per chat with
 a burst of 3, 20 sends per rolling minute per group (negative chat id). Sends and text edits
@@ -48,7 +51,7 @@ from typing import Any
 from aiohttp import web
 
 from app.clock import SYSTEM_CLOCK, Clock
-from delivery.html import HtmlError, MAX_CAPTION_LEN, MAX_MESSAGE_LEN, to_plain, utf16_len, validate_html, visible_len
+from simulator.telegram_html import check_message, utf16_units, visible_text
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +64,9 @@ class ApiError(Exception):
     """An error answer of the fake API (raised inside handlers, rendered as Telegram JSON)."""
 
     def __init__(self, code: int, description: str, retry_after: int | None = None,
-                 migrate_to_chat_id: int | None = None) -> None:
+                 migrate_to_chat_id: int | None = None, *, injected: bool = False) -> None:
         super().__init__(description)
+        self.injected = injected
         self.code = code
         self.description = description
         self.retry_after = retry_after
@@ -75,6 +79,22 @@ class ApiError(Exception):
         if self.migrate_to_chat_id is not None:
             body["parameters"] = {"migrate_to_chat_id": self.migrate_to_chat_id}
         return web.json_response(body, status=self.code)
+
+
+@dataclass
+class Refusal:
+    """One error answer of the fake server: what was asked and what it answered.
+
+    ``injected`` is True for faults a test asked for (``fail_next``, ``force_429``,
+    ``set_outage``); the others are the server's own judgement (bad HTML, too long, 429 by
+    the flood limits, unknown chat, ...)."""
+
+    method: str
+    status: int
+    description: str
+    chat_id: str | None
+    text: str | None
+    injected: bool
 
 
 @dataclass
@@ -108,7 +128,7 @@ class SentMessage:
     def plain(self) -> str:
         """The visible text (or caption), tags removed and entities decoded."""
         raw = self.text if self.text is not None else (self.caption or "")
-        return to_plain(raw) if self.parse_mode == "HTML" else raw
+        return visible_text(raw, self.parse_mode)
 
 
 @dataclass
@@ -225,6 +245,7 @@ class FakeTelegram:
         self.stats = FakeStats()
         self.callback_answers: list[dict] = []
         self.incoming: list[dict] = []  # messages users sent (as Telegram Message dicts)
+        self.refusals: list[Refusal] = []  # every error answer, oldest first
         self._bots: dict[str, BotInfo] = {}
         self._chats: dict[int, ChatInfo] = {}
         self._messages: dict[int, dict[int, SentMessage]] = {}
@@ -253,8 +274,9 @@ class FakeTelegram:
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         server = site._server  # noqa: SLF001 - the only way to learn an ephemeral port
-        if server is not None and server.sockets:
-            self.port = server.sockets[0].getsockname()[1]
+        sockets = getattr(server, "sockets", None)
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
         log.debug("fake Telegram listening on %s", self.base_url)
 
     async def stop(self) -> None:
@@ -328,7 +350,7 @@ class FakeTelegram:
         message["caption" if as_caption else "text"] = text
         if text.startswith("/"):
             command = text.split(maxsplit=1)[0]
-            entities = [{"type": "bot_command", "offset": 0, "length": utf16_len(command)}]
+            entities = [{"type": "bot_command", "offset": 0, "length": utf16_units(command)}]
             message["caption_entities" if as_caption else "entities"] = entities
         self.incoming.append(message)
         update = self._queue_update(bot, "message", message)
@@ -417,13 +439,14 @@ class FakeTelegram:
         self.stats.requests += 1
         self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
         received_at = self.clock.monotonic()
+        params: dict[str, Any] = {}
         try:
             if self._outage is not None:
                 self.stats.outage_refusals += 1
                 if self._outage == "drop" and request.transport is not None:
                     request.transport.abort()
                     return web.Response(status=502)
-                raise ApiError(502, "Bad Gateway")
+                raise ApiError(502, "Bad Gateway", injected=True)
             bot = self._bots.get(token)
             if bot is None:
                 raise ApiError(401, "Unauthorized")
@@ -435,6 +458,12 @@ class FakeTelegram:
             result = await handler(bot, params, received_at)
             return web.json_response({"ok": True, "result": result})
         except ApiError as exc:
+            text = params.get("text", params.get("caption"))
+            chat_id = params.get("chat_id")
+            self.refusals.append(Refusal(
+                method=method, status=exc.code, description=exc.description,
+                chat_id=None if chat_id is None else str(chat_id),
+                text=text if isinstance(text, str) else None, injected=exc.injected))
             return exc.response()
         except Exception as exc:  # noqa: BLE001 - a bug here must still answer like Telegram does
             log.exception("fake Telegram: %s failed", method)
@@ -449,12 +478,12 @@ class FakeTelegram:
             if only is None or method in only:
                 del self._fail_next[i]
                 self.stats.injected_failures += 1
-                raise ApiError(status, text)
+                raise ApiError(status, text, injected=True)
         for i, (retry_after, only) in enumerate(self._force_429):
             if only is None or method in only:
                 del self._force_429[i]
                 self.stats.forced_429 += 1
-                raise ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
+                raise ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after, injected=True)
 
     async def _read_params(self, request: web.Request) -> dict[str, Any]:
         params: dict[str, Any] = dict(request.query)
@@ -467,7 +496,10 @@ class FakeTelegram:
                 params.update(body)
             return params
         if request.can_read_body:
-            form = await request.post()
+            try:
+                form = await request.post()
+            except UnicodeDecodeError:
+                raise ApiError(400, "Bad Request: strings must be encoded in UTF-8") from None
             for key, value in form.items():
                 if isinstance(value, web.FileField):
                     params[key] = await asyncio.to_thread(value.file.read)  # never block the loop
@@ -488,6 +520,12 @@ class FakeTelegram:
             return int(raw)
         except (TypeError, ValueError):
             raise ApiError(400, f"Bad Request: invalid {name} specified") from None
+
+    @classmethod
+    def _required_int(cls, params: dict[str, Any], name: str) -> int:
+        value = cls._int(params, name, required=True)
+        assert value is not None  # _int raised "<name> is empty" otherwise
+        return value
 
     @staticmethod
     def _json(params: dict[str, Any], name: str) -> Any:
@@ -524,7 +562,7 @@ class FakeTelegram:
         return self._chats[chat_id]
 
     def _writable_chat(self, params: dict[str, Any]) -> ChatInfo:
-        chat_id = self._int(params, "chat_id", required=True)
+        chat_id = self._required_int(params, "chat_id")
         chat = self._chat(chat_id)
         if chat.migrated_to is not None:
             raise ApiError(400, "Bad Request: group chat was upgraded to a supergroup chat",
@@ -535,26 +573,13 @@ class FakeTelegram:
             raise ApiError(403, "Forbidden: bot was kicked from the group chat")
         return chat
 
-    def _check_text(self, text: str | None, parse_mode: str | None, limit: int, *, caption: bool = False) -> None:
-        if text is None or text == "":
-            if caption:
-                return
-            raise ApiError(400, "Bad Request: message text is empty")
-        if parse_mode is not None and parse_mode.upper() == "HTML":
-            try:
-                validate_html(text)
-            except HtmlError as exc:
-                raise ApiError(400, f"Bad Request: can't parse entities: {exc}") from None
-            length = visible_len(text)
-            shown = to_plain(text)
-        else:
-            length = utf16_len(text)
-            shown = text
-        if not caption and not shown.strip():
-            raise ApiError(400, "Bad Request: message text is empty")
-        if length > limit:
-            raise ApiError(400, "Bad Request: message caption is too long" if caption
-                           else "Bad Request: message is too long")
+    @staticmethod
+    def _check_text(text: str | None, parse_mode: str | None, *, caption: bool = False) -> None:
+        """Refuse what Telegram refuses (``simulator.telegram_html``, written from Telegram's documented
+        rules, never the project's own renderer): bad HTML, over-long or empty text."""
+        refusal = check_message(text, parse_mode, caption=caption)
+        if refusal is not None:
+            raise ApiError(refusal.status, refusal.description)
 
     def _check_markup(self, markup: Any) -> None:
         if markup is None:
@@ -613,7 +638,7 @@ class FakeTelegram:
         }
         if msg.edits:
             data["edit_date"] = int(self.clock.time())
-        shown = lambda raw: to_plain(raw) if msg.parse_mode == "HTML" else raw  # noqa: E731
+        shown = lambda raw: visible_text(raw, msg.parse_mode)  # noqa: E731
         if msg.photo is not None:
             data["photo"] = [{"file_id": f"photo{msg.chat_id}_{msg.message_id}",
                               "file_unique_id": f"p{msg.message_id}", "width": 640, "height": 480,
@@ -665,7 +690,7 @@ class FakeTelegram:
         if params.get("inline_message_id"):
             raise ApiError(400, "Bad Request: inline messages are not supported by the fake server")
         chat = self._writable_chat(params)
-        message_id = self._int(params, "message_id", required=True)
+        message_id = self._required_int(params, "message_id")
         msg = self._find_message(chat.id, message_id)
         if msg is None or msg.deleted:
             raise ApiError(400, "Bad Request: message to edit not found")
@@ -765,7 +790,7 @@ class FakeTelegram:
         text = self._str(params, "text")
         parse_mode = self._str(params, "parse_mode") or None
         markup = self._json(params, "reply_markup")
-        self._check_text(text, parse_mode, MAX_MESSAGE_LEN)
+        self._check_text(text, parse_mode)
         self._check_markup(markup)
         self._rate_limit("sendmessage", chat.id)
         msg = self._record(chat, at, text=text, parse_mode=parse_mode, reply_markup=markup)
@@ -784,7 +809,7 @@ class FakeTelegram:
         caption = self._str(params, "caption")
         parse_mode = self._str(params, "parse_mode") or None
         markup = self._json(params, "reply_markup")
-        self._check_text(caption, parse_mode, MAX_CAPTION_LEN, caption=True)
+        self._check_text(caption, parse_mode, caption=True)
         self._check_markup(markup)
         self._rate_limit(f"send{kind}", chat.id)
         media = {"photo": content} if kind == "photo" else {"document": content}
@@ -805,7 +830,7 @@ class FakeTelegram:
         text = self._str(params, "text")
         parse_mode = self._str(params, "parse_mode") or None
         markup = self._json(params, "reply_markup")
-        self._check_text(text, parse_mode, MAX_MESSAGE_LEN)
+        self._check_text(text, parse_mode)
         self._check_markup(markup)
         if text == msg.text and parse_mode == msg.parse_mode and markup == msg.reply_markup:
             raise ApiError(400, NOT_MODIFIED)
@@ -821,7 +846,7 @@ class FakeTelegram:
         caption = self._str(params, "caption")
         parse_mode = self._str(params, "parse_mode") or None
         markup = self._json(params, "reply_markup")
-        self._check_text(caption, parse_mode, MAX_CAPTION_LEN, caption=True)
+        self._check_text(caption, parse_mode, caption=True)
         self._check_markup(markup)
         if (caption or None) == (msg.caption or None) and parse_mode == msg.parse_mode \
                 and markup == msg.reply_markup:
@@ -863,20 +888,20 @@ class FakeTelegram:
         return True
 
     async def _m_getchat(self, bot: BotInfo, params: dict, at: float) -> dict:
-        chat = self._chat(self._int(params, "chat_id", required=True))
+        chat = self._chat(self._required_int(params, "chat_id"))
         return {**self._chat_json(chat), "accent_color_id": 0, "max_reaction_count": 11,
                 "accepted_gift_types": {"unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False,
                                         "premium_subscription": False, "gifts_from_channels": False}}
 
     async def _m_getchatmember(self, bot: BotInfo, params: dict, at: float) -> dict:
-        chat = self._chat(self._int(params, "chat_id", required=True))
-        user_id = self._int(params, "user_id", required=True)
+        chat = self._chat(self._required_int(params, "chat_id"))
+        user_id = self._required_int(params, "user_id")
         status = "member" if user_id in chat.members else "left"
         return {"status": status, "user": self._user_json(user_id)}
 
     async def _m_deletemessage(self, bot: BotInfo, params: dict, at: float) -> bool:
         chat = self._writable_chat(params)
-        msg = self._find_message(chat.id, self._int(params, "message_id", required=True))
+        msg = self._find_message(chat.id, self._required_int(params, "message_id"))
         if msg is None or msg.deleted:
             raise ApiError(400, "Bad Request: message to delete not found")
         msg.deleted = True

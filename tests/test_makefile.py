@@ -55,6 +55,8 @@ def test_nothing_changed_means_no_install(workdir):
 
     (workdir / "venv/.installed-test").touch()
     assert planned(workdir, "test").strip() == "venv/bin/python -m pytest -q"
+    for stamp in (".installed", ".installed-test"):  # clearly older than the change below: a file
+        age(workdir / "venv" / stamp, 30)             # touched in the same clock tick is "not newer"
 
     (workdir / "constraints.txt").touch()  # a changed pin: install again
     assert "pip install --quiet -c constraints.txt -e ." in planned(workdir, "run")

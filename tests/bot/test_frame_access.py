@@ -5,6 +5,7 @@ import pytest
 
 from bot.callbacks import CallbackSigner, JobsAction, JobsCb, PingAction, PingCb, StatusAction, StatusCb
 from bot.runner import BotRunner
+from bot.routers.fallback import UNKNOWN_BUTTON
 from tests.bot.frame_fixtures import *  # noqa: F403
 from tests.bot.frame_fixtures import ADMIN, ALERT_CHAT, GROUP_MEMBER, STRANGER, VIEWER, buttons, press, say
 
@@ -61,7 +62,7 @@ async def test_viewer_cannot_press_admin_buttons(fake, running_bot, frame_ctx):
 async def test_forged_callback_data_changes_nothing(fake, running_bot, frame_ctx, data):
     msg = await say(fake, ADMIN, ADMIN, "/status")
     answer = await press(fake, ADMIN, ADMIN, msg.message_id, data)
-    assert "unknown or has expired" in answer["text"]
+    assert (answer["text"], answer["show_alert"]) == (UNKNOWN_BUTTON, True)
     assert msg.edits == [] and len(fake.sent(ADMIN)) == 1
     assert frame_ctx.extras["probe"].runs == 0
 
@@ -73,7 +74,7 @@ async def test_tampered_prefix_of_a_real_button_is_refused(fake, running_bot, fr
     other_job = real.replace("pipeline.probe", "pipeline.other")
     for data in (tampered, other_job):
         answer = await press(fake, ADMIN, ADMIN, msg.message_id, data)
-        assert "unknown or has expired" in answer["text"]
+        assert (answer["text"], answer["show_alert"]) == (UNKNOWN_BUTTON, True)
     assert frame_ctx.extras["probe"].runs == 0
 
 
@@ -81,7 +82,7 @@ async def test_expired_admin_button_does_nothing(fake, running_bot, frame_ctx):
     msg = await say(fake, ADMIN, ADMIN, "/jobs")
     frame_ctx.clock.advance(2 * 3600)
     answer = await press(fake, ADMIN, ADMIN, msg.message_id, buttons(msg)["▶ pipeline.probe"])
-    assert "expired" in answer["text"] and "/jobs" in answer["text"]
+    assert (answer["text"], answer["show_alert"]) == ("This button has expired; send /jobs again.", True)
     assert frame_ctx.extras["probe"].runs == 0
 
 
@@ -89,7 +90,7 @@ async def test_refresh_on_a_deleted_message_asks_to_resend(fake, running_bot):
     msg = await say(fake, VIEWER, VIEWER, "/status")
     await running_bot.bot.delete_message(VIEWER, msg.message_id)
     answer = await press(fake, VIEWER, VIEWER, msg.message_id, buttons(msg)["🔄 Refresh"])
-    assert "send /status again" in answer["text"]
+    assert answer["text"] == "This message can't be updated any more; send /status again."
     assert msg.edits == []
 
 
@@ -131,3 +132,39 @@ async def test_commands_for_other_bots_in_a_group_are_ignored(fake, running_bot)
     refusal = await say(fake, -100777, STRANGER, "/status@tokenwatch_test_bot")
     assert refusal.plain == "Not authorised."
     assert len(fake.sent(-100777)) == 1
+
+
+async def test_commands_in_photo_captions_are_rate_limited(fake, frame_ctx):
+    frame_ctx.settings.command_rate_limit_per_min = 2
+    runner = BotRunner(frame_ctx, polling_timeout=1)
+    await runner.start()
+    try:
+        for _ in range(2):
+            before = len(fake.sent(STRANGER))
+            fake.user_sends(STRANGER, STRANGER, "/status", as_caption=True)
+            await fake.wait_for(lambda: len(fake.sent(STRANGER)) > before, 10)
+        slow = await _say_caption(fake, STRANGER, "/status")
+        assert slow.plain.startswith("Slow down")
+        for _ in range(5):
+            fake.user_sends(STRANGER, STRANGER, "/status", as_caption=True)
+        await say(fake, VIEWER, VIEWER, "/help")  # a sync point: everything before it was handled
+        assert len(fake.sent(STRANGER)) == 3  # 2 refusals + one "slow down", nothing for the rest
+        assert runner.dp["parts"].throttle.dropped == 6
+    finally:
+        await runner.stop()
+
+
+async def _say_caption(fake, user_id: int, text: str):
+    before = len(fake.sent(user_id))
+    fake.user_sends(user_id, user_id, text, as_caption=True)
+    await fake.wait_for(lambda: len(fake.sent(user_id)) > before, 10)
+    return fake.sent(user_id)[before]
+
+
+async def test_strangers_bare_commands_in_groups_get_no_refusal(fake, running_bot):
+    fake.add_chat(-100778, "supergroup", title="busy group", members=[STRANGER])
+    fake.user_sends(-100778, STRANGER, "/status")  # maybe meant for another bot: ignore quietly
+    fake.user_sends(-100778, STRANGER, "/help arg")
+    refusal = await say(fake, -100778, STRANGER, "/status@tokenwatch_test_bot")
+    assert refusal.plain == "Not authorised."
+    assert len(fake.sent(-100778)) == 1

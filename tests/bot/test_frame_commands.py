@@ -37,7 +37,7 @@ async def test_status_shows_counts_backlog_and_activations_from_the_database(fak
         session.add(Transition(token_id=3, from_status="monitoring", to_status=ACTIVE, at=NOW - 60, reason="passed"))
         await session.commit()
     msg = await say(fake, VIEWER, VIEWER, "/status")
-    assert "monitoring 2" in msg.plain and "active 1" in msg.plain and "archived 1" in msg.plain
+    assert "Tokens: monitoring 2 · active 1 · archived 1" in msg.plain.splitlines()
     assert "Backlog (due now): 3" in msg.plain
     assert "Activations (last hour): 1" in msg.plain
     assert "Refresh" in " ".join(buttons(msg))
@@ -45,7 +45,7 @@ async def test_status_shows_counts_backlog_and_activations_from_the_database(fak
 
 async def test_refresh_edits_the_status_message_in_place(fake, running_bot, frame_ctx):
     msg = await say(fake, VIEWER, VIEWER, "/status")
-    assert "monitoring 0" in msg.plain
+    assert "Tokens: monitoring 0 · active 0 · archived 0" in msg.plain.splitlines()
     async with frame_ctx.db.session() as session:
         session.add(Token(mint="NewMint", status="monitoring", status_since=NOW, discovered_at=NOW))
         await session.commit()
@@ -53,7 +53,7 @@ async def test_refresh_edits_the_status_message_in_place(fake, running_bot, fram
     answer = await press(fake, VIEWER, VIEWER, msg.message_id, buttons(msg)["🔄 Refresh"])
     assert answer["text"] == "Refreshed."
     assert len(fake.sent(VIEWER)) == 1  # no new message: the same one was edited
-    assert "monitoring 1" in fake.sent(VIEWER)[0].plain
+    assert "Tokens: monitoring 1 · active 0 · archived 0" in fake.sent(VIEWER)[0].plain.splitlines()
     assert len(msg.edits) == 1
 
 
@@ -76,7 +76,7 @@ async def test_jobs_lists_the_scheduler_jobs(fake, running_bot):
 async def test_admin_run_now_button_runs_the_job(fake, running_bot, frame_ctx):
     msg = await say(fake, ADMIN, ADMIN, "/jobs")
     answer = await press(fake, ADMIN, ADMIN, msg.message_id, buttons(msg)["▶ pipeline.probe"])
-    assert "will run now" in answer["text"]
+    assert answer["text"] == "▶ pipeline.probe will run now."
     probe = frame_ctx.extras["probe"]
     await fake.wait_for(lambda: probe.runs == 1, 5)
 
@@ -100,7 +100,7 @@ async def test_admin_sends_a_test_message_from_ping(fake, running_bot):
 
 async def test_unknown_command_points_to_help(fake, running_bot):
     msg = await say(fake, VIEWER, VIEWER, "/frobnicate now")
-    assert "Unknown command" in msg.plain and "/help" in msg.plain
+    assert msg.plain == "Unknown command. Send /help to see what you can use."
 
 
 async def test_hostile_arguments_do_not_break_commands(fake, running_bot):
@@ -108,3 +108,16 @@ async def test_hostile_arguments_do_not_break_commands(fake, running_bot):
     msg = await say(fake, VIEWER, VIEWER, hostile)
     assert "tokenwatch status" in msg.plain
     assert running_bot.dp["parts"].errors == 0
+
+
+async def test_ping_lists_redis_as_not_configured_without_redis_url(fake, running_bot, frame_ctx):
+    assert frame_ctx.settings.redis_url is None
+    msg = await say(fake, VIEWER, VIEWER, "/ping")
+    assert "✅ redis: not configured (REDIS_URL is unset): running without it" in msg.plain
+    assert "all checks passed" in msg.plain  # running without Redis is allowed, not a failure
+
+
+async def test_help_says_stuck_also_lists_active_tokens_with_failing_fetches(fake, running_bot):
+    msg = await say(fake, VIEWER, VIEWER, "/help")
+    line = next(line for line in msg.plain.splitlines() if line.startswith("/stuck"))
+    assert "monitored/active with fetches failing in a row" in line

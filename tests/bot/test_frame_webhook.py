@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import aiohttp
+import pytest
 
+from app.settings import SettingsError, load_settings
 from bot.runner import BotRunner
 from tests.bot.frame_fixtures import *  # noqa: F403
 from tests.bot.frame_fixtures import ADMIN, VIEWER
@@ -48,3 +50,24 @@ async def test_webhook_checks_the_secret_and_handles_updates(fake, frame_ctx):
         assert fake.sent(ADMIN) == []
     finally:
         await runner.stop()
+
+
+def test_webhook_url_without_secret_is_refused_in_one_line(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SettingsError, match="TELEGRAM_WEBHOOK_URL requires TELEGRAM_WEBHOOK_SECRET"):
+        load_settings(telegram_webhook_url="https://example.org/tg")
+    with pytest.raises(SettingsError, match="TELEGRAM_WEBHOOK_SECRET"):
+        load_settings(telegram_webhook_url="https://example.org/tg", telegram_webhook_secret="bad secret!")
+    ok = load_settings(telegram_webhook_url="https://example.org/tg", telegram_webhook_secret="abc_DEF-123")
+    assert ok.telegram_webhook_secret == "abc_DEF-123"
+
+
+async def test_webhook_never_runs_without_a_secret(fake, frame_ctx):
+    # settings changed after validation (as tests and reloads do): the runner still refuses
+    frame_ctx.settings.telegram_webhook_url = "https://example.invalid/tg"
+    frame_ctx.settings.telegram_webhook_secret = None
+    runner = BotRunner(frame_ctx, webhook_port=0)
+    with pytest.raises(RuntimeError, match="TELEGRAM_WEBHOOK_SECRET"):
+        await runner.start()
+    await runner.stop()
+    assert fake.all_sent() == []

@@ -79,13 +79,17 @@ def test_validate_refuses_what_telegram_refuses(bad, fragment):
 
 
 def test_validate_accepts_every_supported_form():
-    validate_html(
+    text = (
         '<b>b</b><strong>s</strong><i>i</i><em>e</em><u>u</u><ins>i</ins><s>s</s><strike>s</strike>'
         '<del>d</del><a href="https://t.me/x?a=1&amp;b=2">l</a><code>c</code>'
         '<pre><code class="language-python">print(1)</code></pre><tg-spoiler>s</tg-spoiler>'
         '<span class="tg-spoiler">s</span><blockquote expandable>q</blockquote>'
         '<tg-emoji emoji-id="5368324170671202286">👍</tg-emoji> &lt;&gt;&amp;&quot; &#128640; &#x1F680;'
     )
+    assert validate_html(text) is None  # raises HtmlError on anything Telegram refuses
+    assert to_plain(text) == 'bsieuissdlcprint(1)ssq👍 <>&" 🚀 🚀'
+    assert visible_len(text) == utf16_len(to_plain(text)) == 35  # the emoji count 2 UTF-16 units each
+    assert split_html(text) == [text]
 
 
 def test_visible_length_counts_utf16_after_parsing():

@@ -7,7 +7,7 @@ import pytest
 
 from app.clock import ManualClock
 from simulator.model import EXTERNAL_DEX_IDS, PUMP_DEX_IDS, MarketModel, UnknownToken
-from simulator.names import NameGenerator, hostile_names
+from simulator.names import _ADJECTIVES, _NOUNS, NameGenerator, hostile_names
 
 PAIR_KEYS = {"chainId", "dexId", "url", "pairAddress", "baseToken", "quoteToken", "priceNative",
              "priceUsd", "txns", "volume", "priceChange", "liquidity", "fdv", "marketCap", "pairCreatedAt"}
@@ -187,9 +187,12 @@ def test_names_include_every_kind_of_hostile_text():
     assert any(len(n) == 200 for n in names)
     assert any(ord(ch) > 0xFFFF for n in names for ch in n)  # emoji
     assert any(len(n) == 200 for n in hostile_names()) and "" in hostile_names()
-    model = MarketModel(seed=1, clock=ManualClock(), hostile_share=0.5)
-    seeded = [model.tokens[m].name for m in model.seed_tokens(100)]
-    assert any(n in names or "<" in n or "\u202e" in n for n in seeded)
+    ordinary = {f"{adjective} {noun}" for adjective in _ADJECTIVES for noun in _NOUNS}
+    for share, low, high in ((0.0, 0, 0), (0.5, 30, 70), (1.0, 100, 100)):
+        model = MarketModel(seed=1, clock=ManualClock(), hostile_share=share)
+        seeded = [model.tokens[m].name for m in model.seed_tokens(100)]
+        hostile = [n for n in seeded if n not in ordinary]
+        assert low <= len(hostile) <= high, (share, len(hostile))
 
 
 def test_ready_made_pairs_take_the_name_given_to_add_token():

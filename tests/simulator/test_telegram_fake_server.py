@@ -1,8 +1,12 @@
-"""The fake Bot API server, driven by the REAL aiogram client over HTTP."""
+"""The fake Bot API server, driven by the REAL aiogram client over HTTP: methods, errors, limits,
+faults, and answers to malformed input shaped like Telegram's."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
+import aiohttp
+import aiohttp.web_request as web_request
 import pytest
 from aiogram import Dispatcher, F
 from aiogram.exceptions import (
@@ -172,3 +176,47 @@ async def test_injected_faults_and_outage():
         await bot.send_message(42, "back")
         assert [m.text for m in fake.sent(42)] == ["back"]
         assert fake.stats.injected_failures == 1 and fake.stats.forced_429 == 1
+
+
+async def test_fake_telegram_answers_malformed_input_like_telegram():
+    async with telegram_harness(enforce_limits=False) as (fake, bot):
+        fake.add_chat(42)
+        url = f"{fake.base_url}/bot{bot.token}"
+        async with aiohttp.ClientSession() as http:
+            for method, data in [
+                ("sendMessage", {"chat_id": "42", "text": "hi", "reply_markup": '{"inline_keyboard":"ab"}'}),
+                ("sendMessage", {"chat_id": "42", "text": "hi",
+                                 "reply_markup": '{"inline_keyboard":[[{"text":"x","callback_data":"d"}], 5]}'}),
+                ("sendMessage", {"chat_id": "42", "text": "hi", "reply_markup": '{"inline_keyboard":[[7]]}'}),
+                ("setMyCommands", {"commands": "[]", "scope": "[1]"}),
+            ]:
+                async with http.post(f"{url}/{method}", data=data) as resp:
+                    body = await resp.json()
+                    assert resp.status == 400 and body["ok"] is False and body["error_code"] == 400, body
+        assert fake.sent(42) == []
+
+        async def broken(*_args):
+            raise RuntimeError("bug in the fake")
+
+        fake._m_getme = broken  # noqa: SLF001 - simulate a bug in a handler
+        with pytest.raises(TelegramServerError):  # a Telegram-shaped 500, not an undecodable page
+            await bot.get_me()
+        with pytest.raises(TelegramBadRequest):
+            await bot.send_message(42, "hi", reply_markup={"inline_keyboard": "ab"})  # type: ignore[arg-type]
+
+
+async def test_fake_telegram_reads_uploads_off_the_event_loop(monkeypatch):
+    readers: list[int] = []
+
+    class Recording(web_request.SpooledTemporaryFile):
+        def read(self, *args):
+            readers.append(threading.get_ident())
+            return super().read(*args)
+
+    monkeypatch.setattr(web_request, "SpooledTemporaryFile", Recording)
+    async with telegram_harness(enforce_limits=False) as (fake, bot):
+        fake.add_chat(42)
+        await bot.send_photo(42, BufferedInputFile(b"\x89PNG" * 1000, filename="c.png"), caption="chart")
+        [msg] = fake.sent(42)
+        assert msg.photo == b"\x89PNG" * 1000
+    assert readers and threading.get_ident() not in readers

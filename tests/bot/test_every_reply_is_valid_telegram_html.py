@@ -1,0 +1,236 @@
+"""Every reply the bot sends, through the real aiogram client, is accepted by the fake Bot API server.
+
+The server judges HTML with ``simulator.telegram_html``, written from Telegram's documented rules
+and sharing no code with ``delivery/`` or ``bot/``, so a view that emits a tag Telegram refuses
+fails here. The exercise below sends every command and presses every button as admin, viewer,
+group member and stranger, over a database of hostile token names; the mutation test breaks
+every view at once and checks that the same exercise finds each of them refused.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import bot.app as bot_app
+import bot.views
+from bot.runner import BotRunner
+from bot.setup import build_status_sections
+from simulator.telegram_api import NOT_MODIFIED, FakeTelegram, SentMessage
+from tests.bot.frame_fixtures import *  # noqa: F403
+from tests.bot.frame_fixtures import ADMIN, ALERT_CHAT, GROUP_MEMBER, NOW, STRANGER, VIEWER, buttons, press
+from tests.monitoring.market_helpers import market_and_client, track
+from tokens.models import Check, Token, Transition
+
+HOSTILE = '<i>Rug & "pull"</i> \u202e🚀 &amp; <span>\n✅ fake line'
+BOT = "@tokenwatch_test_bot"
+
+
+async def _failing_section(ctx: Any, session: Any, now: float) -> str:
+    raise RuntimeError("<b>section & broken")  # shows as "unavailable", never breaks /status
+
+
+@pytest.fixture
+async def world(frame_ctx, fake):
+    """The bot with every /status section, a market for /token's fresh check, and hostile data."""
+    async with market_and_client(frame_ctx.clock) as (market, client):
+        frame_ctx.extras["dexscreener"] = client
+        tracked = market.model.new_mint()
+        market.model.set_pairs(tracked, [market.model.make_pair(tracked, "pumpswap", "SOL", 5000),
+                                         market.model.make_pair(tracked, "raydium", "SOL", 50)])
+        await track(frame_ctx.db, tracked, NOW - 900)
+        async with frame_ctx.db.session() as session:
+            for i in range(7):
+                session.add(Token(
+                    mint=market.model.new_mint(), name=f"{HOSTILE} {i}", symbol="<S>&" * 5, status="monitoring",
+                    status_since=NOW - 1000 + i, discovered_at=NOW - 1000 + i, next_check_at=NOW + 60,
+                    consecutive_failures=4 if i % 2 else 0, check_count=4 if i % 2 else 0,
+                    last_check_at=NOW - 30 if i % 2 else None,
+                    last_failure_codes="fetch_failed:<b>HTTP 502 & co" if i % 2 else None))
+            await session.flush()
+            for token_id in (2, 4):
+                session.add(Check(check_id=f"c{token_id}", token_id=token_id, at=NOW - 30, status_at_check="monitoring",
+                                  ok=False, error=f"HTTP 502: {HOSTILE}", pairs_count=0))
+                session.add(Check(check_id=f"d{token_id}", token_id=token_id, at=NOW - 20, status_at_check="monitoring",
+                                  ok=True, passed=False, primary_failure="<no_pool> & more", pairs_count=1))
+                session.add(Transition(token_id=token_id, from_status=None, to_status="monitoring", at=NOW - 1000,
+                                       reason=f"discovered {HOSTILE}"))
+            await session.commit()
+        sections = build_status_sections()
+        sections.add("broken", _failing_section, order=99)
+        dp = bot_app.build_dispatcher(frame_ctx, status_sections=sections)
+        runner = BotRunner(frame_ctx, dispatcher=dp, polling_timeout=1)
+        await runner.start()
+        try:
+            yield tracked
+        finally:
+            await runner.stop()
+
+
+class Exercise:
+    """Drives the bot like its users do; ``done`` names each step that got its answer."""
+
+    def __init__(self, fake: FakeTelegram, clock: Any) -> None:
+        self.fake = fake
+        self.clock = clock
+        self.done: list[str] = []
+
+    async def say(self, chat_id: int, user_id: int, text: str) -> SentMessage:
+        """Send ``text``; wait for the bot's next message in the chat (a reply or its error notice)."""
+        before = len(self.fake.sent(chat_id))
+        self.fake.user_sends(chat_id, user_id, text)
+        await self.fake.wait_for(lambda: len(self.fake.sent(chat_id)) > before, 10)
+        self.done.append(text)
+        return self.fake.sent(chat_id)[before]
+
+    async def press(self, chat_id: int, user_id: int, msg: SentMessage, label: str, *,
+                    new_message_in: int | None = None) -> None:
+        """Press the button ``label`` of ``msg`` if it has one (a refused reply has none)."""
+        data = buttons(msg).get(label)
+        if data is None:
+            return
+        self.clock.advance(1)  # so a refresh really changes the text ("as of ...")
+        before = len(self.fake.sent(new_message_in)) if new_message_in is not None else 0
+        refused = len(self.fake.refusals)
+        await press(self.fake, chat_id, user_id, msg.message_id, data)
+        if new_message_in is not None:  # the message the press sends, or Telegram's refusal of it
+            await self.fake.wait_for(lambda: len(self.fake.sent(new_message_in)) > before
+                                     or len(self.fake.refusals) > refused, 10)
+        self.done.append(f"press {label}")
+
+    async def run(self, tracked: str) -> None:
+        for user in (ADMIN, VIEWER):
+            await self.say(user, user, "/start")
+            await self.say(user, user, "/help")
+        status = await self.say(ADMIN, ADMIN, "/status")
+        await self.press(ADMIN, ADMIN, status, "🔄 Refresh")
+        stuck = await self.say(ADMIN, ADMIN, "/stuck")
+        await self.press(ADMIN, ADMIN, stuck, "Next ▶")
+        page2 = self.fake.sent(ADMIN)[-1] if stuck.edits else stuck
+        await self.press(ADMIN, ADMIN, page2, "◀ Prev")
+        token_button = next((label for label in buttons(stuck) if label.startswith("🔎 1.")), "🔎 1.")
+        await self.press(ADMIN, ADMIN, stuck, token_button, new_message_in=ADMIN)
+        for text in (f"/token {tracked}", f"/token {tracked} extra", "/token <b>0xdead&beef</b>", "/token",
+                     "/token So11111111111111111111111111111111111111112"):
+            await self.say(ADMIN, ADMIN, text)
+        jobs = await self.say(ADMIN, ADMIN, "/jobs")
+        await self.press(ADMIN, ADMIN, jobs, "🔄 Refresh")
+        await self.press(ADMIN, ADMIN, jobs, "▶ pipeline.probe")
+        await self.say(VIEWER, VIEWER, "/jobs")
+        ping = await self.say(ADMIN, ADMIN, "/ping")
+        await self.press(ADMIN, ADMIN, ping, "🔄 Run again")
+        await self.press(ADMIN, ADMIN, ping, "📨 Send test message", new_message_in=ALERT_CHAT)
+        await self.say(ALERT_CHAT, GROUP_MEMBER, f"/status{BOT}")
+        await self.say(ALERT_CHAT, GROUP_MEMBER, f"/jobs{BOT}")
+        await self.say(STRANGER, STRANGER, "/status")
+        await self.say(VIEWER, VIEWER, "/frobnicate <b>&")
+
+
+def judged_refusals(fake: FakeTelegram) -> list:
+    """The server's own refusals, leaving out "message is not modified" (a Refresh that changed nothing)."""
+    return [r for r in fake.refusals if not r.injected and "message is not modified" not in r.description]
+
+
+def problems(fake: FakeTelegram) -> list[str]:
+    """What went wrong as a user or Telegram would see it: refusals and "Something went wrong" notices."""
+    found = [f"{r.method} to {r.chat_id} refused: {r.description}" for r in judged_refusals(fake)]
+    found += [f"error notice in chat {m.chat_id}" for m in fake.all_sent() if "Something went wrong" in m.plain]
+    found += [f"error alert on a button in chat {a['chat_id']}" for a in fake.callback_answers
+              if "Something went wrong" in (a["text"] or "")]
+    return found
+
+
+async def test_every_command_and_button_reply_is_accepted_by_telegram(fake, frame_ctx, world):
+    exercise = Exercise(fake, frame_ctx.clock)
+    await exercise.run(world)
+    assert problems(fake) == []
+    assert [r.description for r in fake.refusals if r.description != NOT_MODIFIED] == []
+    # every step was taken and answered: the buttons were there to press
+    assert exercise.done == [
+        "/start", "/help", "/start", "/help", "/status", "press 🔄 Refresh", "/stuck", "press Next ▶",
+        "press ◀ Prev", next(s for s in exercise.done if s.startswith("press 🔎 1.")),
+        f"/token {world}", f"/token {world} extra", "/token <b>0xdead&beef</b>", "/token",
+        "/token So11111111111111111111111111111111111111112", "/jobs", "press 🔄 Refresh",
+        "press ▶ pipeline.probe", "/jobs", "/ping", "press 🔄 Run again", "press 📨 Send test message",
+        f"/status{BOT}", f"/jobs{BOT}", "/status", "/frobnicate <b>&"]
+    # the hostile names arrived escaped: shown verbatim (one line), never as markup
+    stuck = next(m for m in fake.sent(ADMIN) if m.plain.startswith("🧊 Stuck tokens"))
+    assert '1. <i>Rug & "pull"</i> 🚀 &amp; <span> ✅ fa… (<S>&<S>&<S>…)' in stuck.plain
+    assert "\u202e" not in stuck.plain and not any(line.startswith("✅") for line in stuck.plain.splitlines())
+    status = next(m for m in fake.sent(ADMIN) if "tokenwatch status" in m.plain)
+    assert "unavailable: RuntimeError" in status.plain
+
+
+def _views() -> Iterator[tuple[str, Callable]]:
+    """Every ``render_*`` function of ``bot.views``: the views whose output goes to Telegram."""
+    for info in pkgutil.iter_modules(bot.views.__path__, "bot.views."):
+        module = importlib.import_module(info.name)
+        for name, fn in vars(module).items():
+            if name.startswith("render_") and callable(fn) and getattr(fn, "__module__", "") == info.name:
+                yield f"{info.name}.{name}", fn
+
+
+def _break_everywhere(monkeypatch, fn: Callable, broken: Callable) -> None:
+    """Replace ``fn`` in every loaded module that holds it (views are imported by name)."""
+    for module in list(sys.modules.values()):
+        for attr, value in list(vars(module).items()) if module is not None else []:
+            if value is fn:
+                monkeypatch.setattr(module, attr, broken)
+
+
+VIEWS = dict(_views())
+
+
+def _break(monkeypatch, qualname: str, fn: Callable) -> None:
+    def broken(*args, **kwargs):
+        return fn(*args, **kwargs) + f"<span>BROKEN {qualname}</span>"
+
+    _break_everywhere(monkeypatch, fn, broken)
+
+
+def test_the_views_are_found():
+    assert len(VIEWS) >= 15 and "bot.views.token.render_token_debug" in VIEWS, sorted(VIEWS)
+
+
+@pytest.mark.parametrize("qualname", sorted(VIEWS))
+async def test_a_broken_tag_in_any_view_fails_the_exercise(fake, frame_ctx, world, monkeypatch, qualname):
+    _break(monkeypatch, qualname, VIEWS[qualname])
+    await Exercise(fake, frame_ctx.clock).run(world)
+    assert problems(fake) != []  # so test_every_command_and_button_reply_is_accepted_by_telegram fails
+
+
+async def test_the_fake_server_refuses_every_broken_view_by_itself(fake, frame_ctx, world, monkeypatch):
+    """The bot checks its own HTML before sending (``bot.routers.common.fit``); with that check
+    bypassed, the independent oracle in the fake server still refuses each broken view."""
+    import bot.routers.common as common
+
+    monkeypatch.setattr(common, "fit", lambda text: [text])
+    for qualname, fn in VIEWS.items():
+        _break(monkeypatch, qualname, fn)
+    await Exercise(fake, frame_ctx.clock).run(world)
+    refused = [r for r in judged_refusals(fake) if "can't parse entities" in r.description]
+    assert {r.description.split(" at byte offset")[0] for r in refused} == {
+        "Bad Request: can't parse entities: Tag \"span\" must have class \"tg-spoiler\""}
+    missed = [name for name in VIEWS if not any(f"BROKEN {name}<" in (r.text or "") for r in refused)]
+    assert missed == []
+
+
+async def test_an_unclosed_tag_is_refused_and_the_user_is_told(fake, running_bot, monkeypatch):
+    import bot.routers.start as start_router
+
+    # /start answers without the bot's own pre-check (no splitting needed): Telegram is the judge
+    monkeypatch.setattr(start_router, "render_start", lambda *args, **kwargs: "<b>unclosed help")
+    before = len(fake.sent(VIEWER))
+    fake.user_sends(VIEWER, VIEWER, "/start")
+    await fake.wait_for(lambda: len(fake.sent(VIEWER)) > before, 10)
+    [refusal] = judged_refusals(fake)
+    assert (refusal.method, refusal.status, refusal.chat_id, refusal.text) == (
+        "sendmessage", 400, str(VIEWER), "<b>unclosed help")
+    assert refusal.description == ("Bad Request: can't parse entities: "
+                                   "Can't find end tag corresponding to start tag \"b\"")
+    [notice] = fake.sent(VIEWER)[before:]
+    assert notice.plain == "Something went wrong; it has been logged." and notice.parse_mode is None
