@@ -1,7 +1,9 @@
 """Every metric name tokenwatch emits, in one place.
 
 Each name is a constant defined with :func:`define`, which also records its kind
-(``gauge`` or ``counter``) and a one-line help text. ``/metrics`` uses the
+(``gauge``, ``counter`` or ``histogram``) and a one-line help text. A histogram's samples are
+named ``<name>_bucket`` (cumulative, label ``le``, ``+Inf`` last), ``<name>_sum`` and
+``<name>_count``, as Prometheus expects. ``/metrics`` uses the
 registry :data:`METRICS` to type and describe the exposition; anything emitted
 under a name not listed here is exposed as an ``untyped`` metric.
 
@@ -19,7 +21,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 PREFIX = "tokenwatch_"
-Kind = Literal["gauge", "counter"]
+Kind = Literal["gauge", "counter", "histogram"]
+HISTOGRAM_PARTS = ("_bucket", "_sum", "_count")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,19 @@ def define(name: str, kind: Kind, help: str) -> str:
         raise ValueError(f"metric {name!r} already defined as {existing.kind}")
     METRICS[name] = MetricInfo(name, kind, help)
     return name
+
+
+def histogram_of(sample_name: str) -> MetricInfo | None:
+    """The histogram a ``<name>_bucket``/``_sum``/``_count`` sample belongs to, else ``None``.
+
+        histogram_of(API_LATENCY_SECONDS + "_bucket").name == API_LATENCY_SECONDS
+    """
+    for part in HISTOGRAM_PARTS:
+        if sample_name.endswith(part):
+            info = METRICS.get(sample_name[: -len(part)])
+            if info is not None and info.kind == "histogram":
+                return info
+    return None
 
 
 # --- collectors framework (monitoring/collector.py) ---------------------------
@@ -117,8 +133,15 @@ REDIS_PING_SECONDS = define("tokenwatch_redis_ping_seconds", "gauge", "Round tri
 
 # --- external API (monitoring/collectors/api.py) -----------------------------
 API_LATENCY_SECONDS = define(
-    "tokenwatch_api_latency_seconds", "gauge",
-    "Request latency percentile over the recent window {endpoint, quantile=0.5|0.95|0.99}")
+    "tokenwatch_api_latency_seconds", "histogram",
+    "Latency of answered requests since start (timeouts are counted apart) {endpoint, le}")
+API_LATENCY_BUCKET = API_LATENCY_SECONDS + "_bucket"
+API_LATENCY_SUM = API_LATENCY_SECONDS + "_sum"
+API_LATENCY_COUNT = API_LATENCY_SECONDS + "_count"
+API_LATENCY_P95_SECONDS = define(
+    "tokenwatch_api_latency_p95_seconds", "gauge",
+    "Nearest-rank 95th percentile of request latency over the recent window, as /status shows it "
+    "(aggregate the histogram instead) {endpoint}")
 API_REQUESTS_TOTAL = define("tokenwatch_api_requests_total", "counter", "Requests sent {endpoint}")
 API_ERRORS_TOTAL = define("tokenwatch_api_errors_total", "counter", "Failed requests {endpoint}")
 API_ERROR_RATE = define("tokenwatch_api_error_rate", "gauge", "Share (0..1) of requests that failed in the recent window {endpoint}")

@@ -3,6 +3,7 @@
 Called by the composition root (``tokenwatch.service``)::
 
     monitoring = await build_monitoring(ctx)       # sets ctx.metrics and ctx.collectors
+    ctx.collectors.coordinator.add_listener(fn)    # every cycle's MonitoringSnapshot (monitoring/snapshot.py)
     ctx.scheduler.add_all(monitoring.jobs())       # monitoring.collect / .rollup / .retention
     ...
     await monitoring.stop()
@@ -91,7 +92,8 @@ async def build_monitoring(
     """Create the store and registry, register the standard collectors, start loop lag and HTTP."""
     settings = ctx.settings
     store = MetricStore.from_settings(ctx.db, settings, ctx.clock)
-    registry = CollectorRegistry(clock=ctx.clock, store=store, collect_interval_s=settings.collect_interval_s)
+    registry = CollectorRegistry(clock=ctx.clock, store=store, collect_interval_s=settings.collect_interval_s,
+                                 rate_window_s=settings.rate_window_s)
     ctx.metrics, ctx.collectors = store, registry
 
     loop_lag = LoopLagMonitor(interval_s=loop_lag_interval_s)
@@ -123,7 +125,7 @@ async def build_monitoring(
 
         verifier = attach_pool_verifier(pipeline, ctx.db, settings, ctx.clock)
         monitoring.pool_verifier = verifier
-        registry.register(PipelineCollector(ctx.db, PipelineParams.from_settings(settings),
+        registry.register_pipeline(PipelineCollector(ctx.db, PipelineParams.from_settings(settings),
                                             stage_stats=getattr(pipeline, "stage_stats", None),
                                             discrepancies=verifier.stats if verifier else None))
     for collector in extra_collectors:

@@ -10,20 +10,29 @@ flags, per-stage figures and pool-discrepancy counters::
     registry.register(collector)
     collector.last_snapshot          # the newest PipelineSnapshot (for /status), or None
 
+The snapshot also carries what /status shows beside the figures: the last hour's failure
+reasons and the failure hint (judged with the rate window's fetch failures, so a market outage
+is never blamed on the tokens) and the newest failed fetches (``ERRORS_SHOWN``).
+
 The queue trend (growing vs merely non-empty queues) lives in the collector, so keep one
 instance for the life of the process.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from app.db import Database
+from monitoring.failure_stats import failure_stats
+from monitoring.pipeline.errors import last_errors
 from monitoring import metric_names as m
 from monitoring.sample import Sample
 from monitoring.pipeline import PipelineParams, PipelineSnapshot, QueueTrend, pipeline_snapshot
 from monitoring.pipeline.percentiles import Distribution
 
 QUANTILES = (("0.5", "p50"), ("0.95", "p95"), ("1", "max"))
+FAILURE_WINDOW = ("1h", 3600.0)
+ERRORS_SHOWN = 5
 
 
 def _dist(name: str, dist: Distribution, labels: dict[str, str], quantiles=QUANTILES) -> list[Sample]:
@@ -87,6 +96,12 @@ class PipelineCollector:
     async def collect(self, now: float) -> list[Sample]:
         stats = self.stage_stats() if callable(self.stage_stats) else self.stage_stats
         snap = await pipeline_snapshot(self.db, now, self.params, stage_stats=stats, trend=self.trend)
+        async with self.db.session() as session:
+            failures = await failure_stats(session, now, windows=(FAILURE_WINDOW,), codes_windows=(),
+                                           recent=snap.check_rates, fetch_failing=snap.stall.fetch_failing)
+            errors = await last_errors(session, now, FAILURE_WINDOW[1], ERRORS_SHOWN)
+        snap = replace(snap, failures=failures.windows[FAILURE_WINDOW[0]], recommendation=failures.recommendation,
+                       last_errors=tuple(errors))
         self.last_snapshot = snap
         out = snapshot_samples(snap)
         if self.discrepancies is not None:
