@@ -234,15 +234,14 @@ class CollectorRegistry:
         async with self._cycle_lock:
             return await self._run_cycle()
 
-    async def fresh_snapshot(self, max_age_s: float = 0.0) -> MonitoringSnapshot:
-        """The latest snapshot if it is at most ``max_age_s`` old, else run a collection first.
-
-        A collection already running is waited for and, when it is recent enough, shared.
-        """
+    async def fresh_snapshot(self, max_age_s: float | None = None) -> MonitoringSnapshot:
+        """The latest snapshot if it is at most ``max_age_s`` old, else run a collection first;
+        ``None`` always collects anew (/status's Refresh). Cycles never overlap: a collection
+        already running is waited for (and shared when it is recent enough)."""
         asked_at = self.clock.time()
         async with self._cycle_lock:
             latest = self.coordinator.latest
-            if latest is None or asked_at - latest.at > max_age_s:
+            if latest is None or max_age_s is None or asked_at - latest.at > max_age_s:
                 await self._run_cycle()
         latest = self.coordinator.latest
         assert latest is not None

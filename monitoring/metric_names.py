@@ -266,3 +266,10 @@ PIPELINE_TRANSITIONS_TOTAL = define(
 PROCESS_MEMORY_LIMIT_IS_CGROUP = define(
     "tokenwatch_process_memory_limit_is_cgroup", "gauge",
     "1 when the effective memory limit is a cgroup (container) limit, 0 when it is the host's RAM")
+
+# --- one snapshot per cycle (monitoring/snapshot.py, monitoring/collectors/pipeline.py) ---------
+CHECK_OUTCOMES_PER_MINUTE = define(
+    "tokenwatch_check_outcomes_per_minute", "gauge",
+    "Checks per minute over the rate window by outcome; a failed fetch is never ok {outcome=ok|failed}")
+RATE_WINDOW_SECONDS = define(
+    "tokenwatch_rate_window_seconds", "gauge", "The one window every per-minute rate is averaged over (RATE_WINDOW_S)")

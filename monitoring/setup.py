@@ -10,7 +10,8 @@ Called by the composition root (``tokenwatch.service``)::
 
 Collectors registered: ``process``, ``loop_lag``, ``db``, ``redis`` (when Redis is configured),
 ``api`` (when ``ctx.pipeline.api_stats`` exists), ``scheduler`` (when ``ctx.scheduler`` exists),
-``pipeline`` (D2's collector) and ``pipeline_counters`` (when ``ctx.pipeline`` exists) and any
+``pipeline`` (always: its figures come from the database; the source of every
+``MonitoringSnapshot.pipeline``), ``pipeline_counters`` (when ``ctx.pipeline`` exists) and any
 ``extra_collectors``.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from app.scheduler import JobSpec
 from monitoring.collector import Collector, CollectorRegistry
 from monitoring.collectors.api import ApiCollector
+from monitoring.collectors.pipeline import PipelineCollector
 from monitoring.collectors.pipeline_counters import PipelineCountersCollector
 from monitoring.collectors.scheduler import SchedulerCollector
 from monitoring.host.db_pool import DbPoolCollector
@@ -30,6 +32,7 @@ from monitoring.host.loop_lag import LoopLagMonitor
 from monitoring.host.process import ProcessCollector
 from monitoring.host.redis_health import RedisCollector
 from monitoring.http import HttpServer
+from monitoring.pipeline import PipelineParams
 from monitoring.store import MetricStore
 
 log = logging.getLogger(__name__)
@@ -119,15 +122,13 @@ async def build_monitoring(
         registry.register(PipelineCountersCollector(pipeline.counters))
     if getattr(ctx, "scheduler", None) is not None:
         registry.register(SchedulerCollector(ctx.scheduler.job_stats))
-    if pipeline is not None:
-        from monitoring.collectors.pipeline import PipelineCollector
-        from monitoring.pipeline import PipelineParams
-
-        verifier = attach_pool_verifier(pipeline, ctx.db, settings, ctx.clock)
-        monitoring.pool_verifier = verifier
-        registry.register_pipeline(PipelineCollector(ctx.db, PipelineParams.from_settings(settings),
-                                            stage_stats=getattr(pipeline, "stage_stats", None),
-                                            discrepancies=verifier.stats if verifier else None))
+    # The pipeline's figures come from the database, so every process with one reports them (a
+    # process without a running pipeline just has no stage timings or pool cross-checks).
+    verifier = attach_pool_verifier(pipeline, ctx.db, settings, ctx.clock) if pipeline is not None else None
+    monitoring.pool_verifier = verifier
+    registry.register_pipeline(PipelineCollector(ctx.db, PipelineParams.from_settings(settings),
+                                                 stage_stats=getattr(pipeline, "stage_stats", None),
+                                                 discrepancies=verifier.stats if verifier else None))
     for collector in extra_collectors:
         registry.register(collector)
 

@@ -28,7 +28,7 @@ async def build_status(ctx: Any, sections: StatusSections, *, refresh: bool = Fa
     registry = getattr(ctx, "collectors", None)
     if registry is None:
         return render_status([render_no_monitoring()], None, ctx.clock.time())
-    snapshot = await registry.fresh_snapshot(0.0 if refresh else registry.collect_interval_s)
+    snapshot = await registry.fresh_snapshot(None if refresh else registry.collect_interval_s)
     now = ctx.clock.time()
     texts = await sections.render_all(ctx, snapshot, now)
     return render_status(texts, snapshot.at, now, snapshot.rate_window_s)

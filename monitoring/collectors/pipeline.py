@@ -50,6 +50,9 @@ def snapshot_samples(snap: PipelineSnapshot) -> list[Sample]:
     for (frm, to), rate in snap.transitions_per_min.items():
         out.append(Sample(m.TRANSITIONS_PER_MINUTE, rate, {"from": frm or "none", "to": to}))
     out += [Sample(m.CHECKS_PER_MINUTE, rate, {"status": s}) for s, rate in snap.checks_per_min.items()]
+    out.append(Sample(m.CHECK_OUTCOMES_PER_MINUTE, snap.check_rates.ok, {"outcome": "ok"}))
+    out.append(Sample(m.CHECK_OUTCOMES_PER_MINUTE, snap.check_rates.failed, {"outcome": "failed"}))
+    out.append(Sample(m.RATE_WINDOW_SECONDS, snap.check_rates.window_s))
     for status, dist in snap.lag.by_status.items():
         out += _dist(m.PROCESSING_LAG_SECONDS, dist, {"status": status})
     for band in ("hot", "cold"):
