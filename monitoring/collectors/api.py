@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from prometheus_client.utils import floatToGoString
+
 from app.numbers import finite_float
 from monitoring import metric_names as m
 from monitoring.sample import Sample
@@ -23,7 +25,8 @@ from monitoring.sample import Sample
 
 
 def _le(bound: float) -> str:
-    return "+Inf" if bound == float("inf") else f"{bound:g}"
+    """The ``le`` label as prometheus_client writes it (``"1.0"``, ``"0.025"``, ``"+Inf"``)."""
+    return floatToGoString(bound)
 
 
 class ApiCollector:

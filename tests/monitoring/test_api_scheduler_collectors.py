@@ -35,8 +35,8 @@ async def test_api_collector(clock: ManualClock) -> None:
     assert registry.latest_value(m.API_LATENCY_P95_SECONDS, {"endpoint": "tokens"}) == 1.0 == snap.p95_s
     # the histogram since start: cumulative buckets, the timeout is not an answered request
     bucket = {le: registry.latest_value(m.API_LATENCY_BUCKET, {"endpoint": "tokens", "le": le})
-              for le in ("0.1", "0.25", "0.5", "1", "+Inf")}
-    assert bucket == {"0.1": 1.0, "0.25": 2.0, "0.5": 4.0, "1": 5.0, "+Inf": 5.0}
+              for le in ("0.1", "0.25", "0.5", "1.0", "+Inf")}
+    assert bucket == {"0.1": 1.0, "0.25": 2.0, "0.5": 4.0, "1.0": 5.0, "+Inf": 5.0}
     assert registry.latest_value(m.API_LATENCY_COUNT, {"endpoint": "tokens"}) == 5.0
     assert registry.latest_value(m.API_LATENCY_SUM, {"endpoint": "tokens"}) == pytest.approx(2.0)
 
