@@ -29,7 +29,7 @@ async def health_section(ctx: Any, snapshot: MonitoringSnapshot, now: float) -> 
     """Lag p50/p95/max by band, backlog, stuck count, stall (judged on the last SUCCESSFUL check)."""
     p = snapshot.pipeline
     if p is None:
-        return render_pipeline_unavailable(snapshot).replace("Pipeline", "Processing", 1)
+        return render_pipeline_unavailable(snapshot, "Processing")
     return render_health_section(p.lag, p.stuck_count, p.stall, lookback_s=p.lookback_s)
 
 
@@ -37,7 +37,7 @@ async def activation_section(ctx: Any, snapshot: MonitoringSnapshot, now: float)
     """Activation success rate, check pass rate, time to activation, top failure reasons (1 h) and the hint."""
     p = snapshot.pipeline
     if p is None:
-        return render_pipeline_unavailable(snapshot).replace("Pipeline", "Activation", 1)
+        return render_pipeline_unavailable(snapshot, "Activation")
     return render_activation_section(p.activation, p.time_to_activation, p.failures, p.recommendation)
 
 

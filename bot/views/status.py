@@ -45,13 +45,13 @@ def render_pipeline_section(p: PipelineSnapshot, rate_window_s: float) -> str:
     ])
 
 
-def render_pipeline_unavailable(snapshot: MonitoringSnapshot) -> str:
+def render_pipeline_unavailable(snapshot: MonitoringSnapshot, title: str = "Pipeline") -> str:
     health = snapshot.collectors.get("pipeline")
     if health is None:
         why = "the pipeline collector is not running"
     else:
         why = f"the pipeline collector failed: {health.last_error or 'unknown error'}"
-    return f"{bold('Pipeline')}\n⚠️ figures unavailable: {esc(why)}"
+    return f"{bold(title)}\n⚠️ figures unavailable: {esc(why)}"
 
 
 def _clock(ts: float) -> str:

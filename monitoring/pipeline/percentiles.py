@@ -67,12 +67,12 @@ async def distribution(session: Any, expr: str, from_where: str, binds: Mapping[
     """Count, p50, p95 and max of ``expr`` over ``from_where`` (``"FROM ... WHERE ..."``), computed
     in the database: ``percentile_disc`` on PostgreSQL, ``ORDER BY expr LIMIT 1 OFFSET k`` on SQLite."""
     if session.bind.dialect.name == "postgresql":
-        row = (await run(session, text(
+        row: Any = (await run(session, text(
             f"SELECT COUNT(*), {percentile_disc_sql(P50, expr)}, {percentile_disc_sql(P95, expr)}, MAX({expr}) "
             f"{from_where}"), binds)).one()
         n = int(row[0] or 0)
         return Distribution(n, _f(row[1]), _f(row[2]), _f(row[3])) if n else Distribution()
-    n_row = (await run(session, text(f"SELECT COUNT(*), MAX({expr}) {from_where}"), binds)).one()
+    n_row: Any = (await run(session, text(f"SELECT COUNT(*), MAX({expr}) {from_where}"), binds)).one()
     n = int(n_row[0] or 0)
     if not n:
         return Distribution()
