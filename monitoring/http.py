@@ -194,7 +194,7 @@ class HttpServer:
         snapshot = self.registry.coordinator.latest
         if snapshot is None:
             return False, "no metrics collection yet"
-        reason = snapshot.not_ready_reason(self.clock.time(), self.max_collection_age_s)
+        reason = snapshot.not_ready_reason(self.clock.time(), self.max_collection_age_s, database=self.db is None)
         return reason is None, reason
 
     async def _readyz(self, _request: web.Request) -> web.Response:

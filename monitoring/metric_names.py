@@ -173,7 +173,9 @@ TOKENS = define("tokenwatch_tokens", "gauge", "Tracked tokens {status}")
 TRANSITIONS_PER_MINUTE = define(
     "tokenwatch_transitions_per_minute", "gauge", "Status changes per minute over the rate window {from, to}")
 CHECKS_PER_MINUTE = define(
-    "tokenwatch_checks_per_minute", "gauge", "Activation checks per minute over the rate window {status}")
+    "tokenwatch_checks_per_minute", "gauge",
+    "Checks of any outcome per minute over the rate window, failed fetches included (ok vs failed: "
+    "tokenwatch_check_outcomes_per_minute) {status}")
 PROCESSING_LAG_SECONDS = define(
     "tokenwatch_processing_lag_seconds", "gauge",
     "How late due tokens are (now - next_check_at) {status | band=hot|cold, quantile=0.5|0.95|1}")
@@ -194,7 +196,8 @@ TIME_TO_ACTIVATION_SECONDS = define(
 LAST_CHECK_AGE_SECONDS = define(
     "tokenwatch_last_check_age_seconds", "gauge", "Seconds since the newest check was recorded")
 PIPELINE_STALLED = define(
-    "tokenwatch_pipeline_stalled", "gauge", "1 when live tokens exist but no check ran for STALL_INTERVALS intervals")
+    "tokenwatch_pipeline_stalled", "gauge",
+    "1 when live tokens exist but no SUCCESSFUL check was recorded for STALL_INTERVALS intervals")
 PIPELINE_STALLED_STAGE = define(
     "tokenwatch_pipeline_stalled_stage", "gauge", "1 for the stage named as stopped while stalled {stage}")
 STAGE_TIME_SHARE = define(

@@ -94,12 +94,13 @@ class MonitoringSnapshot:
     def failing_collectors(self) -> list[CollectorHealth]:
         return [h for h in self.collectors.values() if not h.ok]
 
-    def not_ready_reason(self, now: float, max_age_s: float) -> str | None:
-        """Why the service is not ready according to this snapshot, or ``None`` when it is."""
+    def not_ready_reason(self, now: float, max_age_s: float, *, database: bool = True) -> str | None:
+        """Why the service is not ready according to this snapshot, or ``None`` when it is.
+        ``database=False`` skips the snapshot's database probe (the caller just pinged it live)."""
         age = self.age_s(now)
         if age > max_age_s:
             return f"last metrics collection {age:.0f}s ago (limit {max_age_s:.0f}s)"
-        if self.database_up is False:
+        if database and self.database_up is False:
             return "database unreachable"
         pipeline = self.collectors.get("pipeline")
         if pipeline is not None and not pipeline.ok:
