@@ -159,7 +159,8 @@ NOT_A_THRESHOLD = {
 }
 
 
-def _fetching_now_hint(recent: Any, fetch_failing: bool, share: float) -> str | None:
+def fetching_now_hint(recent: Any, fetch_failing: bool = False, share: float = 0.2) -> str | None:
+    """The hint when fetches fail NOW (pure, see ``failure_stats``'s ``recent``), else ``None``."""
     failed = finite_float(getattr(recent, "failed", None)) or 0.0
     ok = finite_float(getattr(recent, "ok", None)) or 0.0
     window = finite_float(getattr(recent, "window_s", None))
@@ -205,7 +206,7 @@ async def failure_stats(
         label: await failure_window(session, now, label, seconds, with_codes=label in codes_windows)
         for label, seconds in windows
     }
-    now_hint = _fetching_now_hint(recent, fetch_failing, fetch_alert_share)
+    now_hint = fetching_now_hint(recent, fetch_failing, fetch_alert_share)
     if now_hint is not None:
         return FailureStats(result, now_hint)
     basis = next((w for w in result.values() if w.failed), None)

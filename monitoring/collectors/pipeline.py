@@ -11,8 +11,10 @@ flags, per-stage figures and pool-discrepancy counters::
     collector.last_snapshot          # the newest PipelineSnapshot (for /status), or None
 
 The snapshot also carries what /status shows beside the figures: the last hour's failure
-reasons and the failure hint (judged with the rate window's fetch failures, so a market outage
-is never blamed on the tokens) and the newest failed fetches (``ERRORS_SHOWN``).
+reasons (recounted every ``FAILURES_EVERY_S``: an hour's statistics barely move in 10 s and the
+count is the cycle's most expensive query), the failure hint (judged on EVERY cycle with the rate
+window's fetch failures first, so a market outage is never blamed on the tokens) and the newest
+failed fetches (``ERRORS_SHOWN``).
 
 The queue trend (growing vs merely non-empty queues) lives in the collector, so keep one
 instance for the life of the process.
@@ -23,7 +25,7 @@ from dataclasses import replace
 from typing import Any
 
 from app.db import Database
-from monitoring.failure_stats import failure_stats
+from monitoring.failure_stats import FailureStats, failure_stats, fetching_now_hint
 from monitoring.pipeline.errors import last_errors
 from monitoring import metric_names as m
 from monitoring.sample import Sample
@@ -33,6 +35,7 @@ from monitoring.pipeline.percentiles import Distribution
 QUANTILES = (("0.5", "p50"), ("0.95", "p95"), ("1", "max"))
 FAILURE_WINDOW = ("1h", 3600.0)
 ERRORS_SHOWN = 5
+FAILURES_EVERY_S = 60.0
 
 
 def _dist(name: str, dist: Distribution, labels: dict[str, str], quantiles=QUANTILES) -> list[Sample]:
@@ -95,15 +98,19 @@ class PipelineCollector:
         self.discrepancies = discrepancies
         self.trend = trend or QueueTrend()
         self.last_snapshot: PipelineSnapshot | None = None
+        self._failures: FailureStats | None = None
+        self._failures_at = 0.0
 
     async def collect(self, now: float) -> list[Sample]:
         stats = self.stage_stats() if callable(self.stage_stats) else self.stage_stats
         snap = await pipeline_snapshot(self.db, now, self.params, stage_stats=stats, trend=self.trend)
         async with self.db.session() as session:
-            failures = await failure_stats(session, now, windows=(FAILURE_WINDOW,), codes_windows=(),
-                                           recent=snap.check_rates, fetch_failing=snap.stall.fetch_failing)
+            if self._failures is None or not 0 <= now - self._failures_at < FAILURES_EVERY_S:
+                self._failures = await failure_stats(session, now, windows=(FAILURE_WINDOW,), codes_windows=())
+                self._failures_at = now
             errors = await last_errors(session, now, FAILURE_WINDOW[1], ERRORS_SHOWN)
-        snap = replace(snap, failures=failures.windows[FAILURE_WINDOW[0]], recommendation=failures.recommendation,
+        hint = fetching_now_hint(snap.check_rates, snap.stall.fetch_failing) or self._failures.recommendation
+        snap = replace(snap, failures=self._failures.windows[FAILURE_WINDOW[0]], recommendation=hint,
                        last_errors=tuple(errors))
         self.last_snapshot = snap
         out = snapshot_samples(snap)
