@@ -50,7 +50,7 @@ class PipelineParams:
 
     lag: LagParams = field(default_factory=LagParams)
     stuck: StuckParams = field(default_factory=StuckParams)
-    rate_window_s: float = 300.0
+    rate_window_s: float = 60.0  # RATE_WINDOW_S
     activation_window_s: float = 3600.0
     stall_intervals: int = 3
 

@@ -153,3 +153,25 @@ async def test_api_latency_is_a_prometheus_histogram(clock: ManualClock) -> None
     # /status's p95 is the nearest-rank p95 of the window: rank ceil(0.95 x 6) = 6 -> 3.0 s
     p95 = families[m.API_LATENCY_P95_SECONDS]
     assert p95.type == "gauge" and [s.value for s in p95.samples if s.labels["endpoint"] == "tokens_batch"] == [3.0]
+
+
+async def test_the_status_line_says_when_it_has_no_picture_or_an_old_one(sqlite_db, clock: ManualClock) -> None:
+    from tokenwatch.status_line import snapshot_line
+
+    registry = CollectorRegistry(clock=clock, collect_interval_s=10)
+    assert snapshot_line(registry.coordinator.latest, clock.time()) == "no metrics collection yet"
+    registry.register_pipeline(PipelineCollector(sqlite_db))
+    await registry.run_collection()
+    line = snapshot_line(registry.coordinator.latest, clock.time())
+    assert line.startswith("monitoring=0 active=0 archived=0 | checks/min(last 1 min)=0.0 ok, 0.0 failed")
+    assert "STALLED" not in line and "as of" not in line
+    clock.advance(45)  # more than two collection intervals without a new snapshot: say how old it is
+    assert snapshot_line(registry.coordinator.latest, clock.time()).endswith("| as of 45s ago")
+
+
+def test_the_rate_window_setting_is_checked() -> None:
+    from app.settings import SettingsError, load_settings
+
+    assert load_settings(_env_file=None).rate_window_s == 60.0
+    with pytest.raises(SettingsError, match="RATE_WINDOW_S"):
+        load_settings(_env_file=None, rate_window_s=0)
