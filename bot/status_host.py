@@ -42,6 +42,7 @@ def host_status(snapshot: MonitoringSnapshot | None) -> HostStatus:
         db_up=value(m.DB_UP),
         redis_up=value(m.REDIS_UP),
         apis=apis,
+        failing_collectors=[(c.name, c.last_error or "unknown error") for c in snapshot.failing_collectors()],
     )
 
 

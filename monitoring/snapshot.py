@@ -19,7 +19,8 @@ engine plugs in as a listener::
     snap = await registry.fresh_snapshot(max_age_s=0)    # collect now (shared with a running cycle)
     remove()
 
-Listeners run in the order added, after every collection, each under ``listener_timeout_s``.
+Listeners run in the order added, after every collection (a /status Refresh is a full cycle,
+so they hear it too), each under ``listener_timeout_s``.
 A listener that raises or times out never stops the others or the collection: its failure is
 counted (``coordinator.listener_failures``) and logged once when it starts failing and once when
 it recovers, not on every cycle.

@@ -97,3 +97,17 @@ async def test_a_container_limit_is_named_as_such():
     ]))
     text = await _section(registry)
     assert "Memory: 256 MiB of 512 MiB container limit (50%)" in text
+
+
+async def test_a_failing_collector_is_named_on_status():
+    class Broken:
+        name = "redis<b>"
+
+        async def collect(self, now: float) -> list[Sample]:
+            raise ConnectionError("refused <tcp> & gone")
+
+    registry = CollectorRegistry(clock=ManualClock())
+    registry.register(Broken())
+    text = await _section(registry)
+    validate_html(text)
+    assert "⚠️ collector redis&lt;b&gt; failing: ConnectionError: refused &lt;tcp&gt; &amp; gone" in text
