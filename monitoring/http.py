@@ -132,7 +132,7 @@ class HttpServer:
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
         self._prom = PromRegistry(auto_describe=False)
-        self._prom.register(SampleExposition(registry))  # type: ignore[arg-type]
+        self._prom.register(SampleExposition(registry))
 
     @classmethod
     def from_context(cls, ctx: Any, **kwargs: Any) -> "HttpServer":

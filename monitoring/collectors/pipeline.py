@@ -59,10 +59,10 @@ def snapshot_samples(snap: PipelineSnapshot) -> list[Sample]:
     for status, dist in snap.lag.by_status.items():
         out += _dist(m.PROCESSING_LAG_SECONDS, dist, {"status": status})
     for band in ("hot", "cold"):
-        dist = snap.lag.by_band.get(band)
-        if dist is not None:
-            out += _dist(m.PROCESSING_LAG_SECONDS, dist, {"band": band})
-        out.append(Sample(m.DUE_TOKENS, float(dist.count if dist else 0), {"band": band}))
+        band_dist = snap.lag.by_band.get(band)
+        if band_dist is not None:
+            out += _dist(m.PROCESSING_LAG_SECONDS, band_dist, {"band": band})
+        out.append(Sample(m.DUE_TOKENS, float(band_dist.count if band_dist else 0), {"band": band}))
         out.append(Sample(m.OVERDUE_TOKENS, float(snap.lag.overdue_by_band.get(band, 0)), {"band": band}))
     out.append(Sample(m.STUCK_TOKENS, float(snap.stuck_count)))
     if snap.activation.token_rate is not None:
