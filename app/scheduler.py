@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import statistics
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from app.clock import SYSTEM_CLOCK, Clock
+from app.percentiles import median
 from app.settings import Settings
 from app.supervisor import LoopSpec, Sleep, beat
 
@@ -121,7 +121,7 @@ class JobStats:
 
     @property
     def duration_p50_s(self) -> float | None:
-        return statistics.median(self.durations) if self.durations else None
+        return median(self.durations)
 
     @property
     def duration_max_s(self) -> float | None:

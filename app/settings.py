@@ -106,6 +106,7 @@ class Settings(BaseSettings):
     stuck_failure_streak: int = Field(default=3, ge=1)
     stall_intervals: int = Field(default=3, ge=1)
     activation_window_h: float = Field(default=1.0, gt=0)
+    rate_window_s: float = Field(default=60.0, gt=0, le=3600)
     discrepancy_liquidity_share: float = Field(default=0.2, gt=0)
     discrepancy_budget_share: float = Field(default=0.03, gt=0, le=0.2)
     metrics_raw_retention_h: float = Field(default=6.0, gt=0)

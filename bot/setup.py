@@ -72,7 +72,8 @@ class RunningBot:
 
 
 async def build_bot(ctx: Any, *, console_input: bool = True, console_out: Any = None) -> RunningBot:
-    dp = build_dispatcher(ctx, status_sections=build_status_sections())
+    sections = build_status_sections()
+    dp = build_dispatcher(ctx, status_sections=sections)
     runner = BotRunner(ctx, dispatcher=dp, console_interactive=console_input, console_out=console_out)
     outbox = Outbox(ctx.db, ctx.clock)
     ctx.outbox = outbox
@@ -80,6 +81,8 @@ async def build_bot(ctx: Any, *, console_input: bool = True, console_out: Any = 
         dp.update.outer_middleware(ReplyOutboxMiddleware(outbox))
     await runner.prepare()
     sender = OutboxSender(ctx.db, outbox, runner.transport(), ctx.settings, ctx.clock)
+    sections.add_error_source("telegram", sender.stats.recent_errors)  # /status "Last errors"
+    sections.add_error_source("handler", dp["parts"].recent_errors)
     running = RunningBot(runner=runner, outbox=outbox, sender=sender,
                          delivery_jobs=delivery.jobs(ctx.db, ctx.settings, ctx.clock))
     if getattr(ctx, "collectors", None) is not None:

@@ -1,5 +1,5 @@
-"""The /status section for the host and APIs, read from the collectors' latest samples
-(one collection shared by /status, /metrics and, later, the alert rules).
+"""The /status section for the host and APIs, read from the cycle's ``MonitoringSnapshot``
+(one collection shared by /status, /metrics and the alert rules).
 
     register_host_sections(sections)     # "host" (50)
 """
@@ -10,19 +10,19 @@ from typing import Any
 from bot.status_sections import StatusSections
 from bot.views.host_status import ApiHealth, HostStatus, render_host_section
 from monitoring import metric_names as m
-from monitoring.sample import parse_labels
+from monitoring.snapshot import MonitoringSnapshot
 
 
-def host_status(collectors: Any) -> HostStatus:
-    if collectors is None:
+def host_status(snapshot: MonitoringSnapshot | None) -> HostStatus:
+    if snapshot is None:
         return HostStatus()
-    value = collectors.latest_value
-    endpoints = sorted({parse_labels(labels).get("endpoint", "") for (name, labels) in collectors.latest()
+    value = snapshot.value
+    endpoints = sorted({str(s.labels.get("endpoint", "")) for (name, _), s in snapshot.samples.items()
                         if name == m.API_REQUESTS_TOTAL} - {""})
     apis = [
         ApiHealth(
             endpoint=ep,
-            p95_s=value(m.API_LATENCY_SECONDS, {"endpoint": ep, "quantile": "0.95"}),
+            p95_s=value(m.API_LATENCY_P95_SECONDS, {"endpoint": ep}),
             error_rate=value(m.API_ERROR_RATE, {"endpoint": ep}),
             rate_limited=value(m.API_WINDOW_RATE_LIMITED, {"endpoint": ep}),
             timeouts=value(m.API_WINDOW_TIMEOUTS, {"endpoint": ep}),
@@ -42,11 +42,12 @@ def host_status(collectors: Any) -> HostStatus:
         db_up=value(m.DB_UP),
         redis_up=value(m.REDIS_UP),
         apis=apis,
+        failing_collectors=[(c.name, c.last_error or "unknown error") for c in snapshot.failing_collectors()],
     )
 
 
-async def host_section(ctx: Any, session: Any, now: float) -> str:
-    return render_host_section(host_status(getattr(ctx, "collectors", None)))
+async def host_section(ctx: Any, snapshot: MonitoringSnapshot, now: float) -> str:
+    return render_host_section(host_status(snapshot))
 
 
 def register_host_sections(sections: StatusSections) -> None:

@@ -16,6 +16,10 @@ logged once when it starts failing and once when it recovers, never on every cyc
     samples = await registry.collect_all(clock.time())
     registry.latest()[("tokenwatch_queue_depth", "")].value
     scheduler.add_all(registry.jobs())     # monitoring.collect / .rollup / .retention
+
+Each ``run_collection`` (the ``monitoring.collect`` job) ends by publishing one
+``MonitoringSnapshot`` through ``registry.coordinator`` (see ``monitoring/snapshot.py``): that is
+what /status, the status line, /readyz, /metrics and the alert engine read.
 """
 from __future__ import annotations
 
@@ -30,8 +34,10 @@ from app.clock import SYSTEM_CLOCK, Clock
 from app.scheduler import JobSpec
 from monitoring import metric_names as m
 from monitoring.sample import Sample, canonical_labels, sample_problem
+from monitoring.snapshot import CollectorHealth, MonitoringSnapshot, SnapshotCoordinator
 
 if TYPE_CHECKING:  # pragma: no cover
+    from monitoring.collectors.pipeline import PipelineCollector
     from monitoring.store import MetricStore
 
 log = logging.getLogger(__name__)
@@ -63,6 +69,7 @@ class CollectorRegistry:
         registry.register(ProcessCollector(clock=clock))
         await registry.run_collection()      # collect_all + store.write, as the job does
         registry.latest()                    # {(name, "k=v,..."): Sample}
+        registry.coordinator.latest          # the MonitoringSnapshot of the last cycle
     """
 
     def __init__(
@@ -75,6 +82,7 @@ class CollectorRegistry:
         rollup_interval_s: float = 60.0,
         retention_interval_s: float = 3600.0,
         stale_after_s: float | None = None,
+        rate_window_s: float = 60.0,
     ) -> None:
         self.clock = clock
         self.store = store
@@ -91,6 +99,11 @@ class CollectorRegistry:
         self.cycles = 0
         self.store_write_errors = 0
         self._store_ok = True
+        #: the one window every per-minute rate in a snapshot is averaged over (RATE_WINDOW_S)
+        self.rate_window_s = float(rate_window_s)
+        self.coordinator = SnapshotCoordinator()
+        self._pipeline: PipelineCollector | None = None
+        self._cycle_lock = asyncio.Lock()
 
     # --- registration ---------------------------------------------------------
     def register(self, collector: Collector) -> Collector:
@@ -104,9 +117,18 @@ class CollectorRegistry:
         self._states[name] = CollectorState(name)
         return collector
 
+    def register_pipeline(self, collector: PipelineCollector) -> PipelineCollector:
+        """Register the pipeline collector; its snapshot of each cycle becomes ``MonitoringSnapshot.pipeline``."""
+        self.register(collector)
+        self._pipeline = collector
+        self.rate_window_s = float(collector.params.rate_window_s)  # one window for every rate
+        return collector
+
     def unregister(self, name: str) -> None:
         self._collectors.pop(name, None)
         self._states.pop(name, None)
+        if self._pipeline is not None and self._pipeline.name == name:
+            self._pipeline = None
 
     @property
     def collectors(self) -> list[Collector]:
@@ -187,13 +209,47 @@ class CollectorRegistry:
         sample = self._latest.get((name, canonical_labels(labels)))
         return None if sample is None else sample.value
 
+    def build_snapshot(self, now: float) -> MonitoringSnapshot:
+        """The snapshot of the cycle that just ran at ``now`` (pure; ``run_collection`` publishes it)."""
+        pipeline = None
+        if self._pipeline is not None:
+            state = self._states.get(self._pipeline.name)
+            snap = self._pipeline.last_snapshot
+            if state is not None and state.ok and snap is not None and snap.now == now:
+                pipeline = snap  # only this cycle's: a stale picture of the pipeline is worse than none
+        health = {name: CollectorHealth(name, st.ok, st.errors, st.last_error, st.last_success_at,
+                                        st.last_duration_s) for name, st in self._states.items()}
+        return MonitoringSnapshot(at=now, cycle=self.cycles, rate_window_s=self.rate_window_s,
+                                  collect_interval_s=self.collect_interval_s, samples=dict(self._latest),
+                                  collectors=health, pipeline=pipeline)
+
     async def run_collection(self) -> list[Sample]:
-        """One cycle as the ``monitoring.collect`` job runs it: collect, then write to the store.
+        """One cycle as the ``monitoring.collect`` job runs it: collect, write to the store, then
+        publish the cycle's ``MonitoringSnapshot`` to ``coordinator`` listeners.
 
         A store failure is counted and logged on change of state; the samples stay in
         :meth:`latest` so /metrics and /status keep working while the database is down.
+        Cycles never overlap (a refresh asked for by /status waits for a running one).
         """
-        samples = await self.collect_all(self.clock.time())
+        async with self._cycle_lock:
+            return await self._run_cycle()
+
+    async def fresh_snapshot(self, max_age_s: float | None = None) -> MonitoringSnapshot:
+        """The latest snapshot if it is at most ``max_age_s`` old, else run a collection first;
+        ``None`` always collects anew (/status's Refresh). Cycles never overlap: a collection
+        already running is waited for (and shared when it is recent enough)."""
+        asked_at = self.clock.time()
+        async with self._cycle_lock:
+            latest = self.coordinator.latest
+            if latest is None or max_age_s is None or asked_at - latest.at > max_age_s:
+                await self._run_cycle()
+        latest = self.coordinator.latest
+        assert latest is not None
+        return latest
+
+    async def _run_cycle(self) -> list[Sample]:
+        now = self.clock.time()
+        samples = await self.collect_all(now)
         if self.store is not None:
             try:
                 await self.store.write(samples)
@@ -206,6 +262,7 @@ class CollectorRegistry:
                 if not self._store_ok:
                     log.info("metric store write recovered")
                 self._store_ok = True
+        await self.coordinator.publish(self.build_snapshot(now))
         return samples
 
     async def _rollup(self) -> None:

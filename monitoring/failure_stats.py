@@ -25,7 +25,6 @@ Malformed conditions JSON is skipped and counted in ``FailureStats.malformed_con
 """
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.numbers import finite_float
+from app.percentiles import median
 from monitoring.pipeline.sql import run
 from tokens.activation import parse_conditions
 
@@ -159,6 +159,21 @@ NOT_A_THRESHOLD = {
 }
 
 
+def fetching_now_hint(recent: Any, fetch_failing: bool = False, share: float = 0.2) -> str | None:
+    """The hint when fetches fail NOW (pure, see ``failure_stats``'s ``recent``), else ``None``."""
+    failed = finite_float(getattr(recent, "failed", None)) or 0.0
+    ok = finite_float(getattr(recent, "ok", None)) or 0.0
+    window = finite_float(getattr(recent, "window_s", None))
+    total = ok + failed
+    if not fetch_failing and (total <= 0 or failed / total < share):
+        return None
+    span = "" if window is None else f" in the last {window / 60:g} min"
+    figures = f"{failed / total:.0%} of checks{span} failed to fetch pool data" if total > 0 else \
+        "no successful fetch recently"
+    return (f"fetches are failing now ({figures}): look at the DexScreener client (outage, timeouts, "
+            "rate limit); while they fail, failure reasons say nothing about the tokens")
+
+
 async def failure_stats(
     session: AsyncSession,
     now: float,
@@ -169,6 +184,8 @@ async def failure_stats(
     near_share: float = 0.25,
     codes_windows: tuple[str, ...] = ("1h",),
     fetch_alert_share: float = 0.2,
+    recent: Any = None,
+    fetch_failing: bool = False,
 ) -> FailureStats:
     """Failure counts per window and, where the data supports one, a recommendation.
 
@@ -179,11 +196,19 @@ async def failure_stats(
     Fetch failures come first: when at least ``fetch_alert_share`` (default 20 %) of the
     basis window's checks failed to fetch pool data, the advice is about fetching, even if
     another reason is more common (a market outage must not read as a market condition).
+
+    ``recent`` (a ``tokens.queries.CheckRates`` over the rate window) and ``fetch_failing`` (the
+    stall judged at the fetch stage) describe fetching NOW: when every fetch fails now, or at
+    least ``fetch_alert_share`` of the recent checks failed to fetch, the hint is about fetching
+    whatever the longer windows say, so a fresh outage never reads as a token condition.
     """
     result = {
         label: await failure_window(session, now, label, seconds, with_codes=label in codes_windows)
         for label, seconds in windows
     }
+    now_hint = fetching_now_hint(recent, fetch_failing, fetch_alert_share)
+    if now_hint is not None:
+        return FailureStats(result, now_hint)
     basis = next((w for w in result.values() if w.failed), None)
     if basis is None:
         return FailureStats(result)
@@ -234,7 +259,7 @@ async def failure_stats(
         return FailureStats(result, f"{head}: {NOT_A_THRESHOLD[top.reason]}", None, malformed)
     if len(observed) < min_samples or cond_name is None:
         return FailureStats(result, head if top.share >= 0.5 else None, None, malformed)
-    summary = ConditionSummary(cond_name, len(observed), statistics.median(observed), statistics.median(thresholds))
+    summary = ConditionSummary(cond_name, len(observed), median(observed) or 0.0, median(thresholds) or 0.0)
     money = _money(cond_name)
     label = cond_name.replace("_", " ")
     med, thr = _fmt(summary.median_observed, money), _fmt(summary.threshold, money)

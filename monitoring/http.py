@@ -7,10 +7,16 @@
 
     server = HttpServer.from_context(ctx)   # settings.http_host/http_port, ctx.collectors, ctx.db
 
-``/metrics`` renders the registry's latest samples through a custom prometheus_client
-collector on its own ``CollectorRegistry`` (never the global one). ``/healthz`` is 200 while
-the process serves requests. ``/readyz`` is 200 when the database answers and the last
-collection is recent, else 503 with a JSON ``reason``.
+All three read the latest ``MonitoringSnapshot`` (``registry.coordinator.latest``, one per
+collection cycle), never their own queries, so they agree with /status and the status line.
+``/metrics`` renders the snapshot's samples through a custom prometheus_client collector on its
+own ``CollectorRegistry`` (never the global one); histograms (``kind="histogram"`` in
+``metric_names``) are exposed as ``_bucket``/``_sum``/``_count`` families. ``/healthz`` is 200
+while the process serves requests (liveness only). ``/readyz`` is 200 when the database answers,
+the snapshot is recent (``max_collection_age_s``) and says the pipeline is not stalled; else 503
+with a JSON ``reason``::
+
+    {"ready": false, "reason": "pipeline stalled: no successful check for 139s at fetch: ..."}
 """
 from __future__ import annotations
 
@@ -29,7 +35,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import Database
 from monitoring.collector import CollectorRegistry
-from monitoring.metric_names import METRICS
+from monitoring.metric_names import METRICS, MetricInfo, histogram_of
+from monitoring.sample import Sample
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +56,27 @@ def _label_name(name: str) -> str:
     return "_" + clean if clean.startswith("__") else clean
 
 
+def _le(sample: Sample) -> float:
+    try:
+        return float(sample.labels.get("le", "nan"))
+    except ValueError:
+        return float("nan")
+
+
+def _order(item: tuple[tuple[str, str], Sample]) -> tuple:
+    """Series sorted by name and labels; a histogram's buckets by their numeric ``le``
+    (``+Inf`` last), then ``_sum`` and ``_count``."""
+    (name, key), sample = item
+    hist = histogram_of(name)
+    if hist is None:
+        return (name, key, 0, 0.0)
+    other = tuple(sorted((k, v) for k, v in sample.labels.items() if k != "le"))
+    part = name[len(hist.name):]
+    return (hist.name, str(other), ("_bucket", "_sum", "_count").index(part), _le(sample))
+
+
 class SampleExposition:
-    """A prometheus_client collector over our registry's latest samples.
+    """A prometheus_client collector over the latest snapshot's samples.
 
         prom = PromRegistry(auto_describe=False); prom.register(SampleExposition(registry))
         generate_latest(prom)
@@ -60,12 +86,19 @@ class SampleExposition:
         self.registry = registry
 
     def collect(self) -> Iterator[Metric]:
+        snapshot = self.registry.coordinator.latest
+        samples = snapshot.samples if snapshot is not None else {}
         families: dict[str, Metric] = {}
-        for (name, _key), sample in sorted(self.registry.latest().items()):
+        for (name, _key), sample in sorted(samples.items(), key=_order):
             exposed = _metric_name(name)
-            info = METRICS.get(name)
+            info: MetricInfo | None = METRICS.get(name) or histogram_of(name)
             kind = info.kind if info else "unknown"
-            family_name = exposed[:-6] if kind == "counter" and exposed.endswith("_total") else exposed
+            if kind == "histogram" and info is not None:
+                family_name = info.name
+            elif kind == "counter" and exposed.endswith("_total"):
+                family_name = exposed[:-6]
+            else:
+                family_name = exposed
             family = families.get(family_name)
             if family is None:
                 family = Metric(family_name, info.help if info else "not listed in monitoring/metric_names.py", kind)
@@ -99,7 +132,7 @@ class HttpServer:
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
         self._prom = PromRegistry(auto_describe=False)
-        self._prom.register(SampleExposition(registry))  # type: ignore[arg-type]
+        self._prom.register(SampleExposition(registry))
 
     @classmethod
     def from_context(cls, ctx: Any, **kwargs: Any) -> "HttpServer":
@@ -149,7 +182,8 @@ class HttpServer:
         return web.json_response({"status": "ok"})
 
     async def readiness(self) -> tuple[bool, str | None]:
-        """(ready, reason when not ready)."""
+        """(ready, reason when not ready): the database answers now, and the latest snapshot is
+        recent and judges the pipeline not stalled (``MonitoringSnapshot.not_ready_reason``)."""
         if self.db is not None:
             try:
                 ok = await asyncio.wait_for(self.db.ping(), timeout=self.db_timeout_s)
@@ -157,13 +191,11 @@ class HttpServer:
                 ok = False
             if not ok:
                 return False, "database unreachable"
-        last = self.registry.last_collection_at
-        if last is None:
+        snapshot = self.registry.coordinator.latest
+        if snapshot is None:
             return False, "no metrics collection yet"
-        age = self.clock.time() - last
-        if age > self.max_collection_age_s:
-            return False, f"last metrics collection {age:.0f}s ago (limit {self.max_collection_age_s:.0f}s)"
-        return True, None
+        reason = snapshot.not_ready_reason(self.clock.time(), self.max_collection_age_s, database=self.db is None)
+        return reason is None, reason
 
     async def _readyz(self, _request: web.Request) -> web.Response:
         ready, reason = await self.readiness()

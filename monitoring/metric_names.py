@@ -1,7 +1,9 @@
 """Every metric name tokenwatch emits, in one place.
 
 Each name is a constant defined with :func:`define`, which also records its kind
-(``gauge`` or ``counter``) and a one-line help text. ``/metrics`` uses the
+(``gauge``, ``counter`` or ``histogram``) and a one-line help text. A histogram's samples are
+named ``<name>_bucket`` (cumulative, label ``le``, ``+Inf`` last), ``<name>_sum`` and
+``<name>_count``, as Prometheus expects. ``/metrics`` uses the
 registry :data:`METRICS` to type and describe the exposition; anything emitted
 under a name not listed here is exposed as an ``untyped`` metric.
 
@@ -19,7 +21,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 PREFIX = "tokenwatch_"
-Kind = Literal["gauge", "counter"]
+Kind = Literal["gauge", "counter", "histogram"]
+HISTOGRAM_PARTS = ("_bucket", "_sum", "_count")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,19 @@ def define(name: str, kind: Kind, help: str) -> str:
         raise ValueError(f"metric {name!r} already defined as {existing.kind}")
     METRICS[name] = MetricInfo(name, kind, help)
     return name
+
+
+def histogram_of(sample_name: str) -> MetricInfo | None:
+    """The histogram a ``<name>_bucket``/``_sum``/``_count`` sample belongs to, else ``None``.
+
+        histogram_of(API_LATENCY_SECONDS + "_bucket").name == API_LATENCY_SECONDS
+    """
+    for part in HISTOGRAM_PARTS:
+        if sample_name.endswith(part):
+            info = METRICS.get(sample_name[: -len(part)])
+            if info is not None and info.kind == "histogram":
+                return info
+    return None
 
 
 # --- collectors framework (monitoring/collector.py) ---------------------------
@@ -117,8 +133,15 @@ REDIS_PING_SECONDS = define("tokenwatch_redis_ping_seconds", "gauge", "Round tri
 
 # --- external API (monitoring/collectors/api.py) -----------------------------
 API_LATENCY_SECONDS = define(
-    "tokenwatch_api_latency_seconds", "gauge",
-    "Request latency percentile over the recent window {endpoint, quantile=0.5|0.95|0.99}")
+    "tokenwatch_api_latency_seconds", "histogram",
+    "Latency of answered requests since start (timeouts are counted apart) {endpoint, le}")
+API_LATENCY_BUCKET = API_LATENCY_SECONDS + "_bucket"
+API_LATENCY_SUM = API_LATENCY_SECONDS + "_sum"
+API_LATENCY_COUNT = API_LATENCY_SECONDS + "_count"
+API_LATENCY_P95_SECONDS = define(
+    "tokenwatch_api_latency_p95_seconds", "gauge",
+    "Nearest-rank 95th percentile of request latency over the recent window, as /status shows it "
+    "(aggregate the histogram instead) {endpoint}")
 API_REQUESTS_TOTAL = define("tokenwatch_api_requests_total", "counter", "Requests sent {endpoint}")
 API_ERRORS_TOTAL = define("tokenwatch_api_errors_total", "counter", "Failed requests {endpoint}")
 API_ERROR_RATE = define("tokenwatch_api_error_rate", "gauge", "Share (0..1) of requests that failed in the recent window {endpoint}")
@@ -150,7 +173,9 @@ TOKENS = define("tokenwatch_tokens", "gauge", "Tracked tokens {status}")
 TRANSITIONS_PER_MINUTE = define(
     "tokenwatch_transitions_per_minute", "gauge", "Status changes per minute over the rate window {from, to}")
 CHECKS_PER_MINUTE = define(
-    "tokenwatch_checks_per_minute", "gauge", "Activation checks per minute over the rate window {status}")
+    "tokenwatch_checks_per_minute", "gauge",
+    "Checks of any outcome per minute over the rate window, failed fetches included (ok vs failed: "
+    "tokenwatch_check_outcomes_per_minute) {status}")
 PROCESSING_LAG_SECONDS = define(
     "tokenwatch_processing_lag_seconds", "gauge",
     "How late due tokens are (now - next_check_at) {status | band=hot|cold, quantile=0.5|0.95|1}")
@@ -171,7 +196,8 @@ TIME_TO_ACTIVATION_SECONDS = define(
 LAST_CHECK_AGE_SECONDS = define(
     "tokenwatch_last_check_age_seconds", "gauge", "Seconds since the newest check was recorded")
 PIPELINE_STALLED = define(
-    "tokenwatch_pipeline_stalled", "gauge", "1 when live tokens exist but no check ran for STALL_INTERVALS intervals")
+    "tokenwatch_pipeline_stalled", "gauge",
+    "1 when live tokens exist but no SUCCESSFUL check was recorded for STALL_INTERVALS intervals")
 PIPELINE_STALLED_STAGE = define(
     "tokenwatch_pipeline_stalled_stage", "gauge", "1 for the stage named as stopped while stalled {stage}")
 STAGE_TIME_SHARE = define(
@@ -262,3 +288,10 @@ LOOP_HANGS_TOTAL = define(
     "tokenwatch_loop_hangs_total", "counter", "Runs cancelled because the heartbeat stopped {loop}")
 LOOP_HEARTBEAT_AGE_SECONDS = define(
     "tokenwatch_loop_heartbeat_age_seconds", "gauge", "Seconds since the loop's last heartbeat {loop}")
+
+# --- one snapshot per cycle (monitoring/snapshot.py, monitoring/collectors/pipeline.py) ---------
+CHECK_OUTCOMES_PER_MINUTE = define(
+    "tokenwatch_check_outcomes_per_minute", "gauge",
+    "Checks per minute over the rate window by outcome; a failed fetch is never ok {outcome=ok|failed}")
+RATE_WINDOW_SECONDS = define(
+    "tokenwatch_rate_window_seconds", "gauge", "The one window every per-minute rate is averaged over (RATE_WINDOW_S)")

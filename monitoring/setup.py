@@ -3,6 +3,7 @@
 Called by the composition root (``tokenwatch.service``)::
 
     monitoring = await build_monitoring(ctx)       # sets ctx.metrics and ctx.collectors
+    ctx.collectors.coordinator.add_listener(fn)    # every cycle's MonitoringSnapshot (monitoring/snapshot.py)
     ctx.scheduler.add_all(monitoring.jobs())       # monitoring.collect / .rollup / .retention
     supervisor.add_all(monitoring.loops())         # monitoring.loop_lag: the event-loop lag probe
     ...
@@ -11,7 +12,8 @@ Called by the composition root (``tokenwatch.service``)::
 Collectors registered: ``process``, ``loop_lag``, ``db``, ``redis`` (when Redis is configured),
 ``api`` (when ``ctx.pipeline.api_stats`` exists), ``scheduler`` (when ``ctx.scheduler`` exists),
 ``loops`` (when ``ctx.supervisor`` exists),
-``pipeline`` (D2's collector) and ``pipeline_counters`` (when ``ctx.pipeline`` exists) and any
+``pipeline`` (always: its figures come from the database; the source of every
+``MonitoringSnapshot.pipeline``), ``pipeline_counters`` (when ``ctx.pipeline`` exists) and any
 ``extra_collectors``.
 """
 from __future__ import annotations
@@ -26,6 +28,7 @@ from app.supervisor import LoopSpec
 from monitoring.collector import Collector, CollectorRegistry
 from monitoring.collectors.api import ApiCollector
 from monitoring.collectors.build_info import BuildInfoCollector
+from monitoring.collectors.pipeline import PipelineCollector
 from monitoring.collectors.pipeline_counters import PipelineCountersCollector
 from monitoring.collectors.scheduler import LoopsCollector, SchedulerCollector
 from monitoring.host.db_pool import DbPoolCollector
@@ -33,6 +36,7 @@ from monitoring.host.loop_lag import LoopLagMonitor
 from monitoring.host.process import ProcessCollector
 from monitoring.host.redis_health import RedisCollector
 from monitoring.http import HttpServer
+from monitoring.pipeline import PipelineParams
 from monitoring.store import MetricStore
 
 log = logging.getLogger(__name__)
@@ -100,7 +104,8 @@ async def build_monitoring(
     probe runs under the supervisor (``Monitoring.loops()``)."""
     settings = ctx.settings
     store = MetricStore.from_settings(ctx.db, settings, ctx.clock)
-    registry = CollectorRegistry(clock=ctx.clock, store=store, collect_interval_s=settings.collect_interval_s)
+    registry = CollectorRegistry(clock=ctx.clock, store=store, collect_interval_s=settings.collect_interval_s,
+                                 rate_window_s=settings.rate_window_s)
     ctx.metrics, ctx.collectors = store, registry
 
     loop_lag = LoopLagMonitor(interval_s=loop_lag_interval_s)
@@ -129,15 +134,13 @@ async def build_monitoring(
         registry.register(SchedulerCollector(ctx.scheduler.job_stats))
     if getattr(ctx, "supervisor", None) is not None:
         registry.register(LoopsCollector(ctx.supervisor.loop_stats))
-    if pipeline is not None:
-        from monitoring.collectors.pipeline import PipelineCollector
-        from monitoring.pipeline import PipelineParams
-
-        verifier = attach_pool_verifier(pipeline, ctx.db, settings, ctx.clock)
-        monitoring.pool_verifier = verifier
-        registry.register(PipelineCollector(ctx.db, PipelineParams.from_settings(settings),
-                                            stage_stats=getattr(pipeline, "stage_stats", None),
-                                            discrepancies=verifier.stats if verifier else None))
+    # The pipeline's figures come from the database, so every process with one reports them (a
+    # process without a running pipeline just has no stage timings or pool cross-checks).
+    verifier = attach_pool_verifier(pipeline, ctx.db, settings, ctx.clock) if pipeline is not None else None
+    monitoring.pool_verifier = verifier
+    registry.register_pipeline(PipelineCollector(ctx.db, PipelineParams.from_settings(settings),
+                                                 stage_stats=getattr(pipeline, "stage_stats", None),
+                                                 discrepancies=verifier.stats if verifier else None))
     for collector in extra_collectors:
         registry.register(collector)
 

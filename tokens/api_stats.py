@@ -7,7 +7,11 @@ package reads ``snapshot()`` to chart latency and error rates. Two views of the 
   start, for Prometheus ``rate()``;
 - a recent window (``window_s``, default the last 300 s on the injected clock): ``error_rate``,
   the ``window_*`` counts and the latency percentiles, so a fault that ended a few minutes
-  ago no longer shows. Memory is bounded (at most ``max_events`` requests per endpoint)::
+  ago no longer shows. Memory is bounded (at most ``max_events`` requests per endpoint);
+- a latency histogram since start (``LATENCY_BUCKETS_S``, cumulative, for Prometheus'
+  ``histogram_quantile``; answered requests only, timeouts are counted apart).
+
+Percentiles are nearest-rank (``app.percentiles.percentile``, the one definition)::
 
     stats = ApiStats(clock=clock, window_s=300)
     stats.record("tokens_batch", latency_s=0.12, status=200)
@@ -17,31 +21,19 @@ package reads ``snapshot()`` to chart latency and error rates. Two views of the 
 """
 from __future__ import annotations
 
-import math
+import bisect
 from collections import deque
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from app.clock import SYSTEM_CLOCK, Clock
+from app.percentiles import percentile
 
 WINDOW_S = 300.0
 MAX_EVENTS = 10_000  # per endpoint: 300 s at 30 requests/s
 ENDPOINTS = ("tokens_batch", "token_pairs", "token_profiles")
-
-
-def percentile(sorted_values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile of an already sorted list (``q`` in 0..100).
-
-    The smallest value with at least ``q`` % of the values at or below it: the
-    ``ceil(q / 100 * n)``-th value (1-based). ``percentile([1, 2, 3, 4, 5, 6], 50) == 3``.
-    """
-    n = len(sorted_values)
-    if not n:
-        return None
-    # q * n / 100 keeps integer inputs exact (0.07 * 100 is 7.000000000000001); the epsilon
-    # absorbs float noise from fractional q.
-    rank = math.ceil(q * n / 100.0 - 1e-9) - 1
-    return sorted_values[max(0, min(n - 1, rank))]
+#: upper bounds (seconds) of the latency histogram's buckets; +Inf is implied
+LATENCY_BUCKETS_S = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class _Event(NamedTuple):
@@ -65,6 +57,8 @@ class EndpointStats:
     last_status: int | None = None
     last_error: str | None = None
     events: deque[_Event] = field(default_factory=lambda: deque(maxlen=MAX_EVENTS))
+    bucket_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS_S) + 1))  # per bucket, +Inf last
+    latency_sum_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -92,6 +86,13 @@ class EndpointSnapshot:
     window_errors: int = 0
     window_rate_limited: int = 0
     window_timeouts: int = 0
+    #: cumulative histogram since start: ((upper bound, answered requests at or under it), ...), +Inf last
+    latency_buckets: tuple[tuple[float, int], ...] = ()
+    latency_sum_s: float = 0.0
+
+    @property
+    def latency_count(self) -> int:
+        return self.latency_buckets[-1][1] if self.latency_buckets else 0
 
 
 class ApiStats:
@@ -138,7 +139,11 @@ class ApiStats:
         if failed:
             s.errors += 1
             s.last_error = error or ("timeout" if timeout else f"HTTP {status}")
-        s.events.append(_Event(now, None if timeout else latency_s, failed, status == 429, timeout))
+        answered = None if timeout else latency_s
+        if answered is not None and answered >= 0 and answered == answered:  # not NaN
+            s.bucket_counts[bisect.bisect_left(LATENCY_BUCKETS_S, answered)] += 1
+            s.latency_sum_s += answered
+        s.events.append(_Event(now, answered, failed, status == 429, timeout))
         self._prune(s, now)
 
     def cache_hit(self, endpoint: str) -> None:
@@ -163,10 +168,20 @@ class ApiStats:
             out[name] = EndpointSnapshot(
                 endpoint=name, requests=s.requests, errors=s.errors, rate_limited=s.rate_limited,
                 timeouts=s.timeouts, cache_hits=s.cache_hits, cache_misses=s.cache_misses,
-                p50_s=percentile(lat, 50), p95_s=percentile(lat, 95), p99_s=percentile(lat, 99),
+                p50_s=percentile(lat, 0.5), p95_s=percentile(lat, 0.95), p99_s=percentile(lat, 0.99),
                 error_rate=(failed / n) if n else 0.0, last_error=s.last_error,
                 window_s=self.window_s, window_requests=n, window_errors=failed,
                 window_rate_limited=sum(1 for e in events if e.rate_limited),
                 window_timeouts=sum(1 for e in events if e.timeout),
+                latency_buckets=_cumulative(s.bucket_counts), latency_sum_s=s.latency_sum_s,
             )
         return out
+
+
+def _cumulative(counts: list[int]) -> tuple[tuple[float, int], ...]:
+    out: list[tuple[float, int]] = []
+    running = 0
+    for bound, count in zip((*LATENCY_BUCKETS_S, float("inf")), counts):
+        running += count
+        out.append((bound, running))
+    return tuple(out)

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from app.clock import SYSTEM_CLOCK, Clock
-from tokens.api_stats import percentile
+from app.percentiles import percentile
 
 STAGES = ("discovery", "fetch", "scoring", "db_write", "scheduler")
 DURATION_SAMPLES = 500
@@ -86,7 +86,7 @@ class StageStats:
             d = sorted(s.durations)
             out[name] = StageSnapshot(
                 name=name, count=s.count, last_at=s.last_at, queue_size=s.queue_size,
-                p50_s=percentile(d, 50), p95_s=percentile(d, 95),
+                p50_s=percentile(d, 0.5), p95_s=percentile(d, 0.95),
                 mean_s=statistics.fmean(d) if d else None, busy_s=sum(d),
             )
         return out

@@ -6,6 +6,12 @@ only every ``REPEAT_S``, so it does not scroll the console chat's replies away. 
 a supervised loop (``loops()``: ``status_line``), beating once per line::
 
     supervisor.add_all(StatusLine(ctx).loops())
+
+The line reads the latest ``MonitoringSnapshot`` (``ctx.collectors.coordinator.latest``), the
+same picture /status, /readyz and /metrics show; it runs no query of its own::
+
+    monitoring=11 active=1 archived=0 | checks/min(last 1 min)=14 ok, 0 failed backlog=0 activations(last 1h)=1
+    monitoring=11 active=1 archived=0 | checks/min(last 1 min)=0 ok, 212 failed ... | STALLED at fetch for 2m 05s
 """
 from __future__ import annotations
 
@@ -15,7 +21,9 @@ import sys
 
 from app.context import AppContext
 from app.supervisor import LoopSpec, beat
-from tokens.queries import pipeline_summary
+from bot.views.fmt import fmt_duration, fmt_rate
+from bot.views.status import window_label
+from monitoring.snapshot import MonitoringSnapshot
 
 log = logging.getLogger("tokenwatch.status")
 
@@ -23,14 +31,36 @@ REPEAT_S = 300.0
 HEARTBEAT_MIN_BUDGET_S = 60.0
 
 
-async def status_text(ctx: AppContext) -> str:
-    async with ctx.db.session() as session:
-        p = await pipeline_summary(session, ctx.clock.time())
-    return (
+def snapshot_line(snap: MonitoringSnapshot | None, now: float) -> str:
+    """The status line for one snapshot (pure)."""
+    if snap is None:
+        return "no metrics collection yet"
+    p = snap.pipeline
+    age = snap.age_s(now)
+    stale = f" | as of {fmt_duration(age)} ago" if age > 2 * snap.collect_interval_s else ""
+    if p is None:
+        health = snap.collectors.get("pipeline")
+        why = health.last_error if health is not None and health.last_error else "no pipeline figures"
+        return f"pipeline figures unavailable: {why}{stale}"
+    line = (
         f"monitoring={p.counts.get('monitoring', 0)} active={p.counts.get('active', 0)} "
-        f"archived={p.counts.get('archived', 0)} | checks/min={p.checks_per_min:.0f} backlog={p.backlog} "
-        f"activations/1h={p.activations_1h}"
+        f"archived={p.counts.get('archived', 0)} | checks/min({window_label(snap.rate_window_s)})="
+        f"{fmt_rate(p.check_rates.ok)} ok, {fmt_rate(p.check_rates.failed)} failed backlog={p.lag.due} "
+        f"activations({window_label(p.activation.window_s)})={p.activation.activated}"
     )
+    if p.stall.stalled:
+        where = f" at {p.stall.stage}" if p.stall.stage else ""
+        silent = f" for {fmt_duration(p.stall.silent_for_s)}" if p.stall.silent_for_s is not None else ""
+        line += f" | STALLED{where}{silent}"
+    return line + stale
+
+
+async def status_text(ctx: AppContext) -> str:
+    """The current status line: from the latest snapshot of ``ctx.collectors``."""
+    registry = ctx.collectors
+    if registry is None:
+        return "monitoring is not running"
+    return snapshot_line(registry.coordinator.latest, ctx.clock.time())
 
 
 class StatusLine:

@@ -39,6 +39,7 @@ class HostStatus:
     db_up: float | None = None
     redis_up: float | None = None
     apis: list[ApiHealth] = field(default_factory=list)
+    failing_collectors: list[tuple[str, str]] = field(default_factory=list)  # (name, last error)
 
 
 def _mib(value: float | None) -> str:
@@ -89,6 +90,8 @@ def render_host_section(h: HostStatus) -> str:
     lines.append(f"CPU: {esc(cpu)}, {esc(share)} of {esc(of_cores)}")
     lines.append(f"Loop lag: {esc(_lag(h.loop_lag_s))} (max {esc(_lag(h.loop_lag_max_s))})")
     lines.append(f"Database: {esc(_up(h.db_up))}" + ("" if h.redis_up is None else f" · Redis: {esc(_up(h.redis_up))}"))
+    for name, error in h.failing_collectors:
+        lines.append(f"⚠️ collector {esc(name)} failing: {esc(error[:200])}")
     if h.apis:
         lines.append(bold("APIs"))
         for api in h.apis:

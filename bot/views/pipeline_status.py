@@ -2,11 +2,14 @@
 
     render_health_section(lag_report, stuck_count, stall_report, lookback_s=300)
     render_activation_section(activation_success, time_to_activation, failure_window, recommendation)
-    render_errors_section(last_errors, now)
+    render_errors_section(failed_fetches, recent_errors, now)
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timezone
+
+from app.recent_errors import RecentError
 
 from delivery.html import bold, code, esc
 from bot.views.fmt import fmt_duration, fmt_when
@@ -51,7 +54,7 @@ def render_health_section(lag: LagReport, stuck: int, stall: StallReport, *,
     return "\n".join(lines)
 
 
-def render_activation_section(rate: ActivationSuccess, tta: Distribution, failures: FailureWindow,
+def render_activation_section(rate: ActivationSuccess, tta: Distribution, failures: FailureWindow | None,
                               recommendation: str | None = None) -> str:
     hours = rate.window_s / 3600.0
     window = f"{hours:g}h"
@@ -61,7 +64,7 @@ def render_activation_section(rate: ActivationSuccess, tta: Distribution, failur
         f"monitoring · checks passed {code(_pct(rate.check_pass_rate))} of {code(rate.checks_evaluated)}",
         f"Time to activation: {code(_dist(tta))}" if tta.count else "Time to activation: —",
     ]
-    if failures.by_reason:
+    if failures is not None and failures.by_reason:
         top = ", ".join(f"{esc(f.reason)} {code(f.count)}" for f in failures.by_reason[:3])
         lines.append(f"Top failures (1h): {top}")
     if recommendation:
@@ -69,11 +72,26 @@ def render_activation_section(rate: ActivationSuccess, tta: Distribution, failur
     return "\n".join(lines)
 
 
-def render_errors_section(errors: Sequence[CheckError], now: float) -> str:
-    if not errors:
+ERRORS_WINDOW_S = 3600.0
+ERRORS_SHOWN = 5
+
+
+def _when(at: float, now: float) -> str:
+    stamp = datetime.fromtimestamp(at, tz=timezone.utc).strftime("%H:%M:%S")
+    return f"{stamp} ({fmt_when(at, now)})"
+
+
+def render_errors_section(fetches: Sequence[CheckError], others: Sequence[RecentError], now: float,
+                          limit: int = ERRORS_SHOWN) -> str:
+    """Failed fetches, Telegram delivery failures and handler errors of the last hour, newest
+    first, each with its time (UTC) and source; every text escaped."""
+    rows: list[tuple[float, str]] = []
+    for e in fetches:
+        rows.append((e.at, f"• {esc(_when(e.at, now))} fetch {code(e.mint[:6] + '…' + e.mint[-4:])} "
+                           f"{display_name(e.error or 'unknown error', 100)}"))
+    for r in others:
+        rows.append((r.at, f"• {esc(_when(r.at, now))} {esc(r.source)}: {display_name(r.text or 'unknown error', 160)}"))
+    if not rows:
         return f"{bold('Last errors')}\nnone in the last hour"
-    lines = [bold("Last errors")]
-    for e in errors:
-        lines.append(f"• {esc(fmt_when(e.at, now))} {code(e.mint[:6] + '…' + e.mint[-4:])} "
-                     f"{display_name(e.error or 'unknown error', 100)}")
-    return "\n".join(lines)
+    rows.sort(key=lambda row: row[0], reverse=True)
+    return "\n".join([bold("Last errors"), *(text for _, text in rows[:limit])])

@@ -1,29 +1,37 @@
 """Per-endpoint figures of the external API client, from ``tokens.api_stats.ApiStats.snapshot()``.
 
     registry.register(ApiCollector(pipeline.api_stats.snapshot))
-    # tokenwatch_api_latency_seconds{endpoint="tokens",quantile="0.95"} ...
+    # tokenwatch_api_latency_seconds_bucket{endpoint="tokens_batch",le="0.25"} 118.0
+    # tokenwatch_api_latency_seconds_sum{endpoint="tokens_batch"} 14.2
+    # tokenwatch_api_latency_seconds_count{endpoint="tokens_batch"} 120.0
 
-The collector takes the snapshot *function*, so it works with any object shaped like
-``EndpointSnapshot`` (latencies as ``p50_s``... in seconds, or ``p50_ms``... in milliseconds).
-Totals are lifetime counters; the error rate, latency percentiles and the ``window_*`` gauges
-cover the snapshot's recent window (``window_s``, 300 s by default).
+Latency is a Prometheus histogram since start (cumulative ``le`` buckets from
+``EndpointSnapshot.latency_buckets``), which ``histogram_quantile`` can aggregate across
+instances; /status's p95 is the nearest-rank p95 of the recent window
+(``tokenwatch_api_latency_p95_seconds``). Totals are lifetime counters; the error rate and the
+``window_*`` gauges cover the snapshot's recent window (``window_s``, 300 s by default).
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from prometheus_client.utils import floatToGoString
+
 from app.numbers import finite_float
 from monitoring import metric_names as m
 from monitoring.sample import Sample
 
-QUANTILES = (("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99"))
 
 
+def _le(bound: float) -> str:
+    """The ``le`` label as prometheus_client writes it (``"1.0"``, ``"0.025"``, ``"+Inf"``)."""
+    return floatToGoString(bound)
 
 
 class ApiCollector:
-    """Collector ``api``: latency p50/p95/p99, requests, errors, error rate, 429s, timeouts, cache hit rate.
+    """Collector ``api``: latency histogram and window p95, requests, errors, error rate, 429s, timeouts,
+    cache hit rate.
 
         ApiCollector(lambda: {"tokens": snapshot})
     """
@@ -37,13 +45,15 @@ class ApiCollector:
         out: list[Sample] = []
         for endpoint, snap in self.snapshot().items():
             labels = {"endpoint": str(endpoint)}
-            for quantile, prefix in QUANTILES:
-                seconds = finite_float(getattr(snap, f"{prefix}_s", None))
-                if seconds is None:
-                    ms = finite_float(getattr(snap, f"{prefix}_ms", None))
-                    seconds = None if ms is None else ms / 1000.0
-                if seconds is not None:
-                    out.append(Sample(m.API_LATENCY_SECONDS, seconds, {**labels, "quantile": quantile}))
+            buckets = getattr(snap, "latency_buckets", None) or ()
+            if buckets:
+                for bound, count in buckets:
+                    out.append(Sample(m.API_LATENCY_BUCKET, float(count), {**labels, "le": _le(float(bound))}))
+                out.append(Sample(m.API_LATENCY_SUM, finite_float(getattr(snap, "latency_sum_s", 0.0)) or 0.0, labels))
+                out.append(Sample(m.API_LATENCY_COUNT, float(buckets[-1][1]), labels))
+            p95 = finite_float(getattr(snap, "p95_s", None))
+            if p95 is not None:
+                out.append(Sample(m.API_LATENCY_P95_SECONDS, p95, labels))
             for metric, attr in ((m.API_REQUESTS_TOTAL, "requests"), (m.API_ERRORS_TOTAL, "errors"),
                                  (m.API_RATE_LIMITED_TOTAL, "rate_limited"), (m.API_TIMEOUTS_TOTAL, "timeouts"),
                                  (m.API_ERROR_RATE, "error_rate"), (m.API_WINDOW_SECONDS, "window_s"),

@@ -10,20 +10,32 @@ flags, per-stage figures and pool-discrepancy counters::
     registry.register(collector)
     collector.last_snapshot          # the newest PipelineSnapshot (for /status), or None
 
+The snapshot also carries what /status shows beside the figures: the last hour's failure
+reasons (recounted every ``FAILURES_EVERY_S``: an hour's statistics barely move in 10 s and the
+count is the cycle's most expensive query), the failure hint (judged on EVERY cycle with the rate
+window's fetch failures first, so a market outage is never blamed on the tokens) and the newest
+failed fetches (``ERRORS_SHOWN``).
+
 The queue trend (growing vs merely non-empty queues) lives in the collector, so keep one
 instance for the life of the process.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from app.db import Database
+from monitoring.failure_stats import FailureStats, failure_stats, fetching_now_hint
+from monitoring.pipeline.errors import last_errors
 from monitoring import metric_names as m
 from monitoring.sample import Sample
 from monitoring.pipeline import PipelineParams, PipelineSnapshot, QueueTrend, pipeline_snapshot
 from monitoring.pipeline.percentiles import Distribution
 
 QUANTILES = (("0.5", "p50"), ("0.95", "p95"), ("1", "max"))
+FAILURE_WINDOW = ("1h", 3600.0)
+ERRORS_SHOWN = 5
+FAILURES_EVERY_S = 60.0
 
 
 def _dist(name: str, dist: Distribution, labels: dict[str, str], quantiles=QUANTILES) -> list[Sample]:
@@ -41,13 +53,16 @@ def snapshot_samples(snap: PipelineSnapshot) -> list[Sample]:
     for (frm, to), rate in snap.transitions_per_min.items():
         out.append(Sample(m.TRANSITIONS_PER_MINUTE, rate, {"from": frm or "none", "to": to}))
     out += [Sample(m.CHECKS_PER_MINUTE, rate, {"status": s}) for s, rate in snap.checks_per_min.items()]
+    out.append(Sample(m.CHECK_OUTCOMES_PER_MINUTE, snap.check_rates.ok, {"outcome": "ok"}))
+    out.append(Sample(m.CHECK_OUTCOMES_PER_MINUTE, snap.check_rates.failed, {"outcome": "failed"}))
+    out.append(Sample(m.RATE_WINDOW_SECONDS, snap.check_rates.window_s))
     for status, dist in snap.lag.by_status.items():
         out += _dist(m.PROCESSING_LAG_SECONDS, dist, {"status": status})
     for band in ("hot", "cold"):
-        dist = snap.lag.by_band.get(band)
-        if dist is not None:
-            out += _dist(m.PROCESSING_LAG_SECONDS, dist, {"band": band})
-        out.append(Sample(m.DUE_TOKENS, float(dist.count if dist else 0), {"band": band}))
+        band_dist = snap.lag.by_band.get(band)
+        if band_dist is not None:
+            out += _dist(m.PROCESSING_LAG_SECONDS, band_dist, {"band": band})
+        out.append(Sample(m.DUE_TOKENS, float(band_dist.count if band_dist else 0), {"band": band}))
         out.append(Sample(m.OVERDUE_TOKENS, float(snap.lag.overdue_by_band.get(band, 0)), {"band": band}))
     out.append(Sample(m.STUCK_TOKENS, float(snap.stuck_count)))
     if snap.activation.token_rate is not None:
@@ -83,10 +98,20 @@ class PipelineCollector:
         self.discrepancies = discrepancies
         self.trend = trend or QueueTrend()
         self.last_snapshot: PipelineSnapshot | None = None
+        self._failures: FailureStats | None = None
+        self._failures_at = 0.0
 
     async def collect(self, now: float) -> list[Sample]:
         stats = self.stage_stats() if callable(self.stage_stats) else self.stage_stats
         snap = await pipeline_snapshot(self.db, now, self.params, stage_stats=stats, trend=self.trend)
+        async with self.db.session() as session:
+            if self._failures is None or not 0 <= now - self._failures_at < FAILURES_EVERY_S:
+                self._failures = await failure_stats(session, now, windows=(FAILURE_WINDOW,), codes_windows=())
+                self._failures_at = now
+            errors = await last_errors(session, now, FAILURE_WINDOW[1], ERRORS_SHOWN)
+        hint = fetching_now_hint(snap.check_rates, snap.stall.fetch_failing) or self._failures.recommendation
+        snap = replace(snap, failures=self._failures.windows[FAILURE_WINDOW[0]], recommendation=hint,
+                       last_errors=tuple(errors))
         self.last_snapshot = snap
         out = snapshot_samples(snap)
         if self.discrepancies is not None:

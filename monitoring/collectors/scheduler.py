@@ -9,11 +9,11 @@ figures of the supervisor (``app.supervisor.Supervisor.loop_stats()``).
 """
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from app.numbers import finite_float
+from app.percentiles import median
 from app.supervisor import LOOP_STATES
 from monitoring import metric_names as m
 from monitoring.sample import Sample
@@ -44,7 +44,7 @@ class SchedulerCollector:
                     out.append(Sample(metric, value, labels))
             durations = [d for d in (finite_float(x) for x in getattr(stats, "durations", ()) or ()) if d is not None]
             if durations:
-                out.append(Sample(m.JOB_DURATION_P50_SECONDS, statistics.median(durations), labels))
+                out.append(Sample(m.JOB_DURATION_P50_SECONDS, median(durations) or 0.0, labels))
                 out.append(Sample(m.JOB_DURATION_MAX_SECONDS, max(durations), labels))
             since = finite_float(getattr(stats, "running_since", None))
             out.append(Sample(m.JOB_RUNNING_SECONDS, max(0.0, now - since) if since is not None else 0.0, labels))

@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from collections import deque
 
 from app.clock import SYSTEM_CLOCK, Clock
+from app.percentiles import percentile
 from app.supervisor import LoopSpec, beat
 from monitoring import metric_names as m
 from monitoring.sample import Sample
@@ -69,11 +69,7 @@ class LoopLagMonitor:
 
     @property
     def p95_s(self) -> float:
-        if not self._lags:
-            return 0.0
-        ordered = sorted(self._lags)
-        index = min(len(ordered) - 1, max(0, math.ceil(0.95 * len(ordered)) - 1))
-        return ordered[index]
+        return percentile(sorted(self._lags), 0.95) or 0.0
 
     async def run(self) -> None:
         """Measure until cancelled: the loop body (supervised in a service, see ``loop_spec``)."""

@@ -12,7 +12,7 @@ and ``checks(token_id, at)`` (a stuck token's last check).
 """
 from monitoring.pipeline.activation import ActivationSuccess, activation_success, time_to_activation
 from monitoring.pipeline.lag import COLD, HOT, LagParams, LagReport, processing_lag
-from monitoring.pipeline.percentiles import Distribution, percentile_cont
+from monitoring.pipeline.percentiles import Distribution, distribution, percentile_disc_sql
 from monitoring.pipeline.rates import checks_per_minute, transitions_per_minute
 from monitoring.pipeline.snapshot import (
     PipelineParams,
@@ -41,7 +41,7 @@ __all__ = [
     "last_successful_check_time", "stall_lookback_s", "BottleneckReport", "Distribution", "LagParams", "LagReport",
     "PipelineParams", "PipelineSnapshot", "QueueTrend", "StageView", "StallReport", "StuckPage",
     "StuckParams", "StuckToken", "activation_success", "checks_per_minute", "count_stuck", "detect_stall",
-    "find_bottleneck", "last_check_time", "percentile_cont", "pipeline_snapshot", "processing_lag",
+    "find_bottleneck", "last_check_time", "distribution", "percentile_disc_sql", "pipeline_snapshot", "processing_lag",
     "stage_views", "stuck_tokens", "time_to_activation", "transitions_per_minute",
     "StallEvidence", "judge_stall", "read_stall_evidence",
 ]

@@ -10,7 +10,8 @@ Definitions (window = ``(now - window_s, now]``, usually ``activation_window_h``
   passed. Failed fetches are not counted here (they are failures of the pipeline, not of
   the token). ``None`` when there were no such checks.
 - **time to activation**: ``time_in_previous_s`` of the ``monitoring -> active`` transitions
-  in the window, i.e. how long tokens spent in monitoring before activating; p50/p95/max.
+  in the window, i.e. how long tokens spent in monitoring before activating; p50/p95 (nearest
+  rank, computed in SQL: ``monitoring.pipeline.percentiles.distribution``) and max.
 
 Usage::
 
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from monitoring.pipeline.percentiles import Distribution
+from monitoring.pipeline.percentiles import Distribution, distribution
 from monitoring.pipeline.sql import run
 
 
@@ -61,11 +62,6 @@ _TTA_WHERE = (
     "FROM transitions WHERE to_status = 'active' AND at > :since AND at <= :now "
     "AND from_status = 'monitoring' AND time_in_previous_s IS NOT NULL"
 )
-_TTA_VALUES = text(f"SELECT time_in_previous_s {_TTA_WHERE}")
-_TTA_PG = text(
-    "SELECT COUNT(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY time_in_previous_s), "
-    f"percentile_cont(0.95) WITHIN GROUP (ORDER BY time_in_previous_s), MAX(time_in_previous_s) {_TTA_WHERE}"
-)
 
 
 async def activation_success(session: AsyncSession, now: float, window_s: float = 3600.0) -> ActivationSuccess:
@@ -78,11 +74,4 @@ async def activation_success(session: AsyncSession, now: float, window_s: float 
 
 async def time_to_activation(session: AsyncSession, now: float, window_s: float = 3600.0) -> Distribution:
     """p50/p95/max of time spent in monitoring by tokens activated in the window."""
-    binds = {"since": now - window_s, "now": now}
-    if session.bind.dialect.name == "postgresql":
-        n, p50, p95, mx = (await run(session, _TTA_PG, binds)).one()
-        if not n:
-            return Distribution()
-        return Distribution(int(n), float(p50), float(p95), float(mx))
-    values = [float(v) for (v,) in (await run(session, _TTA_VALUES, binds)).all()]
-    return Distribution.of(values)
+    return await distribution(session, "time_in_previous_s", _TTA_WHERE, {"since": now - window_s, "now": now})

@@ -12,13 +12,13 @@ interval of its band::
     report.by_status["monitoring"].p95     # seconds, None when nothing is due
     report.due, report.overdue             # backlog
 
-On PostgreSQL the percentiles are computed in SQL (``percentile_cont`` over grouping
-sets). SQLite has no ``percentile_cont``, and fetching the whole due set on every
-collection does not scale during a backlog, so there the counts, overdue counts and max
-come from one ``GROUP BY`` and each percentile reads only the two order statistics it
-interpolates (``ORDER BY next_check_at DESC LIMIT 2 OFFSET k`` per status and band): a
-fixed number of tiny result sets whatever the backlog, with the same interpolation as
-``percentile_cont``, so both databases report identical figures.
+Percentiles are nearest-rank (``app.percentiles``, the one definition). On PostgreSQL they are
+computed in SQL (``percentile_disc`` over grouping sets). SQLite has no ordered-set aggregates,
+and fetching the whole due set on every collection does not scale during a backlog, so there
+the counts, overdue counts and max come from one ``GROUP BY`` and each percentile reads only
+the one row at its rank (``ORDER BY next_check_at DESC LIMIT 1 OFFSET k`` per status and band):
+a fixed number of tiny result sets whatever the backlog, and both databases report identical
+figures.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from monitoring.pipeline.percentiles import Distribution, interpolate, percentile_cont, percentile_ranks
+from monitoring.pipeline.percentiles import P50, P95, Distribution, nearest_rank_index, percentile_disc_sql
 from monitoring.pipeline.sql import run
 from tokens.lifecycle import LifecyclePolicy
 
@@ -112,8 +112,8 @@ _PG_LAG = text(
         WHERE next_check_at <= {_F.format('now')}
     )
     SELECT status, band, GROUPING(status) AS by_band, COUNT(*),
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY lag),
-           percentile_cont(0.95) WITHIN GROUP (ORDER BY lag),
+           {percentile_disc_sql(P50, "lag")},
+           {percentile_disc_sql(P95, "lag")},
            MAX(lag),
            SUM(CASE WHEN lag > (CASE WHEN band = 'hot' THEN {_F.format('hot_iv')}
                                      ELSE {_F.format('cold_iv')} END) THEN 1 ELSE 0 END)
@@ -172,14 +172,13 @@ async def _lag_python(session: AsyncSession, now: float, params: LagParams) -> L
 
     async def distribution(statement: Any, key: dict[str, Any], n: int, earliest: float) -> Distribution:
         async def percentile(p: float) -> float | None:
-            lo, hi, frac = percentile_ranks(n, p)
-            rows = (await run(session, statement, {**binds, **key, "limit": hi - lo + 1, "offset": lo})).all()
-            lags = [now - float(r[0]) for r in rows]
-            if not lags:  # the due set shrank since the counts were read
+            rows = (await run(session, statement, {**binds, **key, "limit": 1,
+                                                   "offset": nearest_rank_index(n, p)})).all()
+            if not rows:  # the due set shrank since the counts were read
                 return None
-            return interpolate(lags[0], lags[-1], lo, hi, frac)
+            return now - float(rows[0][0])
 
-        return Distribution(n, await percentile(0.5), await percentile(0.95), now - earliest)
+        return Distribution(n, await percentile(P50), await percentile(P95), now - earliest)
 
     by_status = {status: await distribution(_SQLITE_STATUS_RANKS, {"status": status}, n, earliest_status[status])
                  for status, n in counts_status.items()}
@@ -194,4 +193,4 @@ def _f(value: object) -> float | None:
     return None if value is None else float(value)  # type: ignore[arg-type]
 
 
-__all__ = ["BANDS", "COLD", "HOT", "LagParams", "LagReport", "processing_lag", "percentile_cont"]
+__all__ = ["BANDS", "COLD", "HOT", "LagParams", "LagReport", "processing_lag"]

@@ -1,61 +1,42 @@
-"""Percentiles the way PostgreSQL's ``percentile_cont`` computes them.
+"""Percentiles in SQL with the one definition (nearest rank, ``app.percentiles``).
 
-Both dialects must report the same figure, so the Python side interpolates
-linearly between the order statistics at position ``p * (n - 1)``, exactly like
-``percentile_cont(p) WITHIN GROUP (ORDER BY x)``::
+PostgreSQL computes them with ``percentile_disc`` (:func:`percentile_disc_sql`); SQLite has no
+ordered-set aggregates, so there the count comes first and each percentile reads the single row
+at ``OFFSET nearest_rank_index(n, p)`` of the ordered values (:func:`distribution`). Both return
+exactly ``app.percentiles.percentile`` of the same values (tested on both databases)::
 
-    >>> percentile_cont([10.0, 20.0, 30.0, 40.0], 0.5)
-    25.0
-    >>> percentile_cont([], 0.95) is None
-    True
+    async with db.session() as s:
+        d = await distribution(s, "time_in_previous_s", "FROM transitions WHERE at > :since", {"since": t})
+    d.count, d.p50, d.p95, d.max
+    percentile_disc_sql(0.95, "lag")   # "percentile_disc(0.95) WITHIN GROUP (ORDER BY lag)"
 """
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+
+from app.percentiles import nearest_rank_index, percentile
+from monitoring.pipeline.sql import run
+
+P50, P95 = 0.5, 0.95
 
 
-def percentile_ranks(n: int, p: float) -> tuple[int, int, float]:
-    """The 0-based ranks ``(lo, hi)`` whose values ``percentile_cont`` interpolates, and the weight
-    of ``hi``: the p-th percentile of ``n`` sorted values is ``v[lo] + (v[hi] - v[lo]) * frac``.
-    Lets a caller fetch just those two order statistics (e.g. ``LIMIT 2 OFFSET lo``)::
-
-        >>> percentile_ranks(3, 0.95)
-        (1, 2, 0.8999999999999999)
-    """
-    if n < 1:
-        raise ValueError("n must be at least 1")
+def percentile_disc_sql(p: float, expr: str) -> str:
+    """PostgreSQL's nearest-rank percentile of ``expr`` (an aggregate: use with GROUP BY or alone)."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"percentile must be within 0..1, got {p!r}")
-    pos = p * (n - 1)
-    lo = math.floor(pos)
-    hi = math.ceil(pos)
-    return lo, hi, pos - lo
-
-
-def interpolate(lo_value: float, hi_value: float, lo: int, hi: int, frac: float) -> float:
-    """``percentile_cont``'s interpolation between the order statistics at ranks ``lo`` and ``hi``."""
-    if lo == hi:
-        return float(lo_value)
-    return float(lo_value) + (float(hi_value) - float(lo_value)) * frac
-
-
-def percentile_cont(sorted_values: Sequence[float], p: float) -> float | None:
-    """The ``p`` (0..1) percentile of already sorted values; ``None`` when empty."""
-    n = len(sorted_values)
-    if n == 0:
-        return None
-    lo, hi, frac = percentile_ranks(n, p)
-    return interpolate(sorted_values[lo], sorted_values[hi], lo, hi, frac)
+    return f"percentile_disc({float(p)!r}) WITHIN GROUP (ORDER BY {expr})"
 
 
 @dataclass(frozen=True)
 class Distribution:
-    """Count, p50, p95 and max of a set of durations in seconds.
+    """Count, p50, p95 (nearest rank) and max of a set of durations in seconds.
 
-        d = Distribution.of([1.0, 2.0, 3.0])
-        assert (d.count, d.p50, d.max) == (3, 2.0, 3.0)
+        d = Distribution.of([1.0, 2.0, 3.0, 4.0])
+        assert (d.count, d.p50, d.p95, d.max) == (4, 2.0, 4.0, 4.0)
     """
 
     count: int = 0
@@ -68,4 +49,45 @@ class Distribution:
         ordered = sorted(float(v) for v in values)
         if not ordered:
             return cls()
-        return cls(len(ordered), percentile_cont(ordered, 0.5), percentile_cont(ordered, 0.95), ordered[-1])
+        return cls(len(ordered), percentile(ordered, P50), percentile(ordered, P95), ordered[-1])
+
+
+async def percentile_of(session: Any, expr: str, from_where: str, binds: Mapping[str, Any], p: float) -> float | None:
+    """One nearest-rank percentile of ``expr`` over ``from_where``, computed in the database."""
+    if session.bind.dialect.name == "postgresql":
+        return _f((await run(session, text(f"SELECT {percentile_disc_sql(p, expr)} {from_where}"), binds)).scalar())
+    n = int((await run(session, text(f"SELECT COUNT(*) {from_where}"), binds)).scalar() or 0)
+    if not n:
+        return None
+    at_rank = text(f"SELECT {expr} {from_where} ORDER BY {expr} LIMIT 1 OFFSET :_offset")
+    return _f((await run(session, at_rank, {**binds, "_offset": nearest_rank_index(n, p)})).scalar())
+
+
+async def distribution(session: Any, expr: str, from_where: str, binds: Mapping[str, Any]) -> Distribution:
+    """Count, p50, p95 and max of ``expr`` over ``from_where`` (``"FROM ... WHERE ..."``), computed
+    in the database: ``percentile_disc`` on PostgreSQL, ``ORDER BY expr LIMIT 1 OFFSET k`` on SQLite."""
+    if session.bind.dialect.name == "postgresql":
+        row: Any = (await run(session, text(
+            f"SELECT COUNT(*), {percentile_disc_sql(P50, expr)}, {percentile_disc_sql(P95, expr)}, MAX({expr}) "
+            f"{from_where}"), binds)).one()
+        n = int(row[0] or 0)
+        return Distribution(n, _f(row[1]), _f(row[2]), _f(row[3])) if n else Distribution()
+    n_row: Any = (await run(session, text(f"SELECT COUNT(*), MAX({expr}) {from_where}"), binds)).one()
+    n = int(n_row[0] or 0)
+    if not n:
+        return Distribution()
+    at_rank = text(f"SELECT {expr} {from_where} ORDER BY {expr} LIMIT 1 OFFSET :_offset")
+
+    async def nth(p: float) -> float | None:
+        value = (await run(session, at_rank, {**binds, "_offset": nearest_rank_index(n, p)})).scalar()
+        return _f(value)
+
+    return Distribution(n, await nth(P50), await nth(P95), _f(n_row[1]))
+
+
+def _f(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+__all__ = ["Distribution", "distribution", "nearest_rank_index", "percentile", "percentile_disc_sql",
+           "percentile_of"]

@@ -14,7 +14,7 @@ All queries run in one session; each is a range scan on an existing index
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.db import Database
 from monitoring.pipeline.activation import ActivationSuccess, activation_success, time_to_activation
@@ -39,6 +39,10 @@ from monitoring.pipeline.stages import (
 from monitoring.pipeline.stuck import StuckParams, count_stuck
 from tokens.queries import CheckRates, check_outcomes_per_minute, counts_by_status
 
+if TYPE_CHECKING:  # pragma: no cover - monitoring.failure_stats imports this package
+    from monitoring.failure_stats import FailureWindow
+    from monitoring.pipeline.errors import CheckError
+
 
 @dataclass(frozen=True)
 class PipelineParams:
@@ -46,16 +50,16 @@ class PipelineParams:
 
     lag: LagParams = field(default_factory=LagParams)
     stuck: StuckParams = field(default_factory=StuckParams)
-    rate_window_s: float = 300.0
+    rate_window_s: float = 60.0  # RATE_WINDOW_S
     activation_window_s: float = 3600.0
     stall_intervals: int = 3
 
     @classmethod
-    def from_settings(cls, settings: Any, *, rate_window_s: float = 300.0) -> "PipelineParams":
+    def from_settings(cls, settings: Any, *, rate_window_s: float | None = None) -> "PipelineParams":
         return cls(
             lag=LagParams.from_settings(settings),
             stuck=StuckParams.from_settings(settings),
-            rate_window_s=rate_window_s,
+            rate_window_s=float(rate_window_s if rate_window_s is not None else settings.rate_window_s),
             activation_window_s=float(settings.activation_window_h) * 3600.0,
             stall_intervals=int(settings.stall_intervals),
         )
@@ -110,6 +114,11 @@ class PipelineSnapshot:
     bottleneck: BottleneckReport
     check_rates: CheckRates = field(default_factory=CheckRates)
     last_success_at: float | None = None  # the last successful check, within the stall lookback
+    # filled by the pipeline collector (monitoring.collectors.pipeline), for /status:
+    failures: "FailureWindow | None" = None  # failure reasons over the last hour
+    recommendation: str | None = None  # the failure hint (about fetching first when fetches fail)
+    last_errors: "tuple[CheckError, ...]" = ()  # the newest failed fetches in the last hour
+    lookback_s: float | None = None  # how far back the last successful check was looked for
 
     @property
     def live_tokens(self) -> int:
@@ -150,4 +159,4 @@ async def pipeline_snapshot(
     stall = judge_stall(now, params, counts, evidence, views, trend)
     neck = find_bottleneck(views, trend)
     return PipelineSnapshot(now, counts, moves, checks, lag, stuck, act, tta, evidence.last_check_at, views, stall,
-                            neck, evidence.rates, evidence.last_success_at)
+                            neck, evidence.rates, evidence.last_success_at, lookback_s=evidence.lookback_s)

@@ -9,6 +9,7 @@ from app.clock import ManualClock
 from app.context import AppContext
 from app.scheduler import JobSpec, Scheduler
 from app.settings import Settings
+from monitoring.setup import build_monitoring
 from tests.bot.frame_fixtures import JobProbe
 
 
@@ -23,5 +24,7 @@ async def console_ctx(sqlite_url, sqlite_db):
     scheduler.start()
     ctx = AppContext(settings=settings, db=sqlite_db, clock=clock, scheduler=scheduler)
     ctx.extras["probe"] = probe
+    monitoring = await build_monitoring(ctx, serve_http=False)  # /status reads its snapshots
     yield ctx
+    await monitoring.stop()
     await scheduler.shutdown()

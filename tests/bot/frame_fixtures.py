@@ -15,6 +15,7 @@ from app.context import AppContext
 from app.scheduler import JobSpec, Scheduler
 from app.settings import Settings
 from bot.runner import BotRunner
+from monitoring.setup import build_monitoring
 from simulator.telegram_api import FakeTelegram, SentMessage
 
 TOKEN = "123456:TEST-frame"
@@ -70,7 +71,10 @@ async def frame_ctx(frame_settings, sqlite_db):
     ctx = AppContext(settings=frame_settings, db=sqlite_db, clock=clock, scheduler=scheduler, started_at=NOW)
     ctx.extras["probe"] = probe
     ctx.extras["doctor_timeout_s"] = 2.0
+    # monitoring as the service builds it (no HTTP, no collection job: /status collects when asked)
+    monitoring = await build_monitoring(ctx, serve_http=False)
     yield ctx
+    await monitoring.stop()
     await scheduler.shutdown()
 
 

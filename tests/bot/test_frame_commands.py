@@ -39,7 +39,7 @@ async def test_status_shows_counts_backlog_and_activations_from_the_database(fak
     msg = await say(fake, VIEWER, VIEWER, "/status")
     assert "Tokens: monitoring 2 · active 1 · archived 1" in msg.plain.splitlines()
     assert "Backlog (due now): 3" in msg.plain
-    assert "Activations (last hour): 1" in msg.plain
+    assert "Activations (last 1h): 1" in msg.plain
     assert "Refresh" in " ".join(buttons(msg))
 
 

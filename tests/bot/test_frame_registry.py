@@ -80,12 +80,17 @@ async def test_a_plugged_in_router_appears_in_help_and_admin_gating_applies(ctx,
 
 
 async def test_status_renders_registered_sections_and_survives_a_broken_one(ctx):
+    from monitoring.collector import CollectorRegistry
+    from monitoring.collectors.pipeline import PipelineCollector
+
+    ctx.collectors = CollectorRegistry(clock=ctx.clock)
+    ctx.collectors.register_pipeline(PipelineCollector(ctx.db))
     sections = default_sections()
 
-    async def monitoring(ctx, session, now):
+    async def monitoring(ctx, snapshot, now):
         return "<b>Monitoring</b>\nall quiet"
 
-    async def broken(ctx, session, now):
+    async def broken(ctx, snapshot, now):
         raise RuntimeError("boom")
 
     sections.add("monitoring", monitoring, order=20)

@@ -20,9 +20,10 @@ class Fixed:
         return self.samples
 
 
-class Ctx:
-    def __init__(self, collectors) -> None:
-        self.collectors = collectors
+async def _section(registry: CollectorRegistry) -> str:
+    await registry.run_collection()
+    snapshot = registry.coordinator.latest
+    return await host_section(None, snapshot, snapshot.at)
 
 
 async def test_host_section_shows_memory_cpu_lag_and_api_health():
@@ -40,16 +41,14 @@ async def test_host_section_shows_memory_cpu_lag_and_api_health():
         Sample(m.LOOP_LAG_MAX_SECONDS, 0.25),
         Sample(m.DB_UP, 1.0),
         Sample(m.API_REQUESTS_TOTAL, 120, {"endpoint": hostile}),
-        Sample(m.API_LATENCY_SECONDS, 0.180, {"endpoint": hostile, "quantile": "0.95"}),
+        Sample(m.API_LATENCY_P95_SECONDS, 0.180, {"endpoint": hostile}),
         Sample(m.API_ERROR_RATE, 0.05, {"endpoint": hostile}),
         Sample(m.API_RATE_LIMITED_TOTAL, 40, {"endpoint": hostile}),  # since start: not what /status shows
         Sample(m.API_TIMEOUTS_TOTAL, 9, {"endpoint": hostile}),
         Sample(m.API_WINDOW_RATE_LIMITED, 3, {"endpoint": hostile}),
         Sample(m.API_WINDOW_TIMEOUTS, 1, {"endpoint": hostile}),
     ]))
-    await registry.collect_all(clock.time())
-
-    text = await host_section(Ctx(registry), None, clock.time())
+    text = await _section(registry)
 
     validate_html(text)
     assert "512 MiB of 2,048 MiB (25%)" in text
@@ -62,7 +61,7 @@ async def test_host_section_shows_memory_cpu_lag_and_api_health():
 
 
 async def test_host_section_before_any_collection_says_unknown():
-    text = await host_section(Ctx(CollectorRegistry(clock=ManualClock())), None, 0.0)
+    text = await _section(CollectorRegistry(clock=ManualClock()))
     validate_html(text)
     assert "Memory: — of —" in text
 
@@ -79,8 +78,7 @@ async def test_cpu_figures_round_alike_and_host_ram_is_named():
         Sample(m.PROCESS_CPU_SHARE, 0.015),  # 3 % / 2 cores
         Sample(m.PROCESS_EFFECTIVE_CORES, 2.0),
     ]))
-    await registry.collect_all(clock.time())
-    text = await host_section(Ctx(registry), None, clock.time())
+    text = await _section(registry)
     validate_html(text)
     # 300 / 24,106 = 1.24 % -> 1 %; the limit is labelled as host RAM
     assert "Memory: 300 MiB of 24,106 MiB host RAM (1%)" in text
@@ -97,6 +95,19 @@ async def test_a_container_limit_is_named_as_such():
         Sample(m.PROCESS_MEMORY_LIMIT_IS_CGROUP, 1.0),
         Sample(m.PROCESS_MEMORY_SHARE, 0.5),
     ]))
-    await registry.collect_all(clock.time())
-    text = await host_section(Ctx(registry), None, clock.time())
+    text = await _section(registry)
     assert "Memory: 256 MiB of 512 MiB container limit (50%)" in text
+
+
+async def test_a_failing_collector_is_named_on_status():
+    class Broken:
+        name = "redis<b>"
+
+        async def collect(self, now: float) -> list[Sample]:
+            raise ConnectionError("refused <tcp> & gone")
+
+    registry = CollectorRegistry(clock=ManualClock())
+    registry.register(Broken())
+    text = await _section(registry)
+    validate_html(text)
+    assert "⚠️ collector redis&lt;b&gt; failing: ConnectionError: refused &lt;tcp&gt; &amp; gone" in text

@@ -31,8 +31,14 @@ async def test_api_collector(clock: ManualClock) -> None:
     assert registry.latest_value(m.API_TIMEOUTS_TOTAL, {"endpoint": "tokens"}) == 1
     assert registry.latest_value(m.API_ERROR_RATE, {"endpoint": "tokens"}) == pytest.approx(snap.error_rate)
     assert registry.latest_value(m.API_CACHE_HIT_RATE, {"endpoint": "tokens"}) == 0.75  # 3 of 4
-    p95 = registry.latest_value(m.API_LATENCY_SECONDS, {"endpoint": "tokens", "quantile": "0.95"})
-    assert p95 == pytest.approx(snap.p95_s)
+    # window p95 by nearest rank of the 5 answered latencies [0.1 0.2 0.3 0.4 1.0]: rank ceil(4.75) = 5
+    assert registry.latest_value(m.API_LATENCY_P95_SECONDS, {"endpoint": "tokens"}) == 1.0 == snap.p95_s
+    # the histogram since start: cumulative buckets, the timeout is not an answered request
+    bucket = {le: registry.latest_value(m.API_LATENCY_BUCKET, {"endpoint": "tokens", "le": le})
+              for le in ("0.1", "0.25", "0.5", "1.0", "+Inf")}
+    assert bucket == {"0.1": 1.0, "0.25": 2.0, "0.5": 4.0, "1.0": 5.0, "+Inf": 5.0}
+    assert registry.latest_value(m.API_LATENCY_COUNT, {"endpoint": "tokens"}) == 5.0
+    assert registry.latest_value(m.API_LATENCY_SUM, {"endpoint": "tokens"}) == pytest.approx(2.0)
 
 
 async def test_scheduler_collector(clock: ManualClock) -> None:

@@ -44,7 +44,7 @@ async def served(sqlite_db, clock: ManualClock):
 async def test_metrics_exposes_latest_samples(served, clock: ManualClock) -> None:
     server, registry, http = served
     assert server.port and server.port != 0
-    await registry.collect_all(clock.time())
+    await registry.run_collection()
     async with http.get(f"{server.url}/metrics") as resp:
         assert resp.status == 200
         assert resp.headers["Content-Type"].startswith("text/plain")
@@ -65,7 +65,7 @@ async def test_healthz_and_readyz(served, clock: ManualClock, bad_db) -> None:
         assert resp.status == 503
         assert (await resp.json())["reason"] == "no metrics collection yet"
 
-    await registry.collect_all(clock.time())
+    await registry.run_collection()
     async with http.get(f"{server.url}/readyz") as resp:
         assert resp.status == 200 and (await resp.json()) == {"ready": True}
 
@@ -74,7 +74,7 @@ async def test_healthz_and_readyz(served, clock: ManualClock, bad_db) -> None:
         assert resp.status == 503
         assert "last metrics collection" in (await resp.json())["reason"]
 
-    await registry.collect_all(clock.time())
+    await registry.run_collection()
     good_db, server.db = server.db, bad_db
     async with http.get(f"{server.url}/readyz") as resp:
         assert resp.status == 503

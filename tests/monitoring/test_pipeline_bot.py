@@ -103,5 +103,7 @@ async def test_status_shows_lag_activation_and_last_errors(fake, frame_ctx, pipe
     assert "Lag cold: p50 30s · p95 30s · max 30s" in text
     assert "Due now: 1" in text
     assert "Activation" in text and "Last errors" in text and "HTTP 503 <upstream>" in text
-    # the only failure in the last hour is a fetch error, so the advice points at the client
-    assert "Top failures (1h): fetch_error 1" in text and "💡 most failures (100%, last 1h) are fetch errors" in text
+    # the only check of the last minute failed to fetch: the advice is about fetching, not the tokens
+    assert "Top failures (1h): fetch_error 1" in text
+    assert "💡 fetches are failing now (100% of checks in the last 1 min failed to fetch pool data)" in text
+    assert "fetch EEEEEE…EEEE HTTP 503 <upstream>" in text

@@ -5,7 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitoring.failure_stats import failure_stats
-from monitoring.pipeline.percentiles import Distribution, percentile_cont
+from app.percentiles import percentile
+from monitoring.pipeline.percentiles import Distribution
 from tests.monitoring.pipeline_data import N, liquidity_check
 from tests.tokens.pairfactory import MINT, pair
 from tokens.activation import ActivationRules, evaluate
@@ -41,18 +42,19 @@ async def test_far_below_threshold_is_not_called_just_under(db):
     await _seed(db, [40.0, 50.0, 60.0, 70.0])
     async with db.session() as s:
         stats = await failure_stats(s, N)
-    # median (50 + 60) / 2 = 55, far under $200 (more than 25 % below)
+    # median by nearest rank (the one percentile definition): rank ceil(0.5 x 4) = 2 -> $50,
+    # far under $200 (more than 25 % below)
     assert stats.recommendation == ("most failures (100%, last 1h) are insufficient_liquidity: "
-                                    "median external liquidity $55 against a threshold of $200")
+                                    "median external liquidity $50 against a threshold of $200")
 
 
 @given(st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), min_size=1, max_size=50),
        st.floats(min_value=0, max_value=1))
 def test_percentile_is_within_range_and_monotone(values, p):
     ordered = sorted(values)
-    got = percentile_cont(ordered, p)
-    assert ordered[0] <= got <= ordered[-1]
-    assert percentile_cont(ordered, 0.0) == ordered[0] and percentile_cont(ordered, 1.0) == ordered[-1]
+    got = percentile(ordered, p)
+    assert got in ordered  # nearest rank: always an observed value
+    assert percentile(ordered, 0.0) == ordered[0] and percentile(ordered, 1.0) == ordered[-1]
     d = Distribution.of(values)
     assert d.p50 <= d.p95 <= d.max and d.count == len(values)
 

@@ -95,15 +95,17 @@ async def test_fetch_failures_come_first_in_the_hint_from_a_fifth_of_the_checks(
 async def test_status_during_an_outage_shows_failed_checks_and_the_stall(fake, frame_ctx, pipeline_bot):  # noqa: F811
     await _outage(frame_ctx.db, NOW)
     text = (await say(fake, VIEWER, VIEWER, "/status")).plain
-    # 5-minute window: 1 ok check -> 0.2/min; 50 failed fetches -> 10.0/min
-    assert "Checks/min: 0.2 ok, 10.0 failed (fetch)" in text
+    # the rate window (RATE_WINDOW_S, 1 min): the one ok check (200 s ago) is outside it; failed
+    # fetches at now-2, now-4 ... now-58 -> 29 in the minute
+    assert "Checks/min (last 1 min): 0.0 ok, 29.0 failed (fetch)" in text
     # 200 s = 3m 20s without a successful check, threshold 3 x 45 s = 135 s
     assert ("🔴 STALLED: no successful check for 3m 20s — stopped at fetch: every fetch failing "
-            "(50 failed, last attempt 2 s ago)") in text
+            "(29 failed, last attempt 2 s ago)") in text
     # the only token is not due: nothing is late
     assert "Lag hot: none due" in text and "Lag cold: none due" in text
-    # 50 of the hour's 51 checks failed to fetch: the hint is about fetching, not the market
-    assert "💡 most failures (98%, last 1h) are fetch errors" in text
+    # every fetch fails now: the hint is about fetching, never about the tokens
+    assert "💡 fetches are failing now (100% of checks in the last 1 min failed to fetch pool data)" in text
+    assert "a market condition" not in text
 
 
 async def test_token_during_an_outage_evaluates_nothing(fake, frame_ctx, pipeline_bot):  # noqa: F811

@@ -57,15 +57,16 @@ async def test_lag_and_backlog(db, data):
     async with db.session() as s:
         lag = await processing_lag(s, N, LAG)
     mon, act = lag.by_status["monitoring"], lag.by_status["active"]
-    # monitoring due lags [5, 20, 50]: p50 = 20; p95 at rank 0.95*2 = 1.9 -> 20 + 0.9*(50-20) = 47; max 50
-    assert (mon.count, mon.p50, mon.p95, mon.max) == (3, pytest.approx(20.0), pytest.approx(47.0), 50.0)
-    # active [2, 15]: p50 = 8.5; p95 = 2 + 0.95*13 = 14.35
-    assert (act.count, act.p50, act.p95, act.max) == (2, pytest.approx(8.5), pytest.approx(14.35), 15.0)
+    # nearest rank: the value at rank ceil(p x n).
+    # monitoring due lags [5, 20, 50]: p50 rank ceil(1.5) = 2 -> 20; p95 rank ceil(2.85) = 3 -> 50; max 50
+    assert (mon.count, mon.p50, mon.p95, mon.max) == (3, pytest.approx(20.0), pytest.approx(50.0), 50.0)
+    # active [2, 15]: p50 rank 1 -> 2; p95 rank 2 -> 15
+    assert (act.count, act.p50, act.p95, act.max) == (2, pytest.approx(2.0), pytest.approx(15.0), 15.0)
     hot, cold = lag.by_band["hot"], lag.by_band["cold"]
-    # hot = T1 (score 60 > 50), T4 and T5 (active): [2, 5, 15]: p50 5; p95 = 5 + 0.9*10 = 14
-    assert (hot.count, hot.p50, hot.p95, hot.max) == (3, pytest.approx(5.0), pytest.approx(14.0), 15.0)
-    # cold = T2 (score 10), T3 (no score): [20, 50]: p50 35; p95 = 20 + 0.95*30 = 48.5
-    assert (cold.count, cold.p50, cold.p95, cold.max) == (2, pytest.approx(35.0), pytest.approx(48.5), 50.0)
+    # hot = T1 (score 60 > 50), T4 and T5 (active): [2, 5, 15]: p50 rank 2 -> 5; p95 rank 3 -> 15
+    assert (hot.count, hot.p50, hot.p95, hot.max) == (3, pytest.approx(5.0), pytest.approx(15.0), 15.0)
+    # cold = T2 (score 10), T3 (no score): [20, 50]: p50 rank 1 -> 20; p95 rank 2 -> 50
+    assert (cold.count, cold.p50, cold.p95, cold.max) == (2, pytest.approx(20.0), pytest.approx(50.0), 50.0)
     # backlog: 5 due; overdue by more than one interval: T4 (15 > 10, hot) and T3 (50 > 45, cold)
     assert (lag.due, lag.overdue, lag.overdue_by_band) == (5, 2, {"hot": 1, "cold": 1})
 
@@ -73,13 +74,13 @@ async def test_lag_and_backlog(db, data):
 async def test_fresh_monitoring_tokens_are_in_the_hot_band(db, data):
     # With FRESH_HOT_S = 120 s, T2 and T3 (in monitoring since N-100, low or no score) are hot, as
     # the processor schedules them. hot = T1, T4, T5 + T2, T3: lags [2, 5, 15, 20, 50]:
-    # p50 = 15; p95 at rank 0.95*4 = 3.8 -> 20 + 0.8*(50-20) = 44; max 50. Nothing is cold.
+    # p50 rank ceil(2.5) = 3 -> 15; p95 rank ceil(4.75) = 5 -> 50; max 50. Nothing is cold.
     # overdue: T4 (15 > 10), T2 (20 > 10), T3 (50 > 10) = 3, all hot.
     fresh = LagParams(hot_score_threshold=50.0, hot_interval_s=10.0, cold_interval_s=45.0, fresh_hot_s=120.0)
     async with db.session() as s:
         lag = await processing_lag(s, N, fresh)
     hot = lag.by_band["hot"]
-    assert (hot.count, hot.p50, hot.p95, hot.max) == (5, pytest.approx(15.0), pytest.approx(44.0), 50.0)
+    assert (hot.count, hot.p50, hot.p95, hot.max) == (5, pytest.approx(15.0), pytest.approx(50.0), 50.0)
     assert "cold" not in lag.by_band
     assert (lag.due, lag.overdue, lag.overdue_by_band) == (5, 3, {"hot": 3, "cold": 0})
 
@@ -114,9 +115,9 @@ async def test_lag_of_a_larger_backlog_matches_the_full_distribution(db):
     async with db.session() as s:
         lag = await processing_lag(s, N, LAG)
 
-    def dist(values):
+    def dist(values):  # exactly: nearest rank picks an observed value on both sides
         d = Distribution.of(values)
-        return (d.count, pytest.approx(d.p50), pytest.approx(d.p95), pytest.approx(d.max))
+        return (d.count, d.p50, d.p95, d.max)
 
     for status in ("monitoring", "active"):
         got = lag.by_status[status]
@@ -163,8 +164,8 @@ async def test_activation_rate_and_time_to_activation(db, data):
     # evaluated monitoring checks within 1 h: 2 passed + 6 failed + 4 failed (T6) = 12; fetch errors excluded
     assert (rate.checks_evaluated, rate.checks_passed) == (12, 2)
     assert rate.check_pass_rate == pytest.approx(2 / 12)
-    # time in monitoring of the 3 activations [60, 120, 600]: p50 120; p95 = 120 + 0.9*480 = 552
-    assert (tta.count, tta.p50, tta.p95, tta.max) == (3, pytest.approx(120.0), pytest.approx(552.0), 600.0)
+    # time in monitoring of the 3 activations [60, 120, 600]: p50 rank 2 -> 120; p95 rank 3 -> 600
+    assert (tta.count, tta.p50, tta.p95, tta.max) == (3, pytest.approx(120.0), pytest.approx(600.0), 600.0)
 
 
 async def test_failure_stats_and_recommendation(db, data):
@@ -248,12 +249,12 @@ async def test_collector_emits_the_hand_worked_figures(db, data):
     collector = PipelineCollector(db, params)
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for s in await collector.collect(N)}
     assert samples[(m.TOKENS, (("status", "monitoring"),))] == 10
-    assert samples[(m.PROCESSING_LAG_SECONDS, (("band", "hot"), ("quantile", "0.95")))] == pytest.approx(14.0)
+    assert samples[(m.PROCESSING_LAG_SECONDS, (("band", "hot"), ("quantile", "0.95")))] == pytest.approx(15.0)
     assert samples[(m.PROCESSING_LAG_SECONDS, (("quantile", "1"), ("status", "monitoring")))] == 50.0
     assert samples[(m.OVERDUE_TOKENS, (("band", "cold"),))] == 1
     assert samples[(m.STUCK_TOKENS, ())] == 5  # S1 S2 S3 S4 + active S8
     assert samples[(m.ACTIVATION_SUCCESS_RATE, ())] == pytest.approx(0.6)
-    assert samples[(m.TIME_TO_ACTIVATION_SECONDS, (("quantile", "0.95"),))] == pytest.approx(552.0)
+    assert samples[(m.TIME_TO_ACTIVATION_SECONDS, (("quantile", "0.95"),))] == pytest.approx(600.0)
     assert samples[(m.TRANSITIONS_PER_MINUTE, (("from", "none"), ("to", "monitoring")))] == pytest.approx(1.2)
     assert samples[(m.LAST_CHECK_AGE_SECONDS, ())] == 10.0
     assert samples[(m.PIPELINE_STALLED, ())] == 0.0
