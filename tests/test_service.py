@@ -62,6 +62,9 @@ async def test_service_discovers_checks_activates_and_resumes(tmp_path, caplog):
         assert {"discovered", "activated"} <= reasons
 
         # the console chat (no terminal here, so it logs what it would send) answers /status
+        # /status shows the latest snapshot (at most one collection interval old): collect once now
+        # so the snapshot holds the activation waited for above
+        await ctx.collectors.run_collection()
         caplog.clear()
         with caplog.at_level("INFO", logger="bot.console"):
             await service.bot.runner.console.handle_line("/status")

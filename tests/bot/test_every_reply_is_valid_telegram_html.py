@@ -8,6 +8,7 @@ every view at once and checks that the same exercise finds each of them refused.
 """
 from __future__ import annotations
 
+import asyncio
 import importlib
 import pkgutil
 import sys
@@ -18,11 +19,15 @@ import pytest
 
 import bot.app as bot_app
 import bot.views
+from app.backoff import Backoff
+from app.supervisor import LoopSpec, Supervisor
 from bot.runner import BotRunner
 from bot.setup import build_status_sections
 from simulator.telegram_api import NOT_MODIFIED, FakeTelegram, SentMessage
 from tests.bot.frame_fixtures import *  # noqa: F403
 from tests.bot.frame_fixtures import ADMIN, ALERT_CHAT, GROUP_MEMBER, NOW, STRANGER, VIEWER, buttons, press
+from monitoring.collectors.pipeline import PipelineCollector
+from monitoring.pipeline import PipelineParams
 from tests.monitoring.market_helpers import market_and_client, track
 from tokens.models import Check, Token, Transition
 
@@ -30,8 +35,23 @@ HOSTILE = '<i>Rug & "pull"</i> \u202e🚀 &amp; <span>\n✅ fake line'
 BOT = "@tokenwatch_test_bot"
 
 
-async def _failing_section(ctx: Any, session: Any, now: float) -> str:
+async def _failing_section(ctx: Any, snapshot: Any, now: float) -> str:
     raise RuntimeError("<b>section & broken")  # shows as "unavailable", never breaks /status
+
+
+class _FailingPipelineCollector(PipelineCollector):
+    """The pipeline's figures cannot be read (a database fault whose message is hostile text)."""
+
+    async def collect(self, now: float) -> list:
+        raise RuntimeError(f"database said {HOSTILE}")
+
+
+async def _flaky_loop() -> None:
+    """A supervised loop that failed once with a hostile error and then runs: /jobs shows both."""
+    if not getattr(_flaky_loop, "failed", False):
+        _flaky_loop.failed = True  # type: ignore[attr-defined]
+        raise RuntimeError(f"listener lost {HOSTILE}")
+    await asyncio.Event().wait()
 
 
 @pytest.fixture
@@ -65,18 +85,25 @@ async def world(frame_ctx, fake):
         dp = bot_app.build_dispatcher(frame_ctx, status_sections=sections)
         runner = BotRunner(frame_ctx, dispatcher=dp, polling_timeout=1)
         await runner.start()
+        _flaky_loop.failed = False  # type: ignore[attr-defined]
+        supervisor = frame_ctx.supervisor = Supervisor(frame_ctx.clock)
+        supervisor.add(LoopSpec("market.listener", _flaky_loop, backoff=Backoff(base_s=0.01, max_s=0.01)))
+        await supervisor.start()
         try:
             yield tracked
         finally:
+            await supervisor.stop()
+            frame_ctx.supervisor = None
             await runner.stop()
 
 
 class Exercise:
     """Drives the bot like its users do; ``done`` names each step that got its answer."""
 
-    def __init__(self, fake: FakeTelegram, clock: Any) -> None:
+    def __init__(self, fake: FakeTelegram, ctx: Any) -> None:
         self.fake = fake
-        self.clock = clock
+        self.ctx = ctx
+        self.clock = ctx.clock
         self.done: list[str] = []
 
     async def say(self, chat_id: int, user_id: int, text: str) -> SentMessage:
@@ -128,6 +155,18 @@ class Exercise:
         await self.say(ALERT_CHAT, GROUP_MEMBER, f"/jobs{BOT}")
         await self.say(STRANGER, STRANGER, "/status")
         await self.say(VIEWER, VIEWER, "/frobnicate <b>&")
+        # a sick service: the pipeline's figures cannot be read, then monitoring is not running at all
+        registry = self.ctx.collectors
+        registry.unregister("pipeline")
+        registry.register_pipeline(_FailingPipelineCollector(self.ctx.db, PipelineParams()))
+        self.clock.advance(registry.collect_interval_s + 1)  # /status collects anew instead of showing the last picture
+        sick = await self.say(ADMIN, ADMIN, "/status")
+        await self.press(ADMIN, ADMIN, sick, "🔄 Refresh")
+        self.ctx.collectors = None
+        try:
+            await self.say(ADMIN, ADMIN, "/status")
+        finally:
+            self.ctx.collectors = registry
 
 
 def judged_refusals(fake: FakeTelegram) -> list:
@@ -145,7 +184,7 @@ def problems(fake: FakeTelegram) -> list[str]:
 
 
 async def test_every_command_and_button_reply_is_accepted_by_telegram(fake, frame_ctx, world):
-    exercise = Exercise(fake, frame_ctx.clock)
+    exercise = Exercise(fake, frame_ctx)
     await exercise.run(world)
     assert problems(fake) == []
     assert [r.description for r in fake.refusals if r.description != NOT_MODIFIED] == []
@@ -156,13 +195,18 @@ async def test_every_command_and_button_reply_is_accepted_by_telegram(fake, fram
         f"/token {world}", f"/token {world} extra", "/token <b>0xdead&beef</b>", "/token",
         "/token So11111111111111111111111111111111111111112", "/jobs", "press 🔄 Refresh",
         "press ▶ pipeline.probe", "/jobs", "/ping", "press 🔄 Run again", "press 📨 Send test message",
-        f"/status{BOT}", f"/jobs{BOT}", "/status", "/frobnicate <b>&"]
+        f"/status{BOT}", f"/jobs{BOT}", "/status", "/frobnicate <b>&", "/status", "press 🔄 Refresh", "/status"]
     # the hostile names arrived escaped: shown verbatim (one line), never as markup
     stuck = next(m for m in fake.sent(ADMIN) if m.plain.startswith("🧊 Stuck tokens"))
     assert '1. <i>Rug & "pull"</i> 🚀 &amp; <span> ✅ fa… (<S>&<S>&<S>…)' in stuck.plain
     assert "\u202e" not in stuck.plain and not any(line.startswith("✅") for line in stuck.plain.splitlines())
     status = next(m for m in fake.sent(ADMIN) if "tokenwatch status" in m.plain)
     assert "unavailable: RuntimeError" in status.plain
+    jobs = next(m for m in fake.sent(ADMIN) if "market.listener" in m.plain)
+    assert f"listener lost {HOSTILE.splitlines()[0]}" in jobs.plain
+    sick, no_monitoring = [m for m in fake.sent(ADMIN) if "tokenwatch status" in m.plain][-2:]
+    assert f"figures unavailable: the pipeline collector failed: RuntimeError: database said" in sick.plain
+    assert "monitoring is not running in this process" in no_monitoring.plain
 
 
 def _views() -> Iterator[tuple[str, Callable]]:
@@ -199,7 +243,7 @@ def test_the_views_are_found():
 @pytest.mark.parametrize("qualname", sorted(VIEWS))
 async def test_a_broken_tag_in_any_view_fails_the_exercise(fake, frame_ctx, world, monkeypatch, qualname):
     _break(monkeypatch, qualname, VIEWS[qualname])
-    await Exercise(fake, frame_ctx.clock).run(world)
+    await Exercise(fake, frame_ctx).run(world)
     assert problems(fake) != []  # so test_every_command_and_button_reply_is_accepted_by_telegram fails
 
 
@@ -211,7 +255,7 @@ async def test_the_fake_server_refuses_every_broken_view_by_itself(fake, frame_c
     monkeypatch.setattr(common, "fit", lambda text: [text])
     for qualname, fn in VIEWS.items():
         _break(monkeypatch, qualname, fn)
-    await Exercise(fake, frame_ctx.clock).run(world)
+    await Exercise(fake, frame_ctx).run(world)
     refused = [r for r in judged_refusals(fake) if "can't parse entities" in r.description]
     assert {r.description.split(" at byte offset")[0] for r in refused} == {
         "Bad Request: can't parse entities: Tag \"span\" must have class \"tg-spoiler\""}
@@ -220,9 +264,11 @@ async def test_the_fake_server_refuses_every_broken_view_by_itself(fake, frame_c
 
 
 async def test_an_unclosed_tag_is_refused_and_the_user_is_told(fake, running_bot, monkeypatch):
+    import bot.routers.common as common
     import bot.routers.start as start_router
 
-    # /start answers without the bot's own pre-check (no splitting needed): Telegram is the judge
+    # without the bot's own pre-check (``fit`` would refuse the text first), Telegram is the judge
+    monkeypatch.setattr(common, "fit", lambda text: [text])
     monkeypatch.setattr(start_router, "render_start", lambda *args, **kwargs: "<b>unclosed help")
     before = len(fake.sent(VIEWER))
     fake.user_sends(VIEWER, VIEWER, "/start")
