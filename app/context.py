@@ -1,24 +1,29 @@
-"""The running application's parts, handed to the bot's handlers and to collectors.
+"""The running application's core parts, handed down to every layer.
 
-Built once by the composition root (``tokenwatch.service``); fields for parts that are not
-running (no Redis, console chat instead of Telegram) are ``None``. Typed loosely at
-run time so this bottom-layer module imports nothing from the packages above it.
+Each layer that needs more extends this context with its own parts, so every field is typed
+and nothing above is imported from here:
+
+    AppContext          settings, db, clock, scheduler, supervisor, redis      (app/)
+    MonitoringContext   + pipeline, metrics, collectors                        (monitoring/context.py)
+    BotContext          + outbox, market_client, doctor_timeout_s              (bot/context.py)
+
+The composition root (``tokenwatch.service``) builds the outermost one once; fields for parts
+that are not running (no Redis, no pipeline in this process) are ``None``::
 
     ctx = AppContext(settings=settings, db=db, clock=SYSTEM_CLOCK)
     async with ctx.db.session() as session: ...
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
 
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import Database
+from app.scheduler import Scheduler
 from app.settings import Settings
-
-if TYPE_CHECKING:  # pragma: no cover
-    from app.scheduler import Scheduler
-    from app.supervisor import Supervisor
+from app.supervisor import Supervisor
 
 
 @dataclass
@@ -26,13 +31,7 @@ class AppContext:
     settings: Settings
     db: Database
     clock: Clock = SYSTEM_CLOCK
-    scheduler: "Scheduler | None" = None
-    supervisor: "Supervisor | None" = None  # the long-lived loops (app.supervisor)
-    pipeline: Any = None  # tokens.pipeline.Pipeline
-    metrics: Any = None  # monitoring.store.MetricStore
-    collectors: Any = None  # monitoring.collector.CollectorRegistry
-    outbox: Any = None  # delivery.Outbox
-    redis: Any = None  # redis.asyncio.Redis
-    market: Any = None  # simulator.server.LocalMarket when MARKET=sim
+    scheduler: Scheduler | None = None
+    supervisor: Supervisor | None = None  # the long-lived loops (app.supervisor)
+    redis: Redis | None = None
     started_at: float = 0.0
-    extras: dict[str, Any] = field(default_factory=dict)

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import text  # noqa: E402
 
 from app.clock import ManualClock  # noqa: E402
-from app.context import AppContext  # noqa: E402
+from monitoring.context import MonitoringContext  # noqa: E402
 from app.db import Database, make_engine  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from bench.dataset import NOW, build_dataset  # noqa: E402
@@ -91,7 +91,7 @@ async def measure(label: str, url: str, target_collect_ms: float) -> None:
         stats.record(stage, 0.05)
     collector = PipelineCollector(db, PipelineParams.from_settings(settings), stage_stats=stats)
     sections = build_status_sections()
-    ctx = AppContext(settings=settings, db=db, clock=clock)
+    ctx = MonitoringContext(settings=settings, db=db, clock=clock)
     ctx.collectors = CollectorRegistry(clock=clock, collect_interval_s=CADENCE_S)
     ctx.collectors.register_pipeline(PipelineCollector(db, PipelineParams.from_settings(settings), stage_stats=stats))
 

@@ -23,6 +23,7 @@ from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault, CallbackQ
 from app.recent_errors import RecentErrors
 from bot.callbacks import CallbackSigner
 from bot.commands import CommandRegistry, Role
+from bot.context import BotContext
 from bot.middlewares.access import AccessMiddleware, RoleGate
 from bot.middlewares.context import ContextMiddleware
 from bot.middlewares.throttle import ThrottleMiddleware
@@ -58,7 +59,7 @@ def build_registry(modules: list[ModuleType] | None = None) -> CommandRegistry:
     return registry
 
 
-def build_dispatcher(ctx: Any, *, status_sections: StatusSections | None = None,
+def build_dispatcher(ctx: BotContext, *, status_sections: StatusSections | None = None,
                      signer: CallbackSigner | None = None) -> Dispatcher:
     """A ready dispatcher for ``ctx`` (an ``app.context.AppContext``)."""
     settings = ctx.settings

@@ -53,6 +53,7 @@ from aiogram.methods import (
 )
 from aiogram.types import InlineKeyboardMarkup, InputFile, Update
 
+from bot.context import BotContext
 from delivery.html import to_plain
 
 log = logging.getLogger(__name__)
@@ -274,7 +275,7 @@ class ConsoleSession(BaseSession):
 class ConsoleChat:
     """The dispatcher driven by lines of text; see the module docstring."""
 
-    def __init__(self, ctx: Any, dispatcher: Dispatcher | None = None, *, out: TextIO | None = None,
+    def __init__(self, ctx: BotContext, dispatcher: Dispatcher | None = None, *, out: TextIO | None = None,
                  interactive: bool | None = None, photo_dir: Path | None = None,
                  on_eof: Callable[[], None] | None = None) -> None:
         from bot.app import DEFAULT_PROPERTIES, build_dispatcher

@@ -35,6 +35,7 @@ from pydantic import ValidationError
 from app.backoff import Backoff
 from app.supervisor import FatalLoopError, LoopSpec, Supervisor
 from bot.app import DEFAULT_PROPERTIES, build_dispatcher, set_commands
+from bot.context import BotContext
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ REFUSED_TOKEN = "the Bot API refused TELEGRAM_BOT_TOKEN (401); run: tokenwatch d
 class BotRunner:
     """Owns the Bot, the dispatcher and the background task of the chosen mode (see module doc)."""
 
-    def __init__(self, ctx: Any, *, dispatcher: Dispatcher | None = None, polling_timeout: int = 10,
+    def __init__(self, ctx: BotContext, *, dispatcher: Dispatcher | None = None, polling_timeout: int = 10,
                  restart_backoff: Backoff = POLLING_BACKOFF, console_out: Any = None,
                  console_interactive: bool | None = None, webhook_port: int | None = None) -> None:
         self.ctx = ctx

@@ -22,6 +22,7 @@ from app.backoff import Backoff
 from app.scheduler import JobSpec
 from app.supervisor import LoopSpec
 from bot.app import build_dispatcher
+from bot.context import BotContext
 from bot.metrics import DeliveryCollector
 from bot.routers.common import ReplyOutboxMiddleware
 from delivery import Outbox, OutboxSender
@@ -71,7 +72,7 @@ class RunningBot:
         await self.runner.stop()
 
 
-async def build_bot(ctx: Any, *, console_input: bool = True, console_out: Any = None) -> RunningBot:
+async def build_bot(ctx: BotContext, *, console_input: bool = True, console_out: Any = None) -> RunningBot:
     sections = build_status_sections()
     dp = build_dispatcher(ctx, status_sections=sections)
     runner = BotRunner(ctx, dispatcher=dp, console_interactive=console_input, console_out=console_out)
@@ -85,7 +86,7 @@ async def build_bot(ctx: Any, *, console_input: bool = True, console_out: Any = 
     sections.add_error_source("handler", dp["parts"].recent_errors)
     running = RunningBot(runner=runner, outbox=outbox, sender=sender,
                          delivery_jobs=delivery.jobs(ctx.db, ctx.settings, ctx.clock))
-    if getattr(ctx, "collectors", None) is not None:
+    if ctx.collectors is not None:
         ctx.collectors.register(DeliveryCollector(outbox, sender, dp["parts"], ctx.clock))
     log.info("bot running in %s mode", runner.mode)
     return running

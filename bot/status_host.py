@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.context import BotContext
 from bot.status_sections import StatusSections
 from bot.views.host_status import ApiHealth, HostStatus, render_host_section
 from monitoring import metric_names as m
@@ -46,7 +47,7 @@ def host_status(snapshot: MonitoringSnapshot | None) -> HostStatus:
     )
 
 
-async def host_section(ctx: Any, snapshot: MonitoringSnapshot, now: float) -> str:
+async def host_section(ctx: BotContext, snapshot: MonitoringSnapshot, now: float) -> str:
     return render_host_section(host_status(snapshot))
 
 

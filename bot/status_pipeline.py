@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.context import BotContext
 from bot.status_sections import StatusSections
 from bot.views.pipeline_status import (
     ERRORS_WINDOW_S,
@@ -25,7 +26,7 @@ from bot.views.status import render_pipeline_unavailable
 from monitoring.snapshot import MonitoringSnapshot
 
 
-async def health_section(ctx: Any, snapshot: MonitoringSnapshot, now: float) -> str:
+async def health_section(ctx: BotContext, snapshot: MonitoringSnapshot, now: float) -> str:
     """Lag p50/p95/max by band, backlog, stuck count, stall (judged on the last SUCCESSFUL check)."""
     p = snapshot.pipeline
     if p is None:
@@ -33,7 +34,7 @@ async def health_section(ctx: Any, snapshot: MonitoringSnapshot, now: float) -> 
     return render_health_section(p.lag, p.stuck_count, p.stall, lookback_s=p.lookback_s)
 
 
-async def activation_section(ctx: Any, snapshot: MonitoringSnapshot, now: float) -> str:
+async def activation_section(ctx: BotContext, snapshot: MonitoringSnapshot, now: float) -> str:
     """Activation success rate, check pass rate, time to activation, top failure reasons (1 h) and the hint."""
     p = snapshot.pipeline
     if p is None:
@@ -42,7 +43,7 @@ async def activation_section(ctx: Any, snapshot: MonitoringSnapshot, now: float)
 
 
 def register_pipeline_sections(sections: StatusSections) -> StatusSections:
-    async def errors_section(ctx: Any, snapshot: MonitoringSnapshot, now: float) -> str:
+    async def errors_section(ctx: BotContext, snapshot: MonitoringSnapshot, now: float) -> str:
         """The newest failed fetches, Telegram delivery failures and handler errors of the past hour."""
         fetches = snapshot.pipeline.last_errors if snapshot.pipeline is not None else ()
         others = [e for errors in sections.error_sources.values() for e in errors.latest(since=now - ERRORS_WINDOW_S)]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.recent_errors import RecentErrors
+from bot.context import BotContext
 from bot.views.status import render_pipeline_section, render_pipeline_unavailable, render_section_error
 from monitoring.snapshot import MonitoringSnapshot
 
@@ -64,7 +65,7 @@ class StatusSections:
     def names(self) -> list[str]:
         return [e.name for e in sorted(self._entries.values(), key=lambda e: (e.order, e.name))]
 
-    async def render_all(self, ctx: Any, snapshot: MonitoringSnapshot, now: float) -> list[str]:
+    async def render_all(self, ctx: BotContext, snapshot: MonitoringSnapshot, now: float) -> list[str]:
         out: list[str] = []
         for name in self.names():
             entry = self._entries[name]
@@ -77,7 +78,7 @@ class StatusSections:
         return out
 
 
-async def pipeline_section(ctx: Any, snapshot: MonitoringSnapshot, now: float) -> str:
+async def pipeline_section(ctx: BotContext, snapshot: MonitoringSnapshot, now: float) -> str:
     """Counts by status, successful and failed checks per minute over the rate window, backlog and
     activations over the activation window."""
     if snapshot.pipeline is None:

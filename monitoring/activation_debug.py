@@ -183,12 +183,3 @@ async def mint_for_id(db: Database, token_id: int) -> str | None:
 
     return await db.run(_q)
 
-
-def client_from(ctx: Any) -> Any:
-    """The DexScreener client of the running app, wherever the composition root put it."""
-    extras = getattr(ctx, "extras", None) or {}
-    for candidate in (extras.get("dexscreener"), getattr(getattr(ctx, "pipeline", None), "client", None),
-                      getattr(getattr(ctx, "pipeline", None), "dexscreener", None)):
-        if candidate is not None and hasattr(candidate, "fetch_batch"):
-            return candidate
-    return None

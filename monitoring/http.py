@@ -34,6 +34,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import Database
+from monitoring.context import MonitoringContext
 from monitoring.collector import CollectorRegistry
 from monitoring.metric_names import METRICS, MetricInfo, histogram_of
 from monitoring.sample import Sample
@@ -135,8 +136,10 @@ class HttpServer:
         self._prom.register(SampleExposition(registry))
 
     @classmethod
-    def from_context(cls, ctx: Any, **kwargs: Any) -> "HttpServer":
-        """Build from an ``AppContext`` (settings.http_host/http_port, collectors, db, clock)."""
+    def from_context(cls, ctx: MonitoringContext, **kwargs: Any) -> "HttpServer":
+        """Build from a ``MonitoringContext`` after ``build_monitoring`` set its collectors."""
+        if ctx.collectors is None:
+            raise ValueError("build the collectors (monitoring.setup.build_monitoring) before the HTTP server")
         return cls(registry=ctx.collectors, db=ctx.db, host=ctx.settings.http_host,
                    port=ctx.settings.http_port, clock=ctx.clock, **kwargs)
 

@@ -21,16 +21,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
+from app.clock import Clock
+from app.db import Database
 from app.scheduler import JobSpec
+from app.settings import Settings
 from app.supervisor import LoopSpec
+from monitoring.context import MonitoringContext
 from monitoring.collector import Collector, CollectorRegistry
 from monitoring.collectors.api import ApiCollector
 from monitoring.collectors.build_info import BuildInfoCollector
 from monitoring.collectors.pipeline import PipelineCollector
 from monitoring.collectors.pipeline_counters import PipelineCountersCollector
 from monitoring.collectors.scheduler import LoopsCollector, SchedulerCollector
+from monitoring.discrepancies import PoolVerifier
 from monitoring.host.db_pool import DbPoolCollector
 from monitoring.host.loop_lag import LoopLagMonitor
 from monitoring.host.process import ProcessCollector
@@ -38,6 +42,7 @@ from monitoring.host.redis_health import RedisCollector
 from monitoring.http import HttpServer
 from monitoring.pipeline import PipelineParams
 from monitoring.store import MetricStore
+from tokens.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +58,7 @@ class Monitoring:
     db_collector: DbPoolCollector | None = None
     redis_collector: RedisCollector | None = None
     owned_redis: bool = False
-    pool_verifier: Any = None  # monitoring.discrepancies.PoolVerifier when a processor is wired
+    pool_verifier: PoolVerifier | None = None  # when a processor is wired
     _stopped: bool = field(default=False, repr=False)
 
     def jobs(self) -> list[JobSpec]:
@@ -76,25 +81,20 @@ class Monitoring:
             await self.redis_collector.close()
 
 
-def attach_pool_verifier(pipeline: Any, db: Any, settings: Any, clock: Any) -> Any:
+def attach_pool_verifier(pipeline: Pipeline, db: Database, settings: Settings, clock: Clock) -> PoolVerifier | None:
     """Listen to the processor's pool failures with a ``PoolVerifier`` (the batch vs per-token
     cross-check), spending ``DISCREPANCY_BUDGET_SHARE`` of the client's request budget.
     Returns the verifier, or None when the pipeline has no processor (not started)."""
-    from monitoring.discrepancies import PoolVerifier
-    from tokens.activation import ActivationRules
-
-    processor = getattr(pipeline, "processor", None)
-    if processor is None:
+    processor, client = pipeline.processor, pipeline.client
+    if processor is None or client is None:
         return None
-    verifier = PoolVerifier.from_settings(pipeline.client, db, settings, clock=clock,
-                                          rules=getattr(processor, "rules", None)
-                                          or ActivationRules.from_settings(settings))
+    verifier = PoolVerifier.from_settings(client, db, settings, clock=clock, rules=processor.rules)
     processor.failure_listeners.append(verifier.verify)
     return verifier
 
 
 async def build_monitoring(
-    ctx: Any,
+    ctx: MonitoringContext,
     *,
     serve_http: bool = True,
     extra_collectors: Iterable[Collector] = (),
@@ -116,7 +116,7 @@ async def build_monitoring(
     monitoring.db_collector = DbPoolCollector(ctx.db, ctx.clock)
     registry.register(monitoring.db_collector)
 
-    if getattr(ctx, "redis", None) is not None:
+    if ctx.redis is not None:
         monitoring.redis_collector = RedisCollector(ctx.redis, ctx.clock)
     elif settings.redis_url:
         monitoring.redis_collector = RedisCollector.from_url(settings.redis_url, ctx.clock)
@@ -124,22 +124,20 @@ async def build_monitoring(
     if monitoring.redis_collector is not None:
         registry.register(monitoring.redis_collector)
 
-    pipeline = getattr(ctx, "pipeline", None)
-    api_stats = getattr(pipeline, "api_stats", None)
-    if api_stats is not None:
-        registry.register(ApiCollector(api_stats.snapshot))
-    if getattr(pipeline, "counters", None) is not None:
+    pipeline = ctx.pipeline
+    if pipeline is not None:
+        registry.register(ApiCollector(pipeline.api_stats.snapshot))
         registry.register(PipelineCountersCollector(pipeline.counters))
-    if getattr(ctx, "scheduler", None) is not None:
+    if ctx.scheduler is not None:
         registry.register(SchedulerCollector(ctx.scheduler.job_stats))
-    if getattr(ctx, "supervisor", None) is not None:
+    if ctx.supervisor is not None:
         registry.register(LoopsCollector(ctx.supervisor.loop_stats))
     # The pipeline's figures come from the database, so every process with one reports them (a
     # process without a running pipeline just has no stage timings or pool cross-checks).
     verifier = attach_pool_verifier(pipeline, ctx.db, settings, ctx.clock) if pipeline is not None else None
     monitoring.pool_verifier = verifier
     registry.register_pipeline(PipelineCollector(ctx.db, PipelineParams.from_settings(settings),
-                                                 stage_stats=getattr(pipeline, "stage_stats", None),
+                                                 stage_stats=pipeline.stage_stats if pipeline is not None else None,
                                                  discrepancies=verifier.stats if verifier else None))
     for collector in extra_collectors:
         registry.register(collector)

@@ -19,16 +19,16 @@ import signal
 import sys
 
 from app.clock import SYSTEM_CLOCK, Clock
-from app.context import AppContext
 from app.db import Database
 from app.migrate import upgrade
 from app.scheduler import Scheduler
 from app.supervisor import Supervisor
 from app.settings import Settings
 from tokenwatch.status_line import StatusLine
+from bot.context import BotContext
 from bot.setup import RunningBot, build_bot
 from monitoring.setup import Monitoring, build_monitoring
-from simulator.server import market_from_settings
+from simulator.server import LocalMarket, market_from_settings
 from tokens.pipeline import Pipeline
 
 # Everything is imported up front, before the loop runs: a first import inside a running
@@ -43,26 +43,26 @@ class Service:
         self.clock = clock
         self.console_input = console_input
         self.console_out = console_out
-        self.ctx: AppContext | None = None
+        self.ctx: BotContext | None = None
+        self.market: LocalMarket | None = None  # the local market when MARKET=sim
         self.monitoring: Monitoring | None = None
         self.bot: RunningBot | None = None
         self._stoppers: list = []  # async callables, run in reverse order on stop
 
-    async def start(self) -> AppContext:
+    async def start(self) -> BotContext:
         s = self.settings
         db = Database.from_settings(s)
         await upgrade(s.database_url)
-        ctx = AppContext(settings=s, db=db, clock=self.clock, started_at=self.clock.time())
+        ctx = BotContext(settings=s, db=db, clock=self.clock, started_at=self.clock.time())
         self.ctx = ctx
         self._stoppers.append(db.dispose)
 
         # market: the local one in-process, or the live URLs
         dex_url, ws_url = s.dexscreener_base_url, s.pumpportal_ws_url
         if s.market == "sim":
-            market = market_from_settings(s)
+            market = self.market = market_from_settings(s)
             await market.start()
             self._stoppers.append(market.stop)
-            ctx.market = market
             dex_url, ws_url = market.dexscreener_base_url, market.pumpportal_ws_url
             log.info("local market on %s (websocket %s), seed %d (SIM_SEED=%d replays this run)",
                      dex_url, ws_url, market.seed, market.seed)

@@ -19,10 +19,10 @@ import asyncio
 import logging
 import sys
 
-from app.context import AppContext
 from app.supervisor import LoopSpec, beat
 from bot.views.fmt import fmt_duration, fmt_rate
 from bot.views.status import window_label
+from monitoring.context import MonitoringContext
 from monitoring.snapshot import MonitoringSnapshot
 
 log = logging.getLogger("tokenwatch.status")
@@ -55,7 +55,7 @@ def snapshot_line(snap: MonitoringSnapshot | None, now: float) -> str:
     return line + stale
 
 
-async def status_text(ctx: AppContext) -> str:
+async def status_text(ctx: MonitoringContext) -> str:
     """The current status line: from the latest snapshot of ``ctx.collectors``."""
     registry = ctx.collectors
     if registry is None:
@@ -64,7 +64,7 @@ async def status_text(ctx: AppContext) -> str:
 
 
 class StatusLine:
-    def __init__(self, ctx: AppContext, period_s: float | None = None, stream=None) -> None:
+    def __init__(self, ctx: MonitoringContext, period_s: float | None = None, stream=None) -> None:
         self.ctx = ctx
         self.stream = stream or sys.stdout
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())

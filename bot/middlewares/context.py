@@ -2,9 +2,9 @@
 
 Handlers then declare what they need by parameter name::
 
-    async def status(message: Message, ctx: AppContext, sessions: SessionFactory, now: float): ...
+    async def status(message: Message, ctx: BotContext, sessions: SessionFactory, now: float): ...
 
-Injected keys: ``ctx`` (AppContext), ``sessions`` (``ctx.db.session``, an async
+Injected keys: ``ctx`` (``bot.context.BotContext``), ``sessions`` (``ctx.db.session``, an async
 context-manager factory), ``clock``, ``now`` (epoch seconds at arrival),
 ``cb_signer``, ``registry`` (CommandRegistry), ``status_sections``.
 """
@@ -16,8 +16,8 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject
 
-from app.context import AppContext
 from bot.callbacks import CallbackSigner
+from bot.context import BotContext
 from bot.commands import CommandRegistry
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -29,7 +29,7 @@ class ContextMiddleware(BaseMiddleware):
         dp.update.outer_middleware(ContextMiddleware(ctx, signer, registry, sections))
     """
 
-    def __init__(self, ctx: AppContext, signer: CallbackSigner, registry: CommandRegistry,
+    def __init__(self, ctx: BotContext, signer: CallbackSigner, registry: CommandRegistry,
                  status_sections: Any) -> None:
         self.ctx = ctx
         self.signer = signer

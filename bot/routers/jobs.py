@@ -11,6 +11,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.callbacks import CallbackSigner, JobsAction, JobsCb, Signed
 from bot.commands import CommandSpec, Role
+from bot.context import BotContext
 from bot.routers.common import admin_flags, edit_in_place, flags_for, send_pieces
 from bot.views.jobs import jobs_keyboard, render_jobs
 
@@ -20,7 +21,7 @@ JOBS = CommandSpec("jobs", "Scheduled jobs and background loops: next run, state
 COMMANDS = [JOBS]
 
 
-def _view(ctx: Any, signer: CallbackSigner, role: Role, chat_type: str | None) -> tuple[str, InlineKeyboardMarkup]:
+def _view(ctx: BotContext, signer: CallbackSigner, role: Role, chat_type: str | None) -> tuple[str, InlineKeyboardMarkup]:
     scheduler, supervisor = ctx.scheduler, ctx.supervisor
     now = ctx.clock.time()
     stats = scheduler.job_stats() if scheduler is not None else []
@@ -38,18 +39,18 @@ def make_router() -> Router:
     router = Router(name="jobs")
 
     @router.message(Command(JOBS.name), flags=flags_for(JOBS))
-    async def jobs(message: Message, ctx: Any, cb_signer: CallbackSigner, role: Role) -> None:
+    async def jobs(message: Message, ctx: BotContext, cb_signer: CallbackSigner, role: Role) -> None:
         text, keyboard = _view(ctx, cb_signer, role, message.chat.type)
         await send_pieces(message, text, keyboard)
 
     @router.callback_query(Signed(JobsCb, F.action == JobsAction.REFRESH), flags=flags_for(JOBS))
-    async def refresh(query: CallbackQuery, ctx: Any, cb_signer: CallbackSigner, role: Role) -> None:
+    async def refresh(query: CallbackQuery, ctx: BotContext, cb_signer: CallbackSigner, role: Role) -> None:
         chat_type = query.message.chat.type if query.message is not None else None
         text, keyboard = _view(ctx, cb_signer, role, chat_type)
         await edit_in_place(query, text, keyboard, resend_hint="/jobs", done_text="Refreshed.")
 
     @router.callback_query(Signed(JobsCb, F.action == JobsAction.RUN), flags=admin_flags())
-    async def run_now(query: CallbackQuery, callback_data: JobsCb, ctx: Any, cb_signer: CallbackSigner) -> None:
+    async def run_now(query: CallbackQuery, callback_data: JobsCb, ctx: BotContext, cb_signer: CallbackSigner) -> None:
         if cb_signer.is_expired(callback_data.ts):
             await query.answer("This button has expired; send /jobs again.", show_alert=True)
             return
@@ -64,7 +65,7 @@ def make_router() -> Router:
         await query.answer(f"▶ {callback_data.job[:60]} will run now.")
 
     @router.callback_query(Signed(JobsCb, F.action == JobsAction.RESTART_LOOP), flags=admin_flags())
-    async def restart_loop(query: CallbackQuery, callback_data: JobsCb, ctx: Any, cb_signer: CallbackSigner) -> None:
+    async def restart_loop(query: CallbackQuery, callback_data: JobsCb, ctx: BotContext, cb_signer: CallbackSigner) -> None:
         if cb_signer.is_expired(callback_data.ts):
             await query.answer("This button has expired; send /jobs again.", show_alert=True)
             return

@@ -14,6 +14,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.callbacks import CallbackSigner, PingAction, PingCb, Signed
 from bot.commands import CommandSpec, Role
+from bot.context import BotContext
 from bot.doctor import check_outbox, configured_chats, queue_test_messages, run_doctor, send_test_messages
 from bot.routers.common import admin_flags, answer_query, edit_in_place, flags_for, send_pieces
 from bot.views.checklist import ping_keyboard, render_checklist
@@ -24,11 +25,11 @@ PING = CommandSpec("ping", "Health checklist: database, Redis, Telegram, chats, 
 COMMANDS = [PING]
 
 
-def _timeout(ctx: Any) -> float:
-    return float(ctx.extras.get("doctor_timeout_s", min(5.0, ctx.settings.api_timeout_s)))
+def _timeout(ctx: BotContext) -> float:
+    return ctx.doctor_timeout_s if ctx.doctor_timeout_s is not None else min(5.0, ctx.settings.api_timeout_s)
 
 
-async def _checklist(ctx: Any, bot: Bot) -> str:
+async def _checklist(ctx: BotContext, bot: Bot) -> str:
     settings = ctx.settings
     results = await run_doctor(
         settings, bot=bot if settings.telegram_bot_token else None, db=ctx.db, redis=ctx.redis,
@@ -46,19 +47,19 @@ def make_router() -> Router:
     router = Router(name="ping")
 
     @router.message(Command(PING.name), flags=flags_for(PING))
-    async def ping(message: Message, ctx: Any, bot: Bot, cb_signer: CallbackSigner, role: Role) -> None:
+    async def ping(message: Message, ctx: BotContext, bot: Bot, cb_signer: CallbackSigner, role: Role) -> None:
         text = await _checklist(ctx, bot)
         await send_pieces(message, text, ping_keyboard(cb_signer, with_test=_with_test(role, message.chat.type)))
 
     @router.callback_query(Signed(PingCb, F.action == PingAction.RERUN), flags=flags_for(PING))
-    async def rerun(query: CallbackQuery, ctx: Any, bot: Bot, cb_signer: CallbackSigner, role: Role) -> None:
+    async def rerun(query: CallbackQuery, ctx: BotContext, bot: Bot, cb_signer: CallbackSigner, role: Role) -> None:
         chat_type = query.message.chat.type if query.message is not None else None
         text = await _checklist(ctx, bot)
         await edit_in_place(query, text, ping_keyboard(cb_signer, with_test=_with_test(role, chat_type)),
                             resend_hint="/ping", done_text="Checked again.")
 
     @router.callback_query(Signed(PingCb, F.action == PingAction.TEST), flags=admin_flags())
-    async def test_message(query: CallbackQuery, callback_data: PingCb, ctx: Any, bot: Bot,
+    async def test_message(query: CallbackQuery, callback_data: PingCb, ctx: BotContext, bot: Bot,
                            cb_signer: CallbackSigner) -> None:
         if cb_signer.is_expired(callback_data.ts):
             await answer_query(query, "This button has expired; send /ping again.", show_alert=True)

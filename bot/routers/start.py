@@ -8,6 +8,7 @@ from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
 
 from bot.commands import CommandRegistry, CommandSpec, Role
+from bot.context import BotContext
 from bot.routers.common import flags_for, send_pieces
 from bot.views.help import render_help, render_start
 from tokens.queries import tokens_by_status
@@ -18,7 +19,7 @@ COMMANDS = [START, HELP]
 NO_MINT_YET = "<mint>"  # nothing tracked yet
 
 
-async def tracked_mint(ctx: Any) -> str | None:
+async def tracked_mint(ctx: BotContext) -> str | None:
     """A mint the database tracks (active first, then monitoring, then archived), for examples."""
     async def pick(session: Any) -> str | None:
         for status in ("active", "monitoring", "archived"):
@@ -30,7 +31,7 @@ async def tracked_mint(ctx: Any) -> str | None:
     return await ctx.db.run(pick)
 
 
-async def help_examples(ctx: Any) -> dict[str, str]:
+async def help_examples(ctx: BotContext) -> dict[str, str]:
     """Examples that use real data: ``/token`` with a tracked mint."""
     mint = await tracked_mint(ctx)
     return {"token": f"/token {mint or NO_MINT_YET}"}
@@ -47,7 +48,7 @@ def make_router() -> Router:
                                                 chat_type=message.chat.type))
 
     @router.message(Command(HELP.name), flags=flags_for(HELP))
-    async def help_(message: Message, role: Role, registry: CommandRegistry, ctx: Any) -> None:
+    async def help_(message: Message, role: Role, registry: CommandRegistry, ctx: BotContext) -> None:
         await send_pieces(message, render_help(registry, role, await help_examples(ctx)))
 
     return router

@@ -15,6 +15,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.callbacks import CallbackSigner, Signed, StatusCb
 from bot.commands import CommandSpec
+from bot.context import BotContext
 from bot.routers.common import edit_in_place, flags_for, send_pieces
 from bot.status_sections import StatusSections
 from bot.views.status import render_no_monitoring, render_status, status_keyboard
@@ -23,9 +24,9 @@ STATUS = CommandSpec("status", "Token counts, checks per minute, backlog, activa
 COMMANDS = [STATUS]
 
 
-async def build_status(ctx: Any, sections: StatusSections, *, refresh: bool = False) -> str:
+async def build_status(ctx: BotContext, sections: StatusSections, *, refresh: bool = False) -> str:
     """The /status text from the latest snapshot (``refresh``: from a new collection)."""
-    registry = getattr(ctx, "collectors", None)
+    registry = ctx.collectors
     if registry is None:
         return render_status([render_no_monitoring()], None, ctx.clock.time())
     snapshot = await registry.fresh_snapshot(None if refresh else registry.collect_interval_s)
@@ -38,12 +39,12 @@ def make_router() -> Router:
     router = Router(name="status")
 
     @router.message(Command(STATUS.name), flags=flags_for(STATUS))
-    async def status(message: Message, ctx: Any, status_sections: StatusSections,
+    async def status(message: Message, ctx: BotContext, status_sections: StatusSections,
                      cb_signer: CallbackSigner) -> None:
         await send_pieces(message, await build_status(ctx, status_sections), status_keyboard(cb_signer))
 
     @router.callback_query(Signed(StatusCb), flags=flags_for(STATUS))
-    async def refresh(query: CallbackQuery, ctx: Any, status_sections: StatusSections,
+    async def refresh(query: CallbackQuery, ctx: BotContext, status_sections: StatusSections,
                       cb_signer: CallbackSigner) -> None:
         text = await build_status(ctx, status_sections, refresh=True)
         await edit_in_place(query, text, status_keyboard(cb_signer), resend_hint="/status", done_text="Refreshed.")

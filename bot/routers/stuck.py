@@ -12,6 +12,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.callbacks import CallbackSigner, Signed
 from bot.commands import CommandSpec
+from bot.context import BotContext
 from bot.routers.common import edit_in_place, flags_for, send_pieces
 from bot.views.pipeline_cb import StuckCb
 from bot.views.stuck import render_stuck, stuck_keyboard
@@ -23,7 +24,7 @@ COMMANDS = [STUCK]
 PAGE_SIZE = 5
 
 
-async def build_stuck(ctx: Any, signer: CallbackSigner, page: int = 0):
+async def build_stuck(ctx: BotContext, signer: CallbackSigner, page: int = 0):
     """Text and keyboard of one /stuck page (the same functions /stuck and its buttons use)."""
     now = ctx.clock.time()
     params = StuckParams.from_settings(ctx.settings)
@@ -40,12 +41,12 @@ def make_router() -> Router:
     router = Router(name="stuck")
 
     @router.message(Command(STUCK.name), flags=flags_for(STUCK))
-    async def stuck(message: Message, ctx: Any, cb_signer: CallbackSigner) -> None:
+    async def stuck(message: Message, ctx: BotContext, cb_signer: CallbackSigner) -> None:
         text, keyboard = await build_stuck(ctx, cb_signer)
         await send_pieces(message, text, keyboard)
 
     @router.callback_query(Signed(StuckCb), flags=flags_for(STUCK))
-    async def page(query: CallbackQuery, callback_data: StuckCb, ctx: Any, cb_signer: CallbackSigner) -> None:
+    async def page(query: CallbackQuery, callback_data: StuckCb, ctx: BotContext, cb_signer: CallbackSigner) -> None:
         text, keyboard = await build_stuck(ctx, cb_signer, max(0, callback_data.page))
         await edit_in_place(query, text, keyboard, resend_hint="/stuck")
 

@@ -12,10 +12,11 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.callbacks import Signed
 from bot.commands import CommandSpec
+from bot.context import BotContext
 from bot.routers.common import flags_for, send_pieces
 from bot.views.pipeline_cb import TokenCb
 from bot.views.token import render_invalid_mint, render_token_debug, render_untracked
-from monitoring.activation_debug import InvalidMint, TokenDebug, client_from, debug_token, mint_for_id, validate_mint
+from monitoring.activation_debug import InvalidMint, TokenDebug, debug_token, mint_for_id, validate_mint
 from tokens.activation import ActivationRules
 from tokens.queries import get_token, last_checks, last_transitions
 
@@ -24,14 +25,14 @@ TOKEN = CommandSpec("token", "Why a token is or isn't active: fresh step-by-step
 COMMANDS = [TOKEN]
 
 
-async def build_token(ctx: Any, raw_mint: str | None) -> str:
+async def build_token(ctx: BotContext, raw_mint: str | None) -> str:
     """The /token text for ``raw_mint`` (validation, untracked and fetch failures included)."""
     try:
         mint = validate_mint(raw_mint)
     except InvalidMint as exc:
         return render_invalid_mint(exc)
     now = ctx.clock.time()
-    client = client_from(ctx)
+    client = ctx.dexscreener()
     if client is not None:
         debug = await debug_token(ctx.db, client, ActivationRules.from_settings(ctx.settings), mint, now)
         return render_token_debug(debug, now)
@@ -53,11 +54,11 @@ def make_router() -> Router:
     router = Router(name="token")
 
     @router.message(Command(TOKEN.name), flags=flags_for(TOKEN))
-    async def token(message: Message, command: CommandObject, ctx: Any) -> None:
+    async def token(message: Message, command: CommandObject, ctx: BotContext) -> None:
         await send_pieces(message, await build_token(ctx, command.args))
 
     @router.callback_query(Signed(TokenCb), flags=flags_for(TOKEN))
-    async def open_token(query: CallbackQuery, callback_data: TokenCb, ctx: Any) -> None:
+    async def open_token(query: CallbackQuery, callback_data: TokenCb, ctx: BotContext) -> None:
         mint = await mint_for_id(ctx.db, callback_data.token_id)
         if mint is None:
             await query.answer("That token is no longer tracked.", show_alert=True)

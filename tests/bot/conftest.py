@@ -6,11 +6,10 @@ import time
 import pytest
 
 from app.clock import ManualClock
-from app.context import AppContext
 from app.scheduler import JobSpec, Scheduler
 from app.settings import Settings
 from monitoring.setup import build_monitoring
-from tests.bot.frame_fixtures import JobProbe
+from tests.bot.frame_fixtures import FrameContext, JobProbe
 
 
 @pytest.fixture
@@ -22,8 +21,7 @@ async def console_ctx(sqlite_url, sqlite_db):
     probe = JobProbe()
     scheduler.add(JobSpec(id="pipeline.probe", func=probe, interval_s=3600, start_delay_s=3600))
     scheduler.start()
-    ctx = AppContext(settings=settings, db=sqlite_db, clock=clock, scheduler=scheduler)
-    ctx.extras["probe"] = probe
+    ctx = FrameContext(settings=settings, db=sqlite_db, clock=clock, scheduler=scheduler, probe=probe)
     monitoring = await build_monitoring(ctx, serve_http=False)  # /status reads its snapshots
     yield ctx
     await monitoring.stop()

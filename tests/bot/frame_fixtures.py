@@ -1,4 +1,4 @@
-"""Fixtures for the bot frame's tests: the fake Bot API server, an AppContext on a real
+"""Fixtures for the bot frame's tests: the fake Bot API server, a BotContext on a real
 SQLite database with a real (started) scheduler, and a polling BotRunner.
 
 Import the fixtures into a test module with ``from tests.bot.frame_fixtures import *``.
@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from app.clock import ManualClock
-from app.context import AppContext
 from app.scheduler import JobSpec, Scheduler
 from app.settings import Settings
+from bot.context import BotContext
 from bot.runner import BotRunner
 from monitoring.setup import build_monitoring
 from simulator.telegram_api import FakeTelegram, SentMessage
@@ -27,7 +29,14 @@ ALERT_CHAT = -100500
 NOW = float(int(time.time()))  # the scheduler's next-run times are wall-clock
 
 __all__ = ["fake", "frame_settings", "frame_ctx", "running_bot", "say", "press", "TOKEN", "ADMIN", "VIEWER",
-           "STRANGER", "GROUP_MEMBER", "ALERT_CHAT", "NOW", "JobProbe"]
+           "STRANGER", "GROUP_MEMBER", "ALERT_CHAT", "NOW", "JobProbe", "FrameContext"]
+
+
+@dataclass
+class FrameContext(BotContext):
+    """The bot's context with the test's probe job (``/jobs`` runs it) at hand."""
+
+    probe: Any = None
 
 
 class JobProbe:
@@ -68,9 +77,8 @@ async def frame_ctx(frame_settings, sqlite_db):
     probe = JobProbe()
     scheduler.add(JobSpec(id="pipeline.probe", func=probe, interval_s=3600, start_delay_s=3600))
     scheduler.start()
-    ctx = AppContext(settings=frame_settings, db=sqlite_db, clock=clock, scheduler=scheduler, started_at=NOW)
-    ctx.extras["probe"] = probe
-    ctx.extras["doctor_timeout_s"] = 2.0
+    ctx = FrameContext(settings=frame_settings, db=sqlite_db, clock=clock, scheduler=scheduler, started_at=NOW,
+                       doctor_timeout_s=2.0, probe=probe)
     # monitoring as the service builds it (no HTTP, no collection job: /status collects when asked)
     monitoring = await build_monitoring(ctx, serve_http=False)
     yield ctx

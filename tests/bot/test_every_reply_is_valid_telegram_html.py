@@ -58,7 +58,7 @@ async def _flaky_loop() -> None:
 async def world(frame_ctx, fake):
     """The bot with every /status section, a market for /token's fresh check, and hostile data."""
     async with market_and_client(frame_ctx.clock) as (market, client):
-        frame_ctx.extras["dexscreener"] = client
+        frame_ctx.market_client = client
         tracked = market.model.new_mint()
         market.model.set_pairs(tracked, [market.model.make_pair(tracked, "pumpswap", "SOL", 5000),
                                          market.model.make_pair(tracked, "raydium", "SOL", 50)])

@@ -32,7 +32,7 @@ async def test_stranger_pressing_a_forwarded_admin_button_is_refused(fake, runni
     # a stranger presses the admin's button (a forwarded copy keeps the buttons' data)
     answer = await press(fake, ADMIN, STRANGER, jobs.message_id, run)
     assert answer["text"] == "Not authorised." and answer["show_alert"]
-    assert frame_ctx.extras["probe"].runs == 0
+    assert frame_ctx.probe.runs == 0
 
 
 async def test_viewer_cannot_press_admin_buttons(fake, running_bot, frame_ctx):
@@ -44,7 +44,7 @@ async def test_viewer_cannot_press_admin_buttons(fake, running_bot, frame_ctx):
     ping = await say(fake, ALERT_CHAT, GROUP_MEMBER, "/ping@tokenwatch_test_bot")
     test = await press(fake, ALERT_CHAT, GROUP_MEMBER, ping.message_id, buttons(ping)["📨 Send test message"])
     assert test["text"] == "Only admins can do that."
-    assert frame_ctx.extras["probe"].runs == 0
+    assert frame_ctx.probe.runs == 0
     assert not any("test message" in m.plain for m in fake.sent(ALERT_CHAT))
     # the viewer may still refresh
     ok = await press(fake, ALERT_CHAT, VIEWER, jobs.message_id, buttons(jobs)["🔄 Refresh"])
@@ -64,7 +64,7 @@ async def test_forged_callback_data_changes_nothing(fake, running_bot, frame_ctx
     answer = await press(fake, ADMIN, ADMIN, msg.message_id, data)
     assert (answer["text"], answer["show_alert"]) == (UNKNOWN_BUTTON, True)
     assert msg.edits == [] and len(fake.sent(ADMIN)) == 1
-    assert frame_ctx.extras["probe"].runs == 0
+    assert frame_ctx.probe.runs == 0
 
 
 async def test_tampered_prefix_of_a_real_button_is_refused(fake, running_bot, frame_ctx):
@@ -75,7 +75,7 @@ async def test_tampered_prefix_of_a_real_button_is_refused(fake, running_bot, fr
     for data in (tampered, other_job):
         answer = await press(fake, ADMIN, ADMIN, msg.message_id, data)
         assert (answer["text"], answer["show_alert"]) == (UNKNOWN_BUTTON, True)
-    assert frame_ctx.extras["probe"].runs == 0
+    assert frame_ctx.probe.runs == 0
 
 
 async def test_expired_admin_button_does_nothing(fake, running_bot, frame_ctx):
@@ -83,7 +83,7 @@ async def test_expired_admin_button_does_nothing(fake, running_bot, frame_ctx):
     frame_ctx.clock.advance(2 * 3600)
     answer = await press(fake, ADMIN, ADMIN, msg.message_id, buttons(msg)["▶ pipeline.probe"])
     assert (answer["text"], answer["show_alert"]) == ("This button has expired; send /jobs again.", True)
-    assert frame_ctx.extras["probe"].runs == 0
+    assert frame_ctx.probe.runs == 0
 
 
 async def test_refresh_on_a_deleted_message_asks_to_resend(fake, running_bot):

@@ -77,7 +77,7 @@ async def test_admin_run_now_button_runs_the_job(fake, running_bot, frame_ctx):
     msg = await say(fake, ADMIN, ADMIN, "/jobs")
     answer = await press(fake, ADMIN, ADMIN, msg.message_id, buttons(msg)["▶ pipeline.probe"])
     assert answer["text"] == "▶ pipeline.probe will run now."
-    probe = frame_ctx.extras["probe"]
+    probe = frame_ctx.probe
     await fake.wait_for(lambda: probe.runs == 1, 5)
 
 

@@ -56,7 +56,7 @@ def test_signed_buttons_round_trip_and_any_tampering_is_caught(cb, data):
 @pytest.fixture
 async def console(console_ctx):
     chat = ConsoleChat(console_ctx, out=io.StringIO(), interactive=True)
-    yield chat, console_ctx.extras["probe"]
+    yield chat, console_ctx.probe
     await chat.close()
 
 

@@ -10,7 +10,7 @@ from aiogram.filters import Command
 from aiogram.types import Message
 
 from app.clock import ManualClock
-from app.context import AppContext
+from bot.context import BotContext
 from app.settings import Settings
 from bot import app as bot_app
 from bot.commands import CommandRegistry, CommandSpec, Role
@@ -44,7 +44,7 @@ def test_help_shows_admin_commands_only_to_admins():
 
 @pytest.fixture
 def ctx(sqlite_url, sqlite_db):
-    return AppContext(settings=Settings(_env_file=None, database_url=sqlite_url), db=sqlite_db,
+    return BotContext(settings=Settings(_env_file=None, database_url=sqlite_url), db=sqlite_db,
                       clock=ManualClock(1_700_000_000))
 
 

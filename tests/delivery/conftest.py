@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import pytest
 
 from app.clock import SYSTEM_CLOCK
-from app.context import AppContext
 from app.scheduler import Scheduler
 from app.settings import Settings
 from app.supervisor import Supervisor
+from bot.context import BotContext
 from bot.setup import RunningBot, build_bot
 from simulator.telegram_api import FakeTelegram
 
@@ -23,7 +23,7 @@ ALERT_CHAT = -100500
 @dataclass
 class ReplyWorld:
     fake: FakeTelegram
-    ctx: AppContext
+    ctx: BotContext
     bot: RunningBot
 
 
@@ -43,9 +43,9 @@ async def reply_world(sqlite_url, sqlite_db):
     )
     scheduler = Scheduler(settings, SYSTEM_CLOCK)
     scheduler.start()
-    ctx = AppContext(settings=settings, db=sqlite_db, clock=SYSTEM_CLOCK, scheduler=scheduler,
+    ctx = BotContext(settings=settings, db=sqlite_db, clock=SYSTEM_CLOCK, scheduler=scheduler,
                      started_at=SYSTEM_CLOCK.time())
-    ctx.extras["doctor_timeout_s"] = 2.0
+    ctx.doctor_timeout_s = 2.0
     running = await build_bot(ctx, console_input=False)
     supervisor = ctx.supervisor = Supervisor(SYSTEM_CLOCK)  # runs polling and the sender, as the service does
     supervisor.add_all(running.loops())

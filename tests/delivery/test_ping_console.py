@@ -5,13 +5,13 @@ import io
 import time
 
 from app.clock import ManualClock
-from app.context import AppContext
+from bot.context import BotContext
 from app.settings import Settings
 from bot.console import ConsoleChat
 
 
 async def test_console_test_message_press_prints_one_answer(sqlite_url, sqlite_db, tmp_path):
-    ctx = AppContext(settings=Settings(_env_file=None, database_url=sqlite_url), db=sqlite_db,
+    ctx = BotContext(settings=Settings(_env_file=None, database_url=sqlite_url), db=sqlite_db,
                      clock=ManualClock(float(int(time.time()))))
     out = io.StringIO()
     chat = ConsoleChat(ctx, out=out, interactive=True, photo_dir=tmp_path)

@@ -7,7 +7,7 @@ from importlib import metadata
 import aiohttp
 
 from app.clock import ManualClock
-from app.context import AppContext
+from monitoring.context import MonitoringContext
 from app.scheduler import Scheduler
 from app.settings import Settings
 from monitoring.setup import build_monitoring
@@ -15,7 +15,7 @@ from monitoring.setup import build_monitoring
 
 async def test_metrics_show_the_running_build(sqlite_db, sqlite_url, clock: ManualClock) -> None:
     settings = Settings(database_url=sqlite_url, http_port=0, redis_url=None)
-    ctx = AppContext(settings=settings, db=sqlite_db, clock=clock)
+    ctx = MonitoringContext(settings=settings, db=sqlite_db, clock=clock)
     ctx.scheduler = Scheduler(settings, clock)
     monitoring = await build_monitoring(ctx)
     try:

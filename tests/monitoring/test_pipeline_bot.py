@@ -18,7 +18,7 @@ from tokens.models import Check, Token
 @pytest.fixture
 async def pipeline_bot(frame_ctx, fake):
     async with market_and_client(frame_ctx.clock) as (market, client):
-        frame_ctx.extras["dexscreener"] = client
+        frame_ctx.market_client = client
         dp = bot_app.build_dispatcher(frame_ctx, status_sections=register_pipeline_sections(default_sections()))
         runner = BotRunner(frame_ctx, dispatcher=dp, polling_timeout=1)
         await runner.start()

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import aiohttp
 
 from app.clock import ManualClock
-from app.context import AppContext
+from monitoring.context import MonitoringContext
 from app.settings import Settings
 from monitoring import metric_names as m
 from monitoring.collector import CollectorRegistry
@@ -60,9 +60,9 @@ async def test_junk_in_the_counters_is_skipped_not_fatal(clock: ManualClock) -> 
 
 async def test_metrics_endpoint_serves_the_pipeline_counters(sqlite_db, sqlite_url, clock: ManualClock) -> None:
     settings = Settings(database_url=sqlite_url, http_port=0, redis_url=None, collect_interval_s=5)
-    ctx = AppContext(settings=settings, db=sqlite_db, clock=clock)
-    ctx.pipeline = SimpleNamespace(counters=_counters())
-    monitoring = await build_monitoring(ctx)
+    ctx = MonitoringContext(settings=settings, db=sqlite_db, clock=clock)
+    # the counters of a pipeline that ran elsewhere: the collector the service registers for its pipeline
+    monitoring = await build_monitoring(ctx, extra_collectors=[PipelineCountersCollector(_counters())])
     try:
         assert "pipeline_counters" in {c.name for c in monitoring.registry.collectors}
         await monitoring.registry.run_collection()

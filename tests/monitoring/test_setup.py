@@ -4,7 +4,7 @@ from __future__ import annotations
 import aiohttp
 
 from app.clock import ManualClock
-from app.context import AppContext
+from monitoring.context import MonitoringContext
 from app.scheduler import Scheduler
 from app.settings import Settings
 from monitoring import metric_names as m
@@ -13,7 +13,7 @@ from monitoring.setup import build_monitoring
 
 async def test_build_monitoring_end_to_end(sqlite_db, sqlite_url, clock: ManualClock) -> None:
     settings = Settings(database_url=sqlite_url, http_port=0, redis_url=None, collect_interval_s=5)
-    ctx = AppContext(settings=settings, db=sqlite_db, clock=clock)
+    ctx = MonitoringContext(settings=settings, db=sqlite_db, clock=clock)
     ctx.scheduler = Scheduler(settings, clock)
     monitoring = await build_monitoring(ctx)
     try:
