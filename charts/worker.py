@@ -15,10 +15,12 @@ API but still take the GIL for most of the drawing); ``mode="thread"`` exists fo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Iterator
 from typing import Literal
 
 from charts.data import ChartData
@@ -86,8 +88,10 @@ class RenderWorker:
     def is_drawing(self, chat_id: int) -> bool:
         return chat_id in self._in_flight
 
-    async def render(self, chat_id: int, data: ChartData) -> Picture:
-        """Draw ``data`` for ``chat_id``; raises ``AlreadyDrawing`` / ``RenderBusy`` without queueing."""
+    @contextlib.contextmanager
+    def slot(self, chat_id: int) -> Iterator[None]:
+        """Hold ``chat_id``'s one render slot (for the query and the drawing); raises
+        ``AlreadyDrawing`` / ``RenderBusy`` instead of queueing a second one."""
         if chat_id in self._in_flight:
             self.refused += 1
             raise AlreadyDrawing(chat_id)
@@ -96,21 +100,30 @@ class RenderWorker:
             raise RenderBusy(chat_id)
         self._in_flight.add(chat_id)
         try:
-            if self._pool is None:
-                self._pool = self._make_pool()
-            loop = asyncio.get_running_loop()
-            try:
-                picture = await asyncio.wait_for(loop.run_in_executor(self._pool, render_chart, data), self.timeout_s)
-            except BrokenProcessPool:  # a worker died (OOM kill...): a fresh pool for the next render
-                self.failed += 1
-                log.warning("render pool broke; starting a new one")
-                old, self._pool = self._pool, self._make_pool()
-                old.shutdown(wait=False, cancel_futures=True)
-                raise
-            except Exception:
-                self.failed += 1
-                raise
-            self.rendered += 1
-            return picture
+            yield
         finally:
             self._in_flight.discard(chat_id)
+
+    async def draw(self, data: ChartData) -> Picture:
+        """Draw ``data`` in the pool (callers hold a ``slot``, which bounds the queue)."""
+        if self._pool is None:
+            self._pool = self._make_pool()
+        loop = asyncio.get_running_loop()
+        try:
+            picture = await asyncio.wait_for(loop.run_in_executor(self._pool, render_chart, data), self.timeout_s)
+        except BrokenProcessPool:  # a worker died (OOM kill...): a fresh pool for the next render
+            self.failed += 1
+            log.warning("render pool broke; starting a new one")
+            old, self._pool = self._pool, self._make_pool()
+            old.shutdown(wait=False, cancel_futures=True)
+            raise
+        except Exception:
+            self.failed += 1
+            raise
+        self.rendered += 1
+        return picture
+
+    async def render(self, chat_id: int, data: ChartData) -> Picture:
+        """``slot`` + ``draw`` in one call."""
+        with self.slot(chat_id):
+            return await self.draw(data)
