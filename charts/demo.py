@@ -18,9 +18,11 @@ REASONS = ("activated", "expired", "low_score")
 
 
 def synthetic_samples(now: float, *, span_s: float, step_s: float, seed: int = 7,
-                      stall: tuple[float, float] | None = None) -> list[Sample]:
+                      stall: tuple[float, float] | None = None,
+                      growth: tuple[float, float] | None = None) -> list[Sample]:
     """Samples every ``step_s`` over ``[now - span_s, now)``. ``stall`` marks a (start, end)
-    window where the pipeline is stalled (default: a 10-minute stall in the middle)."""
+    window where the pipeline is stalled (default: a 10-minute stall in the middle); memory and
+    backlog grow steadily over ``growth`` (start, end; default the whole span)."""
     rng = random.Random(seed)
     start = now - span_s
     if stall is None:
@@ -29,9 +31,10 @@ def synthetic_samples(now: float, *, span_s: float, step_s: float, seed: int = 7
     out: list[Sample] = []
     counters = {r: 0.0 for r in REASONS}
     steps = int(span_s // step_s)
+    g0, g1 = growth or (start, now)
     for i in range(steps):
         ts = start + i * step_s
-        f = i / max(1, steps - 1)
+        f = min(1.0, max(0.0, (ts - g0) / max(1.0, g1 - g0)))
         wave = math.sin(2 * math.pi * (ts % 86400) / 86400)
         noise = rng.random
         stalled = stall[0] <= ts < stall[1]

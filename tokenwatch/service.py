@@ -24,6 +24,7 @@ from app.migrate import upgrade
 from app.scheduler import Scheduler
 from app.settings import Settings
 from tokenwatch.status_line import StatusLine
+from bot.routers.graph import build_pictures
 from bot.setup import build_bot
 from monitoring.setup import build_monitoring
 from simulator.server import market_from_settings
@@ -89,6 +90,11 @@ class Service:
         self.bot = await build_bot(ctx, console_input=self.console_input, console_out=self.console_out)
         ctx.scheduler.add_all(self.bot.jobs())
         self._stoppers.append(self.bot.stop)
+
+        # pictures: /graph's render worker (a process pool) and /dashboard's refresh job
+        pictures = await build_pictures(ctx)
+        ctx.scheduler.add_all(pictures.jobs())
+        self._stoppers.append(pictures.stop)
 
         ctx.scheduler.start()
         self._stoppers.append(ctx.scheduler.shutdown)
