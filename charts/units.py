@@ -35,7 +35,10 @@ def fmt_value(value: float | None, unit: str) -> str:
         return f"{value / 3600:.3g} h"
     if unit == PERCENT:
         return f"{value:.3g}%"
-    text = f"{value:.3g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    if float(value).is_integer() or abs(value) >= 1000:
+        text = f"{value:,.0f}"
+    else:
+        text = f"{value:.3g}"
     return f"{text}{unit if unit.startswith('/') else (' ' + unit if unit else '')}"
 
 
