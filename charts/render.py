@@ -15,7 +15,7 @@ import io
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import timezone
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, DateFormatter
@@ -35,6 +35,8 @@ PANEL_H_IN = 2.9
 DPI = 110
 #: A level more than this many times above the data's maximum is written, not drawn.
 OFF_SCALE = 3.0
+#: Lines are thinned to this many points before drawing.
+MAX_LINE_POINTS = 360
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
 
 
@@ -53,8 +55,26 @@ def _label(text: str, n: int = 40) -> str:
     return clean if len(clean) <= n else clean[: n - 1] + "~"
 
 
-def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
+def _dt(ts: float) -> float:
+    """Epoch seconds as a matplotlib date number (days since 1970-01-01, the default epoch)."""
+    return ts / 86400.0
+
+
+def _thin(ts: list[float], values: list[float], n: int = MAX_LINE_POINTS) -> tuple[list[float], list[float]]:
+    """At most ``n`` points: bucket means, keeping each bucket's extreme when it stands out
+    (a phone picture has ~800 pixels across; more points only cost drawing time)."""
+    if len(ts) <= n:
+        return ts, values
+    out_t, out_v = [], []
+    size = len(ts) / n
+    for i in range(n):
+        lo, hi = int(i * size), max(int((i + 1) * size), int(i * size) + 1)
+        chunk = values[lo:hi]
+        mean = sum(chunk) / len(chunk)
+        peak = max(chunk, key=lambda v: abs(v - mean))
+        out_t.append(ts[(lo + hi - 1) // 2])
+        out_v.append(peak if abs(peak - mean) > 0.5 * (abs(mean) + 1e-12) else mean)
+    return out_t, out_v
 
 
 def _draw_panel(fig: Figure, ax, panel: PanelData, data: ChartData, drawn: list[str]) -> None:  # noqa: ANN001
@@ -69,12 +89,15 @@ def _draw_panel(fig: Figure, ax, panel: PanelData, data: ChartData, drawn: list[
     if panel.stacked and series:
         xs = sorted({t for s in series for t in s.ts})
         ys = [[dict(zip(s.ts, s.values)).get(t, 0.0) for t in xs] for s in series]
-        ax.stackplot([_dt(t) for t in xs], ys, labels=[_label(s.name) for s in series], alpha=0.8)
+        thinned = [_thin(xs, y) for y in ys]
+        ax.stackplot([_dt(t) for t in thinned[0][0]], [v for _t, v in thinned],
+                     labels=[_label(s.name) for s in series], alpha=0.8)
         top = max((sum(col) for col in zip(*ys)), default=0.0)
         drawn += [s.name for s in series]
     else:
         for s in series:
-            ax.plot([_dt(t) for t in s.ts], s.values, label=_label(s.name), linewidth=1.8)
+            xs, vs = _thin(s.ts, s.values)
+            ax.plot([_dt(t) for t in xs], vs, label=_label(s.name), linewidth=1.8)
             top = max(top, max(s.values))
             drawn.append(s.name)
     if not series:
@@ -158,7 +181,10 @@ def render_chart(data: ChartData) -> Picture:
     drawn: list[str] = []
     n = max(1, len(data.panels)) if data.flow is None else 1
     height_in = 0.8 + PANEL_H_IN * n if data.flow is None else 5.5
-    fig = Figure(figsize=(WIDTH_IN, height_in), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(WIDTH_IN, height_in), dpi=DPI)
+    # fixed margins: constrained layout costs several extra draws
+    fig.subplots_adjust(left=0.12, right=0.98, bottom=0.3 / height_in, top=1 - 0.75 / height_in,
+                        hspace=0.45)
     canvas = FigureCanvasAgg(fig)
     span = {3600.0: "1 hour", 21600.0: "6 hours", 86400.0: "24 hours", 604800.0: "7 days"}.get(
         round(data.until - data.since), data.range_name)
@@ -169,7 +195,7 @@ def render_chart(data: ChartData) -> Picture:
         for i, panel in enumerate(data.panels):
             _draw_panel(fig, fig.add_subplot(n, 1, i + 1), panel, data, drawn)
     buf = io.BytesIO()
-    canvas.print_png(buf)
+    canvas.print_png(buf, pil_kwargs={"compress_level": 1})
     png = buf.getvalue()
     width, height = (int(v) for v in canvas.get_width_height())
     if len(png) > MAX_PHOTO_BYTES or width + height > MAX_SIDES_PX or max(width, height) / min(width, height) > MAX_RATIO:
