@@ -1,6 +1,7 @@
 """/graph render time per preset, and event-loop lag while pictures render.
 
     .venv/bin/python bench/graph_render.py             # SQLite and PostgreSQL (127.0.0.1)
+    .venv/bin/python bench/graph_render.py --picture docs/graph-health.png   # only the README's picture
     TEST_PG_ADMIN_DSN=postgresql://... .venv/bin/python bench/graph_render.py
 
 Fills 24 hours of 10-second collections of every series the presets draw (charts.demo, ~45
@@ -83,18 +84,20 @@ async def run(label: str, url: str) -> ChartData | None:
             await conn.execute(text("ANALYZE metric_samples"))
     print(f"\n{label}: {len(samples):,} raw rows filled and rolled up in {fill:.1f}s")
     print(f"{'preset':12s} {'range':5s} {'query p50':>10s} {'query p95':>10s} {'draw p50':>9s} {'draw p95':>9s} "
-          f"{'total p95':>10s}  points")
+          f"{'total p95':>10s} {'draw CPU p95':>12s}  points")
     sample_chart: ChartData | None = None
     for span in ("24h", "1h"):
         for name, preset in PRESETS.items():
-            queries, draws, totals = [], [], []
+            queries, draws, totals, cpu = [], [], [], []
             points = 0
             for _ in range(RUNS):
                 t0 = time.perf_counter()
                 data = await fetch_chart(store, preset, span, NOW, settings=_Settings())
                 t1 = time.perf_counter()
                 assert isinstance(data, ChartData), data
+                c0 = time.process_time()
                 render_chart(data)
+                cpu.append(time.process_time() - c0)
                 t2 = time.perf_counter()
                 queries.append(t1 - t0)
                 draws.append(t2 - t1)
@@ -124,7 +127,7 @@ async def lag_while_rendering(chart: ChartData) -> None:
 
 
 async def main() -> None:
-    print(f"cpu cores: {os.cpu_count()}")
+    print(f"cpu cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
         chart = await run("sqlite", f"sqlite+aiosqlite:///{tmp}/bench.db")
     admin = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -149,5 +152,24 @@ async def main() -> None:
         await lag_while_rendering(chart)
 
 
+async def picture(path: str, preset: str = "health", span: str = "24h") -> None:
+    """Write one preset's picture from the synthetic history (the one in docs/)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{tmp}/pic.db"
+        await upgrade(url)
+        db = Database(make_engine(url))
+        store = MetricStore(db, ManualClock(NOW), raw_retention_h=24)
+        await store.write(synthetic_samples(NOW, span_s=86400, step_s=60))
+        await store.rollup(NOW)
+        data = await fetch_chart(store, PRESETS[preset], span, NOW, settings=_Settings())
+        assert isinstance(data, ChartData), data
+        Path(path).write_bytes(render_chart(data).png)
+        await db.dispose()
+    print(f"wrote {path}")
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    if len(sys.argv) == 3 and sys.argv[1] == "--picture":
+        asyncio.run(picture(sys.argv[2]))
+    else:
+        asyncio.run(main())

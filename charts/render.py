@@ -88,7 +88,8 @@ def _draw_panel(fig: Figure, ax, panel: PanelData, data: ChartData, drawn: list[
     top = 0.0
     if panel.stacked and series:
         xs = sorted({t for s in series for t in s.ts})
-        ys = [[dict(zip(s.ts, s.values)).get(t, 0.0) for t in xs] for s in series]
+        by_ts = [dict(zip(s.ts, s.values)) for s in series]
+        ys = [[d.get(t, 0.0) for t in xs] for d in by_ts]
         thinned = [_thin(xs, y) for y in ys]
         ax.stackplot([_dt(t) for t in thinned[0][0]], [v for _t, v in thinned],
                      labels=[_label(s.name) for s in series], alpha=0.8)
@@ -106,7 +107,8 @@ def _draw_panel(fig: Figure, ax, panel: PanelData, data: ChartData, drawn: list[
     notes = []
     for value, legend in panel.thresholds:
         if top > 0 and value > OFF_SCALE * top:
-            notes.append(f"{_label(legend)}: {fmt_value(value, panel.unit)} (off scale)")
+            shown = fmt_value(value, panel.unit)
+            notes.append(f"{_label(legend)}{'' if shown in legend else ': ' + shown} (off scale)")
         else:
             ax.axhline(value, linestyle="--", linewidth=1.2, color="tab:red", alpha=0.8,
                        label=_label(legend if fmt_value(value, panel.unit) in legend
