@@ -107,7 +107,7 @@ async def run(label: str, url: str) -> ChartData | None:
                 sample_chart = data
             print(f"{name:12s} {span:5s} {statistics.median(queries) * 1000:8.0f}ms {p95(queries) * 1000:8.0f}ms "
                   f"{statistics.median(draws) * 1000:7.0f}ms {p95(draws) * 1000:7.0f}ms {p95(totals) * 1000:8.0f}ms"
-                  f"  {points}")
+                  f" {p95(cpu) * 1000:10.0f}ms  {points}")
     await db.dispose()
     return sample_chart
 
