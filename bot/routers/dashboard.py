@@ -144,10 +144,14 @@ class DashboardKeeper:
 
 
 def keeper_of(ctx: Any, signer: CallbackSigner | None = None) -> DashboardKeeper:
+    """The context's keeper; a handler passes the dispatcher's signer, which its buttons then use
+    (the same key as ``from_token`` with a bot token; the console chat's key is random)."""
     keeper = ctx.extras.get("dashboards")
     if keeper is None:
         keeper = DashboardKeeper(ctx, signer)
         ctx.extras["dashboards"] = keeper
+    elif signer is not None:
+        keeper.signer = signer
     return keeper
 
 
