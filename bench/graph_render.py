@@ -103,7 +103,7 @@ async def run(label: str, url: str) -> ChartData | None:
                 draws.append(t2 - t1)
                 totals.append(t2 - t0)
                 points = sum(len(s.ts) for p in data.panels for s in p.lines)
-            if name == "api" and span == "24h":
+            if name == "api" and span == "24h" and isinstance(data, ChartData):
                 sample_chart = data
             print(f"{name:12s} {span:5s} {statistics.median(queries) * 1000:8.0f}ms {p95(queries) * 1000:8.0f}ms "
                   f"{statistics.median(draws) * 1000:7.0f}ms {p95(draws) * 1000:7.0f}ms {p95(totals) * 1000:8.0f}ms"
