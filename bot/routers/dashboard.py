@@ -67,11 +67,18 @@ class DashboardKeeper:
         key = f"dashboard:{chat_id}:{int(now * 1000)}"
         await self.ctx.outbox.enqueue(chat_id, text, key=key, reply_markup=dashboard_keyboard(self.signer))
 
-        async def save(session: Any) -> None:
+        async def save(session: Any) -> Dashboard | None:
+            previous = await get_dashboard(session, chat_id)
+            if previous is not None:
+                session.expunge(previous)
             await put_dashboard(session, Dashboard(chat_id=chat_id, outbox_key=key, last_text=text,
                                                    started_at=now, updated_at=now))
+            return previous
 
-        await self.ctx.db.run(save)
+        previous = await self.ctx.db.run(save)
+        if previous is not None:  # the older message stops being edited and loses its buttons
+            await self._edit(previous, dashboard_body(previous.last_text) + "\n"
+                             + italic("replaced by a newer dashboard below"), final=True)
 
     async def stop(self, chat_id: int) -> bool:
         """Stop keeping the chat's dashboard current; its last text stays, without buttons."""

@@ -119,8 +119,11 @@ async def test_a_repeat_while_drawing_is_answered_not_queued(fake, live):
     with worker.slot(VIEWER):  # this chat's graph is being drawn
         msg = await say(fake, VIEWER, VIEWER, "/graph")
         assert msg.plain == ALREADY_DRAWING
-    await asyncio.sleep(0.3)
+    assert await live.outbox.pending_count() == 0  # nothing was queued for later
     assert not any(x.photo for x in fake.sent(VIEWER))
+    fake.user_sends(VIEWER, VIEWER, "/graph")  # once the slot is free, it draws
+    await next_photo(fake, VIEWER, 0)
+    assert sum(1 for x in fake.sent(VIEWER) if x.photo) == 1
 
 
 async def test_strangers_presses_are_refused(fake, live):
@@ -131,7 +134,7 @@ async def test_strangers_presses_are_refused(fake, live):
     assert answer.get("show_alert") and "Drawing" not in answer["text"]
     forged = await press(fake, VIEWER, VIEWER, photo.message_id, "gr:health:24h:AAAAAAAA")
     assert "Drawing" not in (forged.get("text") or "")
-    await asyncio.sleep(0.3)
+    assert await live.outbox.pending_count() == 0
     assert len(fake.sent(VIEWER)) == before
 
 
@@ -177,3 +180,17 @@ async def test_dashboard_pin_button(fake, live):
     refused = await press(fake, ALERT_CHAT, ADMIN, group.message_id, buttons(group)["📌 Pin"])
     assert refused["text"] == NO_PIN_RIGHTS and refused.get("show_alert")
     assert len(pinned) == 1
+
+
+async def test_a_second_dashboard_replaces_the_first(fake, live):
+    first = await say(fake, VIEWER, VIEWER, "/dashboard")
+    second = await say(fake, VIEWER, VIEWER, "/dashboard")
+    assert second.message_id != first.message_id
+    await fake.wait_for(lambda: "replaced by a newer dashboard below" in first.plain, 10)
+    assert buttons(first) == {} and {"📌 Pin", "⏹ Stop"} <= set(buttons(second))
+    await live.metrics.write([Sample(m.TOKENS, 777.0, {"status": "monitoring"}, ts=time.time())])
+    assert await live.extras["dashboards"].refresh() == 1
+    await fake.wait_for(lambda: "777" in second.plain, 10)
+    assert "777" not in first.plain
+    answer = await press(fake, VIEWER, VIEWER, second.message_id, buttons(second)["⏹ Stop"])
+    assert answer["text"] == "Dashboard stopped."
