@@ -12,6 +12,7 @@ COPY tokens ./tokens
 COPY simulator ./simulator
 COPY bot ./bot
 COPY monitoring ./monitoring
+COPY charts ./charts
 COPY recovery ./recovery
 COPY migrations ./migrations
 RUN pip install -c constraints.txt . \

@@ -131,3 +131,12 @@ def test_unknown_names_get_the_closest_ones():
 def test_every_metric_name_makes_a_one_panel_preset(name):
     preset = metric_preset(name)
     assert preset is not None and len(preset.panels) == 1 and preset.panels[0].lines[0].metric == name
+
+
+def test_picture_settings_fail_with_one_clear_line():
+    from app.settings import SettingsError, load_settings
+
+    for name, bad in (("dashboard_refresh_s", 1), ("graph_render_processes", 0), ("graph_render_queue", 0),
+                      ("graph_backlog_limit", -5)):
+        with pytest.raises(SettingsError, match=f"invalid setting {name.upper()}"):
+            load_settings(_env_file=None, **{name: bad})
