@@ -24,7 +24,7 @@ from matplotlib.ticker import FuncFormatter
 
 from charts.data import ChartData, PanelData
 from charts.flow import NEW, FlowData
-from charts.units import fmt_eta, fmt_value
+from charts.units import axis_scale, fmt_eta, fmt_value
 from tokens.models import ACTIVE, ARCHIVED, MONITORING
 
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
@@ -79,27 +79,31 @@ def _thin(ts: list[float], values: list[float], n: int = MAX_LINE_POINTS) -> tup
 
 def _draw_panel(fig: Figure, ax, panel: PanelData, data: ChartData, drawn: list[str]) -> None:  # noqa: ANN001
     ax.set_title(panel.title, fontsize=12, loc="left")
-    unit_label = {"bytes": "bytes", "s": "seconds", "%": "%", "/min": "per minute"}.get(panel.unit, panel.unit)
-    if unit_label:
-        ax.set_ylabel(unit_label, fontsize=10)
     ax.grid(True, alpha=0.3)
-    ax.set_xlim(_dt(data.since), _dt(data.until))
+    # every panel spans the same time, up to the end of the longest forecast
+    x_end = max([data.until] + [p.trend.ts[-1] for p in data.panels if p.trend is not None])
+    ax.set_xlim(_dt(data.since), _dt(x_end))
     series = [s for s in panel.lines if s.ts]
-    top = 0.0
     if panel.stacked and series:
         xs = sorted({t for s in series for t in s.ts})
         by_ts = [dict(zip(s.ts, s.values)) for s in series]
         ys = [[d.get(t, 0.0) for t in xs] for d in by_ts]
-        thinned = [_thin(xs, y) for y in ys]
-        ax.stackplot([_dt(t) for t in thinned[0][0]], [v for _t, v in thinned],
-                     labels=[_label(s.name) for s in series], alpha=0.8)
         top = max((sum(col) for col in zip(*ys)), default=0.0)
+    else:
+        top = max((max(s.values) for s in series), default=0.0)
+    div, axis_label = axis_scale(panel.unit, max([top] + [v for v, _l in panel.thresholds
+                                                          if not (top > 0 and v > OFF_SCALE * top)]))
+    if axis_label:
+        ax.set_ylabel(axis_label, fontsize=10)
+    if panel.stacked and series:
+        thinned = [_thin(xs, y) for y in ys]
+        ax.stackplot([_dt(t) for t in thinned[0][0]], [[v / div for v in vs] for _t, vs in thinned],
+                     labels=[_label(s.name) for s in series], alpha=0.8)
         drawn += [s.name for s in series]
     else:
         for s in series:
-            xs, vs = _thin(s.ts, s.values)
-            ax.plot([_dt(t) for t in xs], vs, label=_label(s.name), linewidth=1.8)
-            top = max(top, max(s.values))
+            xs_, vs = _thin(s.ts, s.values)
+            ax.plot([_dt(t) for t in xs_], [v / div for v in vs], label=_label(s.name), linewidth=1.8)
             drawn.append(s.name)
     if not series:
         ax.text(0.5, 0.5, "no data in this range", transform=ax.transAxes, ha="center", va="center",
@@ -110,16 +114,15 @@ def _draw_panel(fig: Figure, ax, panel: PanelData, data: ChartData, drawn: list[
             shown = fmt_value(value, panel.unit)
             notes.append(f"{_label(legend)}{'' if shown in legend else ': ' + shown} (off scale)")
         else:
-            ax.axhline(value, linestyle="--", linewidth=1.2, color="tab:red", alpha=0.8,
+            ax.axhline(value / div, linestyle="--", linewidth=1.2, color="tab:red", alpha=0.8,
                        label=_label(legend if fmt_value(value, panel.unit) in legend
                                     else f"{legend} {fmt_value(value, panel.unit)}"))
         drawn.append(legend)
     if panel.trend is not None:
         tr = panel.trend
         label = f"trend {'+' if tr.slope_per_h >= 0 else ''}{fmt_value(tr.slope_per_h, panel.unit)}/h"
-        ax.plot([_dt(t) for t in tr.ts], tr.values, linestyle=":", linewidth=2.0, color="black",
+        ax.plot([_dt(t) for t in tr.ts], [v / div for v in tr.values], linestyle=":", linewidth=2.0, color="black",
                 label=_label(label))
-        ax.set_xlim(_dt(data.since), _dt(tr.ts[-1]))
         if tr.eta_s is not None and tr.limit_legend:
             notes.append(f"{_label(tr.limit_legend)} in {fmt_eta(tr.eta_s)}" if tr.eta_s > 0
                          else f"at {_label(tr.limit_legend)}")
@@ -134,7 +137,7 @@ def _draw_panel(fig: Figure, ax, panel: PanelData, data: ChartData, drawn: list[
         ax.text(0.99, 0.97, "\n".join(notes), transform=ax.transAxes, ha="right", va="top", fontsize=9,
                 bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85, "edgecolor": "0.7"})
     ax.set_ylim(bottom=0)
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt_value(v, panel.unit)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
     span_s = data.until - data.since
     ax.xaxis.set_major_locator(AutoDateLocator(tz=timezone.utc, minticks=3, maxticks=7))
     ax.xaxis.set_major_formatter(DateFormatter("%H:%M" if span_s <= 86400 else "%d %b", tz=timezone.utc))

@@ -49,3 +49,22 @@ def fmt_eta(seconds: float) -> str:
     if seconds < 2 * 86400:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} d"
+
+
+def axis_scale(unit: str, top: float) -> tuple[float, str]:
+    """(divisor, axis label) so an axis reaching ``top`` gets round ticks in a readable unit:
+    ``axis_scale("s", 400)`` -> ``(60.0, "minutes")``; values are divided by the divisor."""
+    if unit == BYTES:
+        for name, size in _BINARY:
+            if top >= size:
+                return size, name
+        return 1.0, "bytes"
+    if unit == SECONDS:
+        if top < 1.0:
+            return 0.001, "milliseconds"
+        if top < 120:
+            return 1.0, "seconds"
+        if top < 7200:
+            return 60.0, "minutes"
+        return 3600.0, "hours"
+    return 1.0, {PERCENT: "%", PER_MINUTE: "per minute"}.get(unit, unit)
