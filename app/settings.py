@@ -113,6 +113,12 @@ class Settings(BaseSettings):
     metrics_1m_retention_d: float = Field(default=2.0, gt=0)
     metrics_1h_retention_d: float = Field(default=30.0, gt=0)
 
+    # --- pictures (/graph, /dashboard) ------------------------------------------
+    dashboard_refresh_s: float = Field(default=30.0, ge=5)
+    graph_backlog_limit: float = Field(default=500.0, gt=0)
+    graph_render_processes: int = Field(default=1, ge=1, le=8)
+    graph_render_queue: int = Field(default=8, ge=1, le=100)
+
     # --- scheduler ------------------------------------------------------------
     job_misfire_grace_s: int = Field(default=30, ge=1)
     job_budget_s: float = Field(default=60.0, gt=0)

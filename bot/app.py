@@ -27,12 +27,12 @@ from bot.context import BotContext
 from bot.middlewares.access import AccessMiddleware, RoleGate
 from bot.middlewares.context import ContextMiddleware
 from bot.middlewares.throttle import ThrottleMiddleware
-from bot.routers import fallback, jobs, ping, start, status, stuck, token
+from bot.routers import dashboard, fallback, graph, jobs, ping, start, status, stuck, token
 from bot.status_sections import StatusSections, default_sections
 
 log = logging.getLogger(__name__)
 
-ROUTER_MODULES: list[ModuleType] = [start, status, stuck, token, jobs, ping]
+ROUTER_MODULES: list[ModuleType] = [start, status, stuck, token, jobs, ping, graph, dashboard]
 DEFAULT_PROPERTIES = DefaultBotProperties(parse_mode="HTML", link_preview_is_disabled=True)
 
 

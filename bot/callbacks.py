@@ -72,6 +72,24 @@ class PingCb(CallbackData, prefix="pg"):
     ts: int = 0
 
 
+class GraphCb(CallbackData, prefix="gr"):
+    """The /graph picture's buttons: a preset name or a metric name without ``tokenwatch_``, and a range."""
+
+    target: str
+    span: str
+
+
+class DashboardAction(str, Enum):
+    PIN = "pin"
+    STOP = "stop"
+
+
+class DashboardCb(CallbackData, prefix="db"):
+    """The /dashboard message's buttons: pin it, stop keeping it current."""
+
+    action: DashboardAction
+
+
 class ForgedCallback(ValueError):
     """Callback data this bot did not make, or that does not parse."""
 

@@ -26,6 +26,7 @@ from app.supervisor import Supervisor
 from app.settings import Settings
 from tokenwatch.status_line import StatusLine
 from bot.context import BotContext
+from bot.routers.graph import build_pictures
 from bot.setup import RunningBot, build_bot
 from monitoring.setup import Monitoring, build_monitoring
 from simulator.server import LocalMarket, market_from_settings
@@ -99,6 +100,11 @@ class Service:
 
         if s.status_line:
             supervisor.add_all(StatusLine(ctx).loops())
+
+        # pictures: /graph's render worker (a process pool) and /dashboard's refresh job
+        pictures = await build_pictures(ctx)
+        ctx.scheduler.add_all(pictures.jobs())
+        self._stoppers.append(pictures.stop)
 
         ctx.scheduler.start()
         self._stoppers.append(ctx.scheduler.shutdown)

@@ -1,0 +1,208 @@
+"""Draw a ``ChartData`` as a PNG with matplotlib's object API (``Figure`` + ``FigureCanvasAgg``,
+never pyplot: no global state, safe in a worker thread or process).
+
+    picture = render_chart(data)
+    picture.png[:8] == b"\\x89PNG\\r\\n\\x1a\\n"; picture.series   # names of the lines drawn
+
+Readable on a phone: one panel per row, large fonts, title with the range, units on the y axis,
+threshold lines (a level far off the data's scale is written in the corner instead of flattening
+the data), the Theil-Sen trend dotted with its forecast, shaded spans. Sizes stay inside
+Telegram's photo limits (<= 10 MB, width + height <= 10000, ratio <= 20).
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import timezone
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import AutoDateLocator, DateFormatter
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from charts.data import ChartData, PanelData
+from charts.flow import NEW, FlowData
+from charts.units import axis_scale, fmt_eta, fmt_value
+from tokens.models import ACTIVE, ARCHIVED, MONITORING
+
+MAX_PHOTO_BYTES = 10 * 1024 * 1024
+MAX_SIDES_PX = 10_000
+MAX_RATIO = 20.0
+WIDTH_IN = 8.0
+PANEL_H_IN = 2.9
+DPI = 110
+#: A level more than this many times above the data's maximum is written, not drawn.
+OFF_SCALE = 3.0
+#: Lines are thinned to this many points before drawing.
+MAX_LINE_POINTS = 360
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+@dataclass
+class Picture:
+    png: bytes
+    series: list[str] = field(default_factory=list)  # every line, level, trend and span drawn
+    width: int = 0
+    height: int = 0
+    pid: int = 0  # the process that drew it
+
+
+def _label(text: str, n: int = 40) -> str:
+    """Legend text the default font can show (label values are data, not trusted)."""
+    clean = _UNPRINTABLE.sub("?", text)
+    return clean if len(clean) <= n else clean[: n - 1] + "~"
+
+
+def _dt(ts: float) -> float:
+    """Epoch seconds as a matplotlib date number (days since 1970-01-01, the default epoch)."""
+    return ts / 86400.0
+
+
+def _thin(ts: list[float], values: list[float], n: int = MAX_LINE_POINTS) -> tuple[list[float], list[float]]:
+    """At most ``n`` points: bucket means, keeping each bucket's extreme when it stands out
+    (a phone picture has ~800 pixels across; more points only cost drawing time)."""
+    if len(ts) <= n:
+        return ts, values
+    out_t, out_v = [], []
+    size = len(ts) / n
+    for i in range(n):
+        lo, hi = int(i * size), max(int((i + 1) * size), int(i * size) + 1)
+        chunk = values[lo:hi]
+        mean = sum(chunk) / len(chunk)
+        peak = max(chunk, key=lambda v: abs(v - mean))
+        out_t.append(ts[(lo + hi - 1) // 2])
+        out_v.append(peak if abs(peak - mean) > 0.5 * (abs(mean) + 1e-12) else mean)
+    return out_t, out_v
+
+
+def _draw_panel(fig: Figure, ax, panel: PanelData, data: ChartData, drawn: list[str]) -> None:  # noqa: ANN001
+    ax.set_title(panel.title, fontsize=12, loc="left")
+    ax.grid(True, alpha=0.3)
+    # every panel spans the same time, up to the end of the longest forecast
+    x_end = max([data.until] + [p.trend.ts[-1] for p in data.panels if p.trend is not None])
+    ax.set_xlim(_dt(data.since), _dt(x_end))
+    series = [s for s in panel.lines if s.ts]
+    if panel.stacked and series:
+        xs = sorted({t for s in series for t in s.ts})
+        by_ts = [dict(zip(s.ts, s.values)) for s in series]
+        ys = [[d.get(t, 0.0) for t in xs] for d in by_ts]
+        top = max((sum(col) for col in zip(*ys)), default=0.0)
+    else:
+        top = max((max(s.values) for s in series), default=0.0)
+    div, axis_label = axis_scale(panel.unit, max([top] + [v for v, _l in panel.thresholds
+                                                          if not (top > 0 and v > OFF_SCALE * top)]))
+    if axis_label:
+        ax.set_ylabel(axis_label, fontsize=10)
+    if panel.stacked and series:
+        thinned = [_thin(xs, y) for y in ys]
+        ax.stackplot([_dt(t) for t in thinned[0][0]], [[v / div for v in vs] for _t, vs in thinned],
+                     labels=[_label(s.name) for s in series], alpha=0.8)
+        drawn += [s.name for s in series]
+    else:
+        for s in series:
+            xs_, vs = _thin(s.ts, s.values)
+            ax.plot([_dt(t) for t in xs_], [v / div for v in vs], label=_label(s.name), linewidth=1.8)
+            drawn.append(s.name)
+    if not series:
+        ax.text(0.5, 0.5, "no data in this range", transform=ax.transAxes, ha="center", va="center",
+                fontsize=11, color="gray")
+    notes = []
+    for value, legend in panel.thresholds:
+        if top > 0 and value > OFF_SCALE * top:
+            shown = fmt_value(value, panel.unit)
+            notes.append(f"{_label(legend)}{'' if shown in legend else ': ' + shown} (off scale)")
+        else:
+            ax.axhline(value / div, linestyle="--", linewidth=1.2, color="tab:red", alpha=0.8,
+                       label=_label(legend if fmt_value(value, panel.unit) in legend
+                                    else f"{legend} {fmt_value(value, panel.unit)}"))
+        drawn.append(legend)
+    if panel.trend is not None:
+        tr = panel.trend
+        label = f"trend {'+' if tr.slope_per_h >= 0 else ''}{fmt_value(tr.slope_per_h, panel.unit)}/h"
+        ax.plot([_dt(t) for t in tr.ts], [v / div for v in tr.values], linestyle=":", linewidth=2.0, color="black",
+                label=_label(label))
+        if tr.eta_s is not None and tr.limit_legend:
+            notes.append(f"{_label(tr.limit_legend)} in {fmt_eta(tr.eta_s)}" if tr.eta_s > 0
+                         else f"at {_label(tr.limit_legend)}")
+        drawn.append(f"trend {tr.line}")
+    seen_spans: set[str] = set()
+    for span in panel.spans:
+        ax.axvspan(_dt(span.start), _dt(span.end), color="tab:red", alpha=0.15,
+                   label=None if span.legend in seen_spans else _label(span.legend))
+        seen_spans.add(span.legend)
+        drawn.append(span.legend)
+    if notes:
+        ax.text(0.99, 0.97, "\n".join(notes), transform=ax.transAxes, ha="right", va="top", fontsize=9,
+                bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85, "edgecolor": "0.7"})
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    span_s = data.until - data.since
+    ax.xaxis.set_major_locator(AutoDateLocator(tz=timezone.utc, minticks=3, maxticks=7))
+    ax.xaxis.set_major_formatter(DateFormatter("%H:%M" if span_s <= 86400 else "%d %b", tz=timezone.utc))
+    ax.tick_params(labelsize=9)
+    handles, _labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(fontsize=8, loc="upper left", ncols=min(3, len(handles)), framealpha=0.8)
+
+
+_NODES = {NEW: (0.08, 0.5), MONITORING: (0.4, 0.5), ACTIVE: (0.85, 0.82), ARCHIVED: (0.85, 0.18)}
+
+
+def _draw_flow(ax, flow: FlowData, drawn: list[str]) -> None:  # noqa: ANN001
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.axis("off")
+    biggest = max(flow.edges.values(), default=1) or 1
+    for (src, dst), count in sorted(flow.edges.items()):
+        if src not in _NODES or dst not in _NODES:
+            continue
+        (x0, y0), (x1, y1) = _NODES[src], _NODES[dst]
+        width = 1.5 + 10.0 * (count / biggest) ** 0.5
+        back = list(_NODES).index(dst) < list(_NODES).index(src) or (src, dst) == (ACTIVE, ARCHIVED)
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                    arrowprops={"arrowstyle": "-|>", "lw": width, "color": "tab:blue" if not back else "tab:orange",
+                                "alpha": 0.55, "shrinkA": 38, "shrinkB": 38,
+                                "connectionstyle": f"arc3,rad={0.35 if back else 0.08}"})
+        mx, my = (x0 + x1) / 2, (y0 + y1) / 2 + (0.12 if back else 0.0)
+        ax.text(mx, my, f"{count}\n{flow.rate_per_h(src, dst):.3g}/h", ha="center", va="center", fontsize=10,
+                bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.8"})
+        drawn.append(f"{src}->{dst}")
+    for name, (x, y) in _NODES.items():
+        now = flow.counts_now.get(name)
+        text = name if name == NEW else f"{name}\n{now if now is not None else '?'} now"
+        ax.text(x, y, text, ha="center", va="center", fontsize=12, fontweight="bold",
+                bbox={"boxstyle": "round,pad=0.6", "facecolor": "#eef3fb", "edgecolor": "tab:blue"})
+    rate = flow.success_rate
+    ax.text(0.02, 0.02, f"activation success rate: {rate * 100:.0f}%" if rate is not None
+            else "activation success rate: no token left monitoring", transform=ax.transAxes, fontsize=11)
+    if not flow.edges:
+        ax.text(0.5, 0.95, "no status changes in this range", ha="center", fontsize=11, color="gray")
+
+
+def render_chart(data: ChartData) -> Picture:
+    """The PNG of ``data`` and the names of what was drawn (pure; runs in a worker)."""
+    drawn: list[str] = []
+    n = max(1, len(data.panels)) if data.flow is None else 1
+    height_in = 0.8 + PANEL_H_IN * n if data.flow is None else 5.5
+    fig = Figure(figsize=(WIDTH_IN, height_in), dpi=DPI)
+    # fixed margins: constrained layout costs several extra draws
+    fig.subplots_adjust(left=0.12, right=0.98, bottom=0.3 / height_in, top=1 - 0.75 / height_in,
+                        hspace=0.45)
+    canvas = FigureCanvasAgg(fig)
+    span = {3600.0: "1 hour", 21600.0: "6 hours", 86400.0: "24 hours", 604800.0: "7 days"}.get(
+        round(data.until - data.since), data.range_name)
+    fig.suptitle(f"{_label(data.title, 60)} — last {span} (UTC)", fontsize=14, fontweight="bold")
+    if data.flow is not None:
+        _draw_flow(fig.add_subplot(1, 1, 1), data.flow, drawn)
+    else:
+        for i, panel in enumerate(data.panels):
+            _draw_panel(fig, fig.add_subplot(n, 1, i + 1), panel, data, drawn)
+    buf = io.BytesIO()
+    canvas.print_png(buf, pil_kwargs={"compress_level": 1})
+    png = buf.getvalue()
+    width, height = (int(v) for v in canvas.get_width_height())
+    if len(png) > MAX_PHOTO_BYTES or width + height > MAX_SIDES_PX or max(width, height) / min(width, height) > MAX_RATIO:
+        raise ValueError(f"picture {width}x{height}, {len(png)} bytes is outside Telegram's photo limits")
+    return Picture(png, drawn, width, height, os.getpid())
