@@ -8,10 +8,15 @@ Handlers receive it as ``ctx`` (``bot.middlewares.context``)::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from charts.worker import RenderWorker
 from delivery.store import Outbox
 from monitoring.context import MonitoringContext
 from tokens.dexscreener import DexScreenerClient
+
+if TYPE_CHECKING:  # pragma: no cover - the keeper's module reads this one
+    from bot.routers.dashboard import DashboardKeeper
 
 
 @dataclass
@@ -19,6 +24,8 @@ class BotContext(MonitoringContext):
     outbox: Outbox | None = None  # set by build_bot
     market_client: DexScreenerClient | None = None  # /token's fresh checks; default: the pipeline's client
     doctor_timeout_s: float | None = None  # /ping's per-check timeout; default: min(5 s, API_TIMEOUT_S)
+    render_worker: RenderWorker | None = None  # /graph's drawing processes; made on first use
+    dashboards: DashboardKeeper | None = None  # /dashboard's live messages; made on first use
 
     def dexscreener(self) -> DexScreenerClient | None:
         """The DexScreener client /token re-runs checks with, if this process has one."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 from aiogram import F, Router
@@ -22,9 +23,11 @@ from aiogram.types import CallbackQuery, Message
 
 from app.scheduler import JobSpec
 from bot.callbacks import CallbackSigner, DashboardAction, DashboardCb, Signed
+from bot.context import BotContext
 from bot.commands import CommandSpec
 from bot.routers.common import flags_for
 from bot.views.graph_dashboard import dashboard_body, dashboard_keyboard, render_dashboard
+from delivery.store import Outbox
 from charts.dashboard import drop_dashboard, get_dashboard, load_dashboards, put_dashboard, read_dashboard
 from charts.models import Dashboard
 from delivery.html import esc, italic
@@ -46,13 +49,19 @@ class DashboardKeeper:
         await keeper.start(chat_id); await keeper.refresh(); await keeper.stop(chat_id)
     """
 
-    def __init__(self, ctx: Any, signer: CallbackSigner | None = None) -> None:
+    def __init__(self, ctx: BotContext, signer: CallbackSigner | None = None) -> None:
         self.ctx = ctx
         self.refresh_s = float(ctx.settings.dashboard_refresh_s)
         # The key comes from the bot token, so these buttons verify in the dispatcher too.
         self.signer = signer or CallbackSigner.from_token(ctx.settings.telegram_bot_token, ctx.clock)
         self.edits = 0
         self.unchanged = 0
+
+    @property
+    def outbox(self) -> Outbox:
+        if self.ctx.outbox is None:
+            raise RuntimeError("the dashboard sends through the outbox: build the bot (bot.setup.build_bot) first")
+        return self.ctx.outbox
 
     def jobs(self) -> list[JobSpec]:
         return [JobSpec(JOB_ID, self.refresh, interval_s=self.refresh_s, budget_s=max(5.0, 0.8 * self.refresh_s))]
@@ -65,7 +74,7 @@ class DashboardKeeper:
         now = self.ctx.clock.time()
         text = await self.build_text(now)
         key = f"dashboard:{chat_id}:{int(now * 1000)}"
-        await self.ctx.outbox.enqueue(chat_id, text, key=key, reply_markup=dashboard_keyboard(self.signer))
+        await self.outbox.enqueue(chat_id, text, key=key, reply_markup=dashboard_keyboard(self.signer))
 
         async def save(session: Any) -> Dashboard | None:
             previous = await get_dashboard(session, chat_id)
@@ -82,7 +91,7 @@ class DashboardKeeper:
 
     async def stop(self, chat_id: int) -> bool:
         """Stop keeping the chat's dashboard current; its last text stays, without buttons."""
-        found = await self.ctx.db.run(lambda session: drop_dashboard(session, chat_id))
+        found = await self.ctx.db.run(partial(drop_dashboard, chat_id=chat_id))
         if found is None:
             return False
         stamp = datetime.fromtimestamp(self.ctx.clock.time(), tz=timezone.utc).strftime("%H:%M UTC")
@@ -94,21 +103,21 @@ class DashboardKeeper:
         key = f"dashboard:{dash.chat_id}:{int(dash.started_at * 1000)}:{'stop' if final else dash.edits + 1}"
         markup = None if final else dashboard_keyboard(self.signer)
         if dash.message_id is not None:
-            await self.ctx.outbox.enqueue_edit(dash.chat_id, message_id=dash.message_id, text=text,
+            await self.outbox.enqueue_edit(dash.chat_id, message_id=dash.message_id, text=text,
                                                reply_markup=markup, key=key)
         else:
-            await self.ctx.outbox.enqueue_edit(dash.chat_id, target_key=dash.outbox_key, text=text,
+            await self.outbox.enqueue_edit(dash.chat_id, target_key=dash.outbox_key, text=text,
                                                reply_markup=markup, key=key)
 
     async def _gone(self, dash: Dashboard) -> bool:
         """True when the message can no longer be edited (never delivered, or the last edit died)."""
-        posted = await self.ctx.outbox.get(dash.outbox_key)
+        posted = await self.outbox.get(dash.outbox_key)
         if dash.message_id is None and posted is not None and posted.telegram_message_id is not None:
             dash.message_id = int(posted.telegram_message_id)
         if dash.message_id is None and (posted is None or posted.status == DEAD):
             return True
         if dash.edits:
-            last = await self.ctx.outbox.get(f"dashboard:{dash.chat_id}:{int(dash.started_at * 1000)}:{dash.edits}")
+            last = await self.outbox.get(f"dashboard:{dash.chat_id}:{int(dash.started_at * 1000)}:{dash.edits}")
             if last is not None and last.status == DEAD:  # e.g. someone deleted the message
                 return True
         return False
@@ -126,7 +135,7 @@ class DashboardKeeper:
         for dash in dashboards:
             if await self._gone(dash):
                 log.info("dashboard in chat %s can no longer be edited; stopped", dash.chat_id)
-                await self.ctx.db.run(lambda session, c=dash.chat_id: drop_dashboard(session, c))
+                await self.ctx.db.run(partial(drop_dashboard, chat_id=dash.chat_id))
                 continue
             changed = dashboard_body(dash.last_text) != dashboard_body(text)
             if changed:
@@ -150,13 +159,12 @@ class DashboardKeeper:
         return queued
 
 
-def keeper_of(ctx: Any, signer: CallbackSigner | None = None) -> DashboardKeeper:
+def keeper_of(ctx: BotContext, signer: CallbackSigner | None = None) -> DashboardKeeper:
     """The context's keeper; a handler passes the dispatcher's signer, which its buttons then use
     (the same key as ``from_token`` with a bot token; the console chat's key is random)."""
-    keeper = ctx.extras.get("dashboards")
+    keeper = ctx.dashboards
     if keeper is None:
-        keeper = DashboardKeeper(ctx, signer)
-        ctx.extras["dashboards"] = keeper
+        keeper = ctx.dashboards = DashboardKeeper(ctx, signer)
     elif signer is not None:
         keeper.signer = signer
     return keeper
@@ -166,7 +174,7 @@ def make_router() -> Router:
     router = Router(name="dashboard")
 
     @router.message(Command(DASHBOARD.name), flags=flags_for(DASHBOARD))
-    async def dashboard(message: Message, command: CommandObject, ctx: Any, cb_signer: CallbackSigner) -> None:
+    async def dashboard(message: Message, command: CommandObject, ctx: BotContext, cb_signer: CallbackSigner) -> None:
         arg = (command.args or "").strip().lower()
         keeper = keeper_of(ctx, cb_signer)
         if ctx.outbox is None:
@@ -182,7 +190,7 @@ def make_router() -> Router:
         await keeper.start(message.chat.id)
 
     @router.callback_query(Signed(DashboardCb, F.action == DashboardAction.STOP), flags=flags_for(DASHBOARD))
-    async def stop(query: CallbackQuery, ctx: Any, cb_signer: CallbackSigner) -> None:
+    async def stop(query: CallbackQuery, ctx: BotContext, cb_signer: CallbackSigner) -> None:
         if not isinstance(query.message, Message):
             await query.answer("This message is too old; send /dashboard off.", show_alert=True)
             return

@@ -21,6 +21,7 @@ from aiogram.types import CallbackQuery, Message
 
 from app.scheduler import JobSpec
 from bot.callbacks import CallbackSigner, GraphCb, Signed
+from bot.context import BotContext
 from bot.commands import CommandSpec
 from bot.routers.common import flags_for
 from bot.routers.dashboard import DashboardKeeper, keeper_of
@@ -62,16 +63,15 @@ class Pictures:
         await self.worker.stop()
 
 
-def worker_of(ctx: Any) -> RenderWorker:
-    worker = ctx.extras.get("render_worker")
-    if worker is None:
+def worker_of(ctx: BotContext) -> RenderWorker:
+    """The context's render worker, made on first use."""
+    if ctx.render_worker is None:
         s = ctx.settings
-        worker = RenderWorker(processes=s.graph_render_processes, max_queue=s.graph_render_queue)
-        ctx.extras["render_worker"] = worker
-    return worker
+        ctx.render_worker = RenderWorker(processes=s.graph_render_processes, max_queue=s.graph_render_queue)
+    return ctx.render_worker
 
 
-async def build_pictures(ctx: Any, *, warm_up: bool = True) -> Pictures:
+async def build_pictures(ctx: BotContext, *, warm_up: bool = True) -> Pictures:
     """Called by the composition root: ``ctx.scheduler.add_all((await build_pictures(ctx)).jobs())``."""
     worker = worker_of(ctx)
     if warm_up:
@@ -101,7 +101,7 @@ def parse_graph_args(args: str | None) -> tuple[Preset, str] | str:
 
 
 # --- drawing -----------------------------------------------------------------------------------
-async def draw_and_send(ctx: Any, chat_id: int, preset: Preset, span: str, signer: CallbackSigner,
+async def draw_and_send(ctx: BotContext, chat_id: int, preset: Preset, span: str, signer: CallbackSigner,
                         key: str) -> str | None:
     """Read, draw and queue the photo; returns the text to answer instead, if any.
     Raises ``AlreadyDrawing`` / ``RenderBusy`` when the chat's slot or the queue is taken."""
@@ -128,7 +128,7 @@ def make_router() -> Router:
     router = Router(name="graph")
 
     @router.message(Command(GRAPH.name), flags=flags_for(GRAPH))
-    async def graph(message: Message, command: CommandObject, ctx: Any, cb_signer: CallbackSigner) -> None:
+    async def graph(message: Message, command: CommandObject, ctx: BotContext, cb_signer: CallbackSigner) -> None:
         parsed = parse_graph_args(command.args)
         if isinstance(parsed, str):
             await message.answer(parsed)
@@ -145,7 +145,7 @@ def make_router() -> Router:
             await message.answer(answer)
 
     @router.callback_query(Signed(GraphCb), flags=flags_for(GRAPH))
-    async def switch(query: CallbackQuery, callback_data: GraphCb, ctx: Any, cb_signer: CallbackSigner) -> None:
+    async def switch(query: CallbackQuery, callback_data: GraphCb, ctx: BotContext, cb_signer: CallbackSigner) -> None:
         if not isinstance(query.message, Message):
             await query.answer("This message is too old; send /graph again.", show_alert=True)
             return

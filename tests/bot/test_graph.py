@@ -143,7 +143,8 @@ async def test_dashboard_posts_edits_on_change_only_survives_restart_and_stops(f
     assert "tokenwatch dashboard" in msg.plain and "tokens monitoring" in msg.plain
     assert any(ch in msg.plain for ch in "▁▂▃▄▅▆▇█")
     assert {"📌 Pin", "⏹ Stop"} <= set(buttons(msg))
-    keeper: DashboardKeeper = live.extras["dashboards"]
+    keeper = live.dashboards
+    assert keeper is not None
     assert [j.id for j in keeper.jobs()] == ["bot.dashboard"] and keeper.jobs()[0].interval_s == 30
 
     assert await keeper.refresh() == 0  # nothing changed: no edit
@@ -155,14 +156,14 @@ async def test_dashboard_posts_edits_on_change_only_survives_restart_and_stops(f
     assert {"📌 Pin", "⏹ Stop"} <= set(buttons(msg))  # the edit keeps the buttons
 
     # a restart: a fresh keeper reads the table and edits the same message
-    live.extras.pop("dashboards")
+    live.dashboards = None
     restarted = DashboardKeeper(live)
     await live.metrics.write([Sample(m.TOKENS, 4343.0, {"status": "monitoring"}, ts=time.time())])
     assert await restarted.refresh() == 1
     await fake.wait_for(lambda: "4,343" in fake.sent(ALERT_CHAT)[-1].plain, 10)
     assert len(fake.sent(ALERT_CHAT)) == 1 and len(msg.edits) == 2
 
-    live.extras["dashboards"] = restarted
+    live.dashboards = restarted
     stopped = await say(fake, ALERT_CHAT, ADMIN, "/dashboard off")
     assert stopped.plain == "Dashboard stopped."
     await fake.wait_for(lambda: "stopped at" in msg.plain, 10)
@@ -189,7 +190,7 @@ async def test_a_second_dashboard_replaces_the_first(fake, live):
     await fake.wait_for(lambda: "replaced by a newer dashboard below" in first.plain, 10)
     assert buttons(first) == {} and {"📌 Pin", "⏹ Stop"} <= set(buttons(second))
     await live.metrics.write([Sample(m.TOKENS, 777.0, {"status": "monitoring"}, ts=time.time())])
-    assert await live.extras["dashboards"].refresh() == 1
+    assert await live.dashboards.refresh() == 1
     await fake.wait_for(lambda: "777" in second.plain, 10)
     assert "777" not in first.plain
     answer = await press(fake, VIEWER, VIEWER, second.message_id, buttons(second)["⏹ Stop"])
