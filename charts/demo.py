@@ -66,9 +66,9 @@ def synthetic_samples(now: float, *, span_s: float, step_s: float, seed: int = 7
             add(Sample(m.PIPELINE_TRANSITIONS_TOTAL, counters[reason], {"reason": reason}, ts=ts))
         # api
         for k, endpoint in enumerate(ENDPOINTS):
-            for q, base in (("0.5", 0.08), ("0.95", 0.25), ("0.99", 0.6)):
-                add(Sample(m.API_LATENCY_SECONDS, base * (1 + k * 0.5) * (1 + 0.3 * noise()),
-                           {"endpoint": endpoint, "quantile": q}, ts=ts))
+            for metric, base in ((m.API_LATENCY_P50_SECONDS, 0.08), (m.API_LATENCY_P95_SECONDS, 0.25),
+                                 (m.API_LATENCY_P99_SECONDS, 0.6)):
+                add(Sample(metric, base * (1 + k * 0.5) * (1 + 0.3 * noise()), {"endpoint": endpoint}, ts=ts))
             add(Sample(m.API_ERROR_RATE, 0.02 * noise() + (0.5 if stalled else 0.0), {"endpoint": endpoint}, ts=ts))
             add(Sample(m.API_WINDOW_RATE_LIMITED, float(int(noise() * 3)), {"endpoint": endpoint}, ts=ts))
             add(Sample(m.API_WINDOW_TIMEOUTS, float(int(noise() * 2)), {"endpoint": endpoint}, ts=ts))

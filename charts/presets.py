@@ -138,7 +138,9 @@ register(Preset("health", "Health", "memory against its limit, CPU, event-loop l
 
 register(Preset("api", "External API", "latency p50/p95/p99, errors and 429s per endpoint", panels=(
     Panel("Latency by endpoint", units.SECONDS,
-          lines=(Line(m.API_LATENCY_SECONDS, "{endpoint} p{quantile}", family={}),)),
+          lines=(Line(m.API_LATENCY_P50_SECONDS, "{endpoint} p50", family={}),
+                 Line(m.API_LATENCY_P95_SECONDS, "{endpoint} p95", family={}),
+                 Line(m.API_LATENCY_P99_SECONDS, "{endpoint} p99", family={}))),
     Panel("Error rate", units.PERCENT,
           lines=(Line(m.API_ERROR_RATE, "{endpoint}", family={}, scale=100.0),)),
     Panel("429s and timeouts in the window", units.COUNT,

@@ -142,6 +142,12 @@ API_LATENCY_P95_SECONDS = define(
     "tokenwatch_api_latency_p95_seconds", "gauge",
     "Nearest-rank 95th percentile of request latency over the recent window, as /status shows it "
     "(aggregate the histogram instead) {endpoint}")
+API_LATENCY_P50_SECONDS = define(
+    "tokenwatch_api_latency_p50_seconds", "gauge",
+    "Nearest-rank median of request latency over the recent window (for /graph api) {endpoint}")
+API_LATENCY_P99_SECONDS = define(
+    "tokenwatch_api_latency_p99_seconds", "gauge",
+    "Nearest-rank 99th percentile of request latency over the recent window (for /graph api) {endpoint}")
 API_REQUESTS_TOTAL = define("tokenwatch_api_requests_total", "counter", "Requests sent {endpoint}")
 API_ERRORS_TOTAL = define("tokenwatch_api_errors_total", "counter", "Failed requests {endpoint}")
 API_ERROR_RATE = define("tokenwatch_api_error_rate", "gauge", "Share (0..1) of requests that failed in the recent window {endpoint}")

@@ -51,9 +51,11 @@ class ApiCollector:
                     out.append(Sample(m.API_LATENCY_BUCKET, float(count), {**labels, "le": _le(float(bound))}))
                 out.append(Sample(m.API_LATENCY_SUM, finite_float(getattr(snap, "latency_sum_s", 0.0)) or 0.0, labels))
                 out.append(Sample(m.API_LATENCY_COUNT, float(buckets[-1][1]), labels))
-            p95 = finite_float(getattr(snap, "p95_s", None))
-            if p95 is not None:
-                out.append(Sample(m.API_LATENCY_P95_SECONDS, p95, labels))
+            for metric, attr in ((m.API_LATENCY_P50_SECONDS, "p50_s"), (m.API_LATENCY_P95_SECONDS, "p95_s"),
+                                 (m.API_LATENCY_P99_SECONDS, "p99_s")):
+                quantile = finite_float(getattr(snap, attr, None))
+                if quantile is not None:
+                    out.append(Sample(metric, quantile, labels))
             for metric, attr in ((m.API_REQUESTS_TOTAL, "requests"), (m.API_ERRORS_TOTAL, "errors"),
                                  (m.API_RATE_LIMITED_TOTAL, "rate_limited"), (m.API_TIMEOUTS_TOTAL, "timeouts"),
                                  (m.API_ERROR_RATE, "error_rate"), (m.API_WINDOW_SECONDS, "window_s"),

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from app.clock import SYSTEM_CLOCK
-from app.context import AppContext
+from bot.context import BotContext
 from bot.routers.dashboard import NO_PIN_RIGHTS, DashboardKeeper
 from bot.routers.graph import ALREADY_DRAWING, build_pictures, worker_of
 from bot.runner import BotRunner
@@ -29,7 +29,7 @@ async def live(fake, frame_settings, sqlite_db):
     """A running bot with metrics, the outbox and its sender, and the picture parts (real clock:
     the sender paces by it)."""
     now = time.time()
-    ctx = AppContext(settings=frame_settings, db=sqlite_db, clock=SYSTEM_CLOCK, started_at=now)
+    ctx = BotContext(settings=frame_settings, db=sqlite_db, clock=SYSTEM_CLOCK, started_at=now)
     ctx.metrics = MetricStore(sqlite_db, SYSTEM_CLOCK)
     await craft_history(ctx.metrics, now)
     await craft_transitions(sqlite_db, now)
