@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
@@ -22,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.backoff import Backoff
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,8 @@ class Database:
         self.engine = engine
         self.retries = retries
         self.retry_base_s = retry_base_s
+        # the last retry waits about retry_base_s * 2**(retries-1); jitter 0.5-1.5 spreads the processes
+        self.backoff = Backoff(base_s=retry_base_s, max_s=retry_base_s * 2 ** retries, jitter_low=0.5, jitter_high=1.5)
         self.transient_errors = 0
         self._maker = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
@@ -111,7 +113,7 @@ class Database:
                 if not is_transient(exc) or attempt >= self.retries:
                     raise
                 self.transient_errors += 1
-                delay = self.retry_base_s * (2**attempt) * (0.5 + random.random())
+                delay = self.backoff.delay(attempt)
                 attempt += 1
                 log.warning("database fault (%s), retry %d in %.2fs", type(exc).__name__, attempt, delay)
                 await asyncio.sleep(delay)

@@ -7,10 +7,11 @@ Refresh and (for admins) Run-now and Restart buttons.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
+from app.scheduler import JobStats
+from app.supervisor import LoopStats
 from bot.callbacks import CallbackSigner, JobsAction, JobsCb
 from delivery.html import bold, code, esc, truncate
 from bot.views.fmt import fmt_duration, fmt_when
@@ -19,8 +20,8 @@ from bot.views.fmt import fmt_duration, fmt_when
 LOOP_ICONS = {"running": "🟢", "restarting": "🟠", "failed": "🔴", "stopped": "⚪", "idle": "⚪"}
 
 
-def render_jobs(stats: Sequence[Any], now: float, *, scheduler_running: bool = True,
-                loops: Sequence[Any] | None = None) -> str:
+def render_jobs(stats: Sequence[JobStats], now: float, *, scheduler_running: bool = True,
+                loops: Sequence[LoopStats] | None = None) -> str:
     """The scheduler's jobs, then the supervised loops (``loops``: ``LoopStats``; None = no supervisor)."""
     text = _render_scheduler(stats, now, scheduler_running=scheduler_running)
     if loops is not None:
@@ -28,7 +29,7 @@ def render_jobs(stats: Sequence[Any], now: float, *, scheduler_running: bool = T
     return text
 
 
-def render_loops(loops: Sequence[Any], now: float) -> str:
+def render_loops(loops: Sequence[LoopStats], now: float) -> str:
     """One block per supervised loop: state, uptime or next restart, restarts, last beat, last error."""
     if not loops:
         return f"🔁 {bold('Loops')}\n\nNo loops are supervised."
@@ -53,27 +54,24 @@ def render_loops(loops: Sequence[Any], now: float) -> str:
     return "\n".join(lines)
 
 
-def _render_scheduler(stats: Sequence[Any], now: float, *, scheduler_running: bool) -> str:
+def _render_scheduler(stats: Sequence[JobStats], now: float, *, scheduler_running: bool) -> str:
     if not scheduler_running:
         return f"⏱ {bold('Jobs')}\n\nThe scheduler is not running in this process."
     if not stats:
         return f"⏱ {bold('Jobs')}\n\nNo jobs are registered."
     lines = [f"⏱ {bold('Jobs')} ({len(stats)})"]
     for s in stats:
-        running_since = getattr(s, "running_since", None)
-        state = f"running for {fmt_duration(now - running_since)}" if running_since else "idle"
-        icon = "🟢" if not getattr(s, "last_error", None) else "🟠"
-        schedule = getattr(s, "schedule", "")
+        state = f"running for {fmt_duration(now - s.running_since)}" if s.running_since else "idle"
+        icon = "🟢" if not s.last_error else "🟠"
         lines += [
             "",
-            f"{icon} {code(s.id)} — {esc(state)}" + (f" · {esc(schedule)}" if schedule else ""),
-            f"   next {esc(fmt_when(getattr(s, 'next_run_time', None), now))}"
-            f" · last took {esc(fmt_duration(getattr(s, 'last_duration_s', None)))}"
-            f" · runs {code(getattr(s, 'runs', 0))}, errors {code(getattr(s, 'errors', 0))}",
+            f"{icon} {code(s.id)} — {esc(state)}" + (f" · {esc(s.schedule)}" if s.schedule else ""),
+            f"   next {esc(fmt_when(s.next_run_time, now))}"
+            f" · last took {esc(fmt_duration(s.last_duration_s))}"
+            f" · runs {code(s.runs)}, errors {code(s.errors)}",
         ]
-        if getattr(s, "last_error", None):
-            when = fmt_when(getattr(s, "last_error_at", None), now)
-            lines.append(f"   last error ({esc(when)}): {truncate(s.last_error, 200)}")
+        if s.last_error:
+            lines.append(f"   last error ({esc(fmt_when(s.last_error_at, now))}): {truncate(s.last_error, 200)}")
     return "\n".join(lines)
 
 
