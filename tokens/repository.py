@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.tables import table_of
 from tokens.lifecycle import DISCOVERED, LOW_SCORE_TIMEOUT, MONITORING_TIMEOUT
 from tokens.models import ACTIVE, ARCHIVED, LIVE_STATUSES, MONITORING, Check, PoolDiscrepancy, Token, Transition
 from tokens.sql import execute
@@ -39,9 +40,10 @@ QUARANTINE_S = 1800.0  # how long a quarantined token stays out of the due queue
 WRITE_RETRY_S = 10.0  # a token whose check could not be written is retried this soon (not at lease end)
 QUARANTINE_REASON_CHARS = 256
 
-TOKENS = Token.__table__
-CHECKS = Check.__table__
-TRANSITIONS = Transition.__table__
+TOKENS = table_of(Token)
+CHECKS = table_of(Check)
+TRANSITIONS = table_of(Transition)
+DISCREPANCIES = table_of(PoolDiscrepancy)
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,7 @@ async def apply_checks(session: AsyncSession, outcomes: Sequence[CheckOutcome]) 
     if transitions:
         await execute(session, insert(TRANSITIONS), transitions)
     if discrepancies:
-        await execute(session, insert(PoolDiscrepancy.__table__), discrepancies)
+        await execute(session, insert(DISCREPANCIES), discrepancies)
     return written
 
 
