@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.tables import table_of
 from tokens.lifecycle import DISCOVERED, LOW_SCORE_TIMEOUT, MONITORING_TIMEOUT
 from tokens.models import ACTIVE, ARCHIVED, LIVE_STATUSES, MONITORING, Check, PoolDiscrepancy, Token, Transition
-from tokens.sql import execute
+from tokens.sql import dialect_name, execute
 
 QUARANTINE_AFTER_WRITE_FAILURES = 3  # failed writes in a row that quarantine a token
 QUARANTINE_S = 1800.0  # how long a quarantined token stays out of the due queue before it is retried
@@ -76,7 +76,7 @@ class CheckOutcome:
 
 
 def _dialect(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind is not None else "sqlite"
+    return dialect_name(session)
 
 
 async def insert_token(session: AsyncSession, mint: str, *, now: float, name: str | None = None,
