@@ -14,12 +14,16 @@ from delivery.html import bold, esc, truncate
 
 
 class CheckLine(Protocol):
-    """What ``bot.doctor.CheckResult`` provides."""
+    """What ``bot.doctor.CheckResult`` (a frozen dataclass) provides: read-only fields."""
 
-    name: str
-    ok: bool
-    detail: str
-    fix: str
+    @property
+    def name(self) -> str: ...
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def detail(self) -> str: ...
+    @property
+    def fix(self) -> str: ...
 
 
 def render_checklist(results: Sequence[CheckLine]) -> str:
