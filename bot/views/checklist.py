@@ -14,7 +14,7 @@ from delivery.html import bold, esc, truncate
 
 
 class CheckLine(Protocol):
-    """What ``bot.doctor.CheckResult`` (a frozen dataclass) provides: read-only fields."""
+    """What ``bot.doctor.CheckResult`` provides."""
 
     @property
     def name(self) -> str: ...
