@@ -18,6 +18,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -121,11 +122,20 @@ async def check_database(settings: Settings, db: Database | None = None) -> Chec
             await database.dispose()
 
 
+REDIS_NOT_CONFIGURED = CheckResult("redis", True, "not configured (REDIS_URL is unset): running without it")
+
+
 async def check_redis(settings: Settings, client: Any = None) -> CheckResult:
+    """Ping ``client``, or a connection of the doctor's own to ``REDIS_URL`` (none configured: a passing line)."""
     import redis.asyncio as aioredis
 
     own = client is None
-    redis_client = client or aioredis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=3)
+    if client is not None:
+        redis_client = client
+    elif settings.redis_url:
+        redis_client = aioredis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=3)
+    else:
+        return REDIS_NOT_CONFIGURED
     try:
         await redis_client.ping()
         return CheckResult("redis", True, "reachable")
@@ -243,7 +253,7 @@ async def run_doctor(settings: Settings, *, bot: Bot | None = None, db: Database
         infra.append(_timed("redis", timeout_s, lambda: check_redis(settings, redis),
                             "start Redis, check REDIS_URL, or unset REDIS_URL"))
     else:
-        infra.append(_listed(CheckResult("redis", True, "not configured (REDIS_URL is unset): running without it")))
+        infra.append(_listed(REDIS_NOT_CONFIGURED))
     if settings.market == "live":
         infra.append(_timed("DexScreener", timeout_s, lambda: check_dexscreener(settings, timeout_s),
                             "check network access to DEXSCREENER_BASE_URL"))
@@ -271,8 +281,7 @@ async def _telegram_checks(settings: Settings, bot: Bot | None, send: bool, time
                         for name, _setting, _cid in configured_chats(settings)]
             return results
         for name, setting, chat_id in configured_chats(settings):
-            results += await _timed(name, timeout_s,
-                                    lambda n=name, s=setting, c=chat_id: check_chat(the_bot, n, s, c, send=send))
+            results += await _timed(name, timeout_s, partial(check_chat, the_bot, name, setting, chat_id, send=send))
         return results
     finally:
         if own:
@@ -310,8 +319,7 @@ async def send_test_messages(bot: Bot, settings: Settings, timeout_s: float = DE
     """Post the test message to every configured chat now (without an outbox)."""
     results: list[CheckResult] = []
     for name, setting, chat_id in configured_chats(settings):
-        results += await _timed(name, timeout_s,
-                                lambda n=name, s=setting, c=chat_id: check_chat(bot, n, s, c, send=True))
+        results += await _timed(name, timeout_s, partial(check_chat, bot, name, setting, chat_id, send=True))
     return results
 
 

@@ -262,10 +262,10 @@ async def failure_stats(
     summary = ConditionSummary(cond_name, len(observed), median(observed) or 0.0, median(thresholds) or 0.0)
     money = _money(cond_name)
     label = cond_name.replace("_", " ")
-    med, thr = _fmt(summary.median_observed, money), _fmt(summary.threshold, money)
+    med_text, thr_text = _fmt(summary.median_observed, money), _fmt(summary.threshold, money)
     if summary.threshold > 0 and summary.threshold * (1 - near_share) <= summary.median_observed < summary.threshold:
-        text_out = (f"{head} just under the {thr} threshold: median {label} {med} "
-                    f"— consider whether {thr} is the right floor")
+        text_out = (f"{head} just under the {thr_text} threshold: median {label} {med_text} "
+                    f"— consider whether {thr_text} is the right floor")
     else:
-        text_out = f"{head}: median {label} {med} against a threshold of {thr}"
+        text_out = f"{head}: median {label} {med_text} against a threshold of {thr_text}"
     return FailureStats(result, text_out, summary, malformed)

@@ -22,17 +22,22 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Integer, and_, cast, delete, func, insert, literal_column, select
+from typing import Any
+
+from sqlalchemy import ColumnElement, Integer, and_, cast, delete, func, insert, literal_column
+from sqlalchemy import select as core_select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import Database
+from app.tables import table_of
 from monitoring.sample import Sample, canonical_labels, sample_problem
 from monitoring.models import HOUR, MINUTE, RAW, MetricSample
 
 log = logging.getLogger(__name__)
 
-TABLE = MetricSample.__table__  # type: ignore[attr-defined]
+TABLE = table_of(MetricSample)
 C = TABLE.c
 
 #: Spans up to this long are answered from raw samples (when raw data still covers them).
@@ -135,12 +140,12 @@ class MetricStore:
     async def _watermark(self, session: AsyncSession, resolution: int) -> float | None:
         """Start of the newest bucket already rolled up at ``resolution``."""
         result = await session.exec(select(func.max(C.ts)).where(C.resolution == resolution))
-        value = result.scalar_one_or_none()
+        value = result.one()  # an aggregate: one row, NULL when there is none
         return None if value is None else float(value)
 
     async def _oldest(self, session: AsyncSession, resolution: int) -> float | None:
         result = await session.exec(select(func.min(C.ts)).where(C.resolution == resolution))
-        value = result.scalar_one_or_none()
+        value = result.one()
         return None if value is None else float(value)
 
     async def _roll(self, session: AsyncSession, source: int, target: int, end: float) -> int:
@@ -156,6 +161,8 @@ class MetricStore:
         if start >= end:
             return 0
         bucket = self._bucket(session, C.ts, target).label("bucket")
+        avg: ColumnElement[Any]
+        n: ColumnElement[Any]
         if source == RAW:
             avg = func.avg(C.value)
             lo = func.min(C.value)
@@ -167,8 +174,8 @@ class MetricStore:
             hi = func.max(C.max_value)
             n = func.sum(C["count"])
         window = and_(C.resolution == source, C.ts >= start, C.ts < end)
-        grouped = (
-            select(C.name, C.labels, literal_column(str(target)), bucket, avg, lo, hi, n)
+        grouped = (  # 8 columns: more than sqlmodel's select() types; only used inside the INSERT
+            core_select(C.name, C.labels, literal_column(str(target)), bucket, avg, lo, hi, n)
             .where(window)
             .group_by(C.name, C.labels, bucket)
         )
@@ -279,6 +286,7 @@ class MetricStore:
             if tail_start >= until:
                 return points
             bucket = self._bucket(session, C.ts, resolution).label("bucket")
+            agg: tuple[ColumnElement[Any], ColumnElement[Any], ColumnElement[Any]]
             if finer == RAW:
                 agg = (func.avg(C.value), func.min(C.value), func.max(C.value))
             else:
@@ -324,6 +332,6 @@ class MetricStore:
             rows = await session.exec(
                 select(C.labels).where(and_(C.name == name, C.resolution == RAW, C.ts >= since)).distinct()
             )
-            return [r[0] for r in rows.all()]
+            return list(rows.all())
 
         return [parse_labels(text) for text in sorted(await self.db.run(_run))]

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from tokens.activation import parse_conditions
 from tokens.models import ACTIVE, LIVE_STATUSES, STATUSES, Check, Token, Transition
@@ -112,7 +113,7 @@ def token_view(t: Token) -> TokenView:
 
 async def counts_by_status(session: AsyncSession) -> dict[str, int]:
     """Token counts per status; every status is present (0 when none)."""
-    rows = (await execute(session, select(Token.status, func.count()).group_by(Token.status))).all()
+    rows = (await execute(session, select(col(Token.status), func.count()).group_by(col(Token.status)))).all()
     counts = {status: 0 for status in STATUSES}
     for status, n in rows:
         counts[str(status)] = int(n)
@@ -145,7 +146,8 @@ async def check_outcomes_per_minute(session: AsyncSession, now: float, window_s:
     """Successful and failed checks per minute over ``(now - window_s, now]`` (``checks(at)`` range scan)."""
     if not window_s > 0:
         raise ValueError(f"window_s must be positive, got {window_s!r}")
-    stmt = (select(Check.ok, func.count()).where(Check.at > now - window_s, Check.at <= now).group_by(Check.ok))
+    stmt = (select(col(Check.ok), func.count())
+            .where(col(Check.at) > now - window_s, col(Check.at) <= now).group_by(col(Check.ok)))
     ok = failed = 0
     for fetched, n in (await execute(session, stmt)).all():
         if fetched:
@@ -158,27 +160,29 @@ async def check_outcomes_per_minute(session: AsyncSession, now: float, window_s:
 
 async def backlog(session: AsyncSession, now: float) -> int:
     """Live tokens whose check is due (``next_check_at <= now``): the due queue length."""
-    stmt = select(func.count()).select_from(Token).where(Token.next_check_at <= now, Token.status.in_(LIVE_STATUSES))
+    stmt = select(func.count()).select_from(Token).where(
+        col(Token.next_check_at) <= now, col(Token.status).in_(LIVE_STATUSES))
     return int((await execute(session, stmt)).scalar_one())
 
 
 async def activations_since(session: AsyncSession, since: float) -> int:
     """Transitions into ``active`` at or after ``since``."""
-    stmt = select(func.count()).select_from(Transition).where(Transition.to_status == ACTIVE, Transition.at >= since)
+    stmt = select(func.count()).select_from(Transition).where(
+        col(Transition.to_status) == ACTIVE, col(Transition.at) >= since)
     return int((await execute(session, stmt)).scalar_one())
 
 
 async def get_token(session: AsyncSession, mint: str) -> TokenView | None:
-    row = (await execute(session, select(Token).where(Token.mint == mint))).scalars().first()
+    row = (await execute(session, select(Token).where(col(Token.mint) == mint))).scalars().first()
     return token_view(row) if row is not None else None
 
 
 async def last_checks(session: AsyncSession, mint: str | None = None, limit: int = 10) -> list[CheckView]:
     """The newest checks, of one token or of all tokens, newest first."""
-    stmt = select(Check, Token.mint).join(Token, Token.id == Check.token_id)
+    stmt = select(Check, col(Token.mint)).join(Token, col(Token.id) == col(Check.token_id))
     if mint is not None:
-        stmt = stmt.where(Token.mint == mint)
-    stmt = stmt.order_by(Check.at.desc(), Check.id.desc()).limit(limit)
+        stmt = stmt.where(col(Token.mint) == mint)
+    stmt = stmt.order_by(col(Check.at).desc(), col(Check.id).desc()).limit(limit)
     out: list[CheckView] = []
     for c, m in (await execute(session, stmt)).all():
         out.append(CheckView(
@@ -192,10 +196,10 @@ async def last_checks(session: AsyncSession, mint: str | None = None, limit: int
 
 async def last_transitions(session: AsyncSession, mint: str | None = None, limit: int = 10) -> list[TransitionView]:
     """The newest status transitions, of one token or of all tokens, newest first."""
-    stmt = select(Transition, Token.mint).join(Token, Token.id == Transition.token_id)
+    stmt = select(Transition, col(Token.mint)).join(Token, col(Token.id) == col(Transition.token_id))
     if mint is not None:
-        stmt = stmt.where(Token.mint == mint)
-    stmt = stmt.order_by(Transition.at.desc(), Transition.id.desc()).limit(limit)
+        stmt = stmt.where(col(Token.mint) == mint)
+    stmt = stmt.order_by(col(Transition.at).desc(), col(Transition.id).desc()).limit(limit)
     return [
         TransitionView(mint=m, from_status=t.from_status, to_status=t.to_status, at=t.at, reason=t.reason,
                        time_in_previous_s=t.time_in_previous_s)
@@ -205,7 +209,7 @@ async def last_transitions(session: AsyncSession, mint: str | None = None, limit
 
 async def tokens_by_status(session: AsyncSession, status: str, limit: int = 20) -> list[TokenView]:
     """Tokens in one status, most recently changed first."""
-    stmt = select(Token).where(Token.status == status).order_by(Token.status_since.desc()).limit(limit)
+    stmt = select(Token).where(col(Token.status) == status).order_by(col(Token.status_since).desc()).limit(limit)
     return [token_view(t) for t in (await execute(session, stmt)).scalars().all()]
 
 

@@ -30,18 +30,20 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.tables import table_of
 from tokens.lifecycle import DISCOVERED, LOW_SCORE_TIMEOUT, MONITORING_TIMEOUT
 from tokens.models import ACTIVE, ARCHIVED, LIVE_STATUSES, MONITORING, Check, PoolDiscrepancy, Token, Transition
-from tokens.sql import execute
+from tokens.sql import dialect_name, execute
 
 QUARANTINE_AFTER_WRITE_FAILURES = 3  # failed writes in a row that quarantine a token
 QUARANTINE_S = 1800.0  # how long a quarantined token stays out of the due queue before it is retried
 WRITE_RETRY_S = 10.0  # a token whose check could not be written is retried this soon (not at lease end)
 QUARANTINE_REASON_CHARS = 256
 
-TOKENS = Token.__table__
-CHECKS = Check.__table__
-TRANSITIONS = Transition.__table__
+TOKENS = table_of(Token)
+CHECKS = table_of(Check)
+TRANSITIONS = table_of(Transition)
+DISCREPANCIES = table_of(PoolDiscrepancy)
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class CheckOutcome:
 
 
 def _dialect(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind is not None else "sqlite"
+    return dialect_name(session)
 
 
 async def insert_token(session: AsyncSession, mint: str, *, now: float, name: str | None = None,
@@ -162,7 +164,7 @@ async def apply_checks(session: AsyncSession, outcomes: Sequence[CheckOutcome]) 
     if transitions:
         await execute(session, insert(TRANSITIONS), transitions)
     if discrepancies:
-        await execute(session, insert(PoolDiscrepancy.__table__), discrepancies)
+        await execute(session, insert(DISCREPANCIES), discrepancies)
     return written
 
 

@@ -17,3 +17,11 @@ async def execute(session: Any, statement: Any,
     if hasattr(session, "exec"):
         return await session.exec(statement, params=params)
     return await session.execute(statement, params)
+
+
+def dialect_name(session: Any) -> str:
+    """The database the session talks to: ``"postgresql"`` or ``"sqlite"``.
+
+    ``get_bind()`` resolves the engine (``session.bind`` is Optional: None on an unbound session,
+    where ``get_bind`` raises ``UnboundExecutionError`` rather than guessing a dialect)."""
+    return str(session.get_bind().dialect.name)

@@ -101,11 +101,12 @@ def render_token_debug(debug: TokenDebug, now: float, *, fetch_unavailable: bool
     lines += ["", bold("Last checks")]
     if not debug.checks:
         lines.append("none yet")
-    for c in debug.checks:
-        outcome = ("✅ passed" if c.passed else
-                   f"❌ {display_name(c.primary_failure, 40)}" if c.ok else f"⚠️ fetch failed: {display_text(c.error, 60)}")
-        lines.append(f"• {esc(fmt_when(c.at, now))} [{esc(c.status_at_check)}] {outcome} · "
-                     f"{esc(plural(c.pairs_count, 'pool'))}")
+    for chk in debug.checks:
+        outcome = ("✅ passed" if chk.passed else
+                   f"❌ {display_name(chk.primary_failure, 40)}" if chk.ok
+                   else f"⚠️ fetch failed: {display_text(chk.error, 60)}")
+        lines.append(f"• {esc(fmt_when(chk.at, now))} [{esc(chk.status_at_check)}] {outcome} · "
+                     f"{esc(plural(chk.pairs_count, 'pool'))}")
     lines += ["", bold("Transitions")]
     if not debug.transitions:
         lines.append("none")

@@ -30,7 +30,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from monitoring.pipeline.percentiles import P50, P95, Distribution, nearest_rank_index, percentile_disc_sql
-from monitoring.pipeline.sql import run
+from monitoring.pipeline.sql import dialect_name, run
+from monitoring.pipeline.sql import sql_float as _f
 from tokens.lifecycle import LifecyclePolicy
 
 HOT = "hot"
@@ -126,7 +127,7 @@ _PG_LAG = text(
 async def processing_lag(session: AsyncSession, now: float, params: LagParams | None = None) -> LagReport:
     """Lag p50/p95/max of due tokens by status and by band, and the backlog counts."""
     params = params or LagParams()
-    if session.bind.dialect.name == "postgresql":
+    if dialect_name(session) == "postgresql":
         return await _lag_postgres(session, now, params)
     return await _lag_python(session, now, params)
 
@@ -187,10 +188,6 @@ async def _lag_python(session: AsyncSession, now: float, params: LagParams) -> L
                for band, n in counts_band.items()}
     due = sum(counts_band.values())
     return LagReport(by_status, by_band, due, sum(overdue_by_band.values()), overdue_by_band)
-
-
-def _f(value: object) -> float | None:
-    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 __all__ = ["BANDS", "COLD", "HOT", "LagParams", "LagReport", "processing_lag"]

@@ -19,7 +19,8 @@ from typing import Any
 from sqlalchemy import text
 
 from app.percentiles import nearest_rank_index, percentile
-from monitoring.pipeline.sql import run
+from monitoring.pipeline.sql import dialect_name, run
+from monitoring.pipeline.sql import sql_float as _f
 
 P50, P95 = 0.5, 0.95
 
@@ -54,7 +55,7 @@ class Distribution:
 
 async def percentile_of(session: Any, expr: str, from_where: str, binds: Mapping[str, Any], p: float) -> float | None:
     """One nearest-rank percentile of ``expr`` over ``from_where``, computed in the database."""
-    if session.bind.dialect.name == "postgresql":
+    if dialect_name(session) == "postgresql":
         return _f((await run(session, text(f"SELECT {percentile_disc_sql(p, expr)} {from_where}"), binds)).scalar())
     n = int((await run(session, text(f"SELECT COUNT(*) {from_where}"), binds)).scalar() or 0)
     if not n:
@@ -66,7 +67,7 @@ async def percentile_of(session: Any, expr: str, from_where: str, binds: Mapping
 async def distribution(session: Any, expr: str, from_where: str, binds: Mapping[str, Any]) -> Distribution:
     """Count, p50, p95 and max of ``expr`` over ``from_where`` (``"FROM ... WHERE ..."``), computed
     in the database: ``percentile_disc`` on PostgreSQL, ``ORDER BY expr LIMIT 1 OFFSET k`` on SQLite."""
-    if session.bind.dialect.name == "postgresql":
+    if dialect_name(session) == "postgresql":
         row: Any = (await run(session, text(
             f"SELECT COUNT(*), {percentile_disc_sql(P50, expr)}, {percentile_disc_sql(P95, expr)}, MAX({expr}) "
             f"{from_where}"), binds)).one()
@@ -83,10 +84,6 @@ async def distribution(session: Any, expr: str, from_where: str, binds: Mapping[
         return _f(value)
 
     return Distribution(n, await nth(P50), await nth(P95), _f(n_row[1]))
-
-
-def _f(value: object) -> float | None:
-    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 __all__ = ["Distribution", "distribution", "nearest_rank_index", "percentile", "percentile_disc_sql",

@@ -226,14 +226,13 @@ def detect_stall(
     stalled = live_tokens > 0 and (silent is None or silent > threshold)
     if not stalled:
         return StallReport(False, threshold, last_check_at, silent, last_attempt_at=last_attempt_at)
-    attempting = last_attempt_at is not None and now - last_attempt_at <= threshold and (
-        last_check_at is None or last_attempt_at > last_check_at)
-    if attempting:
+    if last_attempt_at is not None and now - last_attempt_at <= threshold and (
+            last_check_at is None or last_attempt_at > last_check_at):  # checks attempted, none succeeds
         failed = f"{failed_checks} failed, " if failed_checks else ""
         why = f"{FETCH_FAILING} ({failed}last attempt {now - last_attempt_at:.0f} s ago)"
         return StallReport(True, threshold, last_check_at, silent, "fetch", why, last_attempt_at)
-    stage, why = _stopped_stage(now, threshold, views or [], trend)
-    return StallReport(True, threshold, last_check_at, silent, stage, why, last_attempt_at)
+    stage, stage_why = _stopped_stage(now, threshold, views or [], trend)
+    return StallReport(True, threshold, last_check_at, silent, stage, stage_why, last_attempt_at)
 
 
 def _stopped_stage(now: float, threshold: float, views: list[StageView], trend: QueueTrend | None) -> tuple[str | None, str | None]:

@@ -40,6 +40,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from monitoring.pipeline.sql import run
+from monitoring.pipeline.sql import sql_float as _opt
 
 QUARANTINED = "quarantined"
 NEVER_CHECKED = "never_checked"
@@ -189,7 +190,3 @@ def _cut_words(text: str, n: int) -> str:
     if not text[n - 1].isspace() and head.rfind(" ") > 0:
         head = head[: head.rfind(" ")]
     return head.rstrip(" ,;:([{-") + "…"
-
-
-def _opt(value: object) -> float | None:
-    return None if value is None else float(value)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ import io
 from aiohttp import web
 
 from app.settings import Settings
-from bot.doctor import doctor_main, render_text, run_doctor
+from bot.doctor import check_redis, doctor_main, render_text, run_doctor
 from tests.bot.frame_fixtures import *  # noqa: F403
 from tests.bot.frame_fixtures import ADMIN, ALERT_CHAT, TOKEN
 
@@ -63,6 +63,12 @@ async def test_unmigrated_database_and_dead_redis_are_reported(fake, tmp_path):
     results = _by_name(await run_doctor(settings, timeout_s=2))
     assert not results["database"].ok and results["database"].fix == "run: tokenwatch migrate"
     assert not results["redis"].ok and "REDIS_URL" in results["redis"].fix
+
+
+async def test_redis_check_without_redis_url_says_not_configured(sqlite_url):
+    settings = Settings(_env_file=None, database_url=sqlite_url, redis_url=None)
+    result = await check_redis(settings)
+    assert result.ok and "not configured" in result.detail
 
 
 async def test_settings_without_admins_fail_clearly(fake, sqlite_url):
