@@ -37,6 +37,7 @@ class FrameContext(BotContext):
     """The bot's context with the test's probe job (``/jobs`` runs it) at hand."""
 
     probe: Any = None
+    sender: Any = None  # the outbox sender, where a test runs one
 
 
 class JobProbe:

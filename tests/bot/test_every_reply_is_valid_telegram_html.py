@@ -23,6 +23,7 @@ from app.backoff import Backoff
 from app.supervisor import LoopSpec, Supervisor
 from bot.runner import BotRunner
 from bot.setup import build_status_sections
+from delivery import Outbox, OutboxSender
 from simulator.telegram_api import NOT_MODIFIED, FakeTelegram, SentMessage
 from tests.bot.frame_fixtures import *  # noqa: F403
 from tests.bot.frame_fixtures import ADMIN, ALERT_CHAT, GROUP_MEMBER, NOW, STRANGER, VIEWER, buttons, press
@@ -88,6 +89,11 @@ async def world(frame_ctx, fake):
         _flaky_loop.failed = False  # type: ignore[attr-defined]
         supervisor = frame_ctx.supervisor = Supervisor(frame_ctx.clock)
         supervisor.add(LoopSpec("market.listener", _flaky_loop, backoff=Backoff(base_s=0.01, max_s=0.01)))
+        # the outbox and its sender, for what goes out through them (/dashboard, the test message)
+        frame_ctx.outbox = Outbox(frame_ctx.db, frame_ctx.clock)
+        frame_ctx.sender = OutboxSender(frame_ctx.db, frame_ctx.outbox, runner.transport(), frame_ctx.settings,
+                                        frame_ctx.clock)
+        supervisor.add(LoopSpec("bot.outbox_sender", frame_ctx.sender.run, stop=frame_ctx.sender.stop))
         await supervisor.start()
         try:
             yield tracked
@@ -155,6 +161,8 @@ class Exercise:
         await self.say(ALERT_CHAT, GROUP_MEMBER, f"/jobs{BOT}")
         await self.say(STRANGER, STRANGER, "/status")
         await self.say(VIEWER, VIEWER, "/frobnicate <b>&")
+        self.clock.advance(1)  # the outbox paces by this (manual) clock: let the last send's spacing pass
+        await self.say(ADMIN, ADMIN, "/dashboard")  # posted through the outbox
         # a sick service: the pipeline's figures cannot be read, then monitoring is not running at all
         registry = self.ctx.collectors
         registry.unregister("pipeline")
@@ -174,9 +182,11 @@ def judged_refusals(fake: FakeTelegram) -> list:
     return [r for r in fake.refusals if not r.injected and "message is not modified" not in r.description]
 
 
-def problems(fake: FakeTelegram) -> list[str]:
-    """What went wrong as a user or Telegram would see it: refusals and "Something went wrong" notices."""
-    found = [f"{r.method} to {r.chat_id} refused: {r.description}" for r in judged_refusals(fake)]
+def problems(fake: FakeTelegram, sender: Any = None) -> list[str]:
+    """What went wrong as a user or Telegram would see it: refusals, "Something went wrong" notices,
+    and outbox messages the sender had to strip to plain text because their HTML was invalid."""
+    found = [f"{sender.stats.plain_fallbacks} outbox message(s) sent as plain text"] if sender and sender.stats.plain_fallbacks else []
+    found += [f"{r.method} to {r.chat_id} refused: {r.description}" for r in judged_refusals(fake)]
     found += [f"error notice in chat {m.chat_id}" for m in fake.all_sent() if "Something went wrong" in m.plain]
     found += [f"error alert on a button in chat {a['chat_id']}" for a in fake.callback_answers
               if "Something went wrong" in (a["text"] or "")]
@@ -186,7 +196,7 @@ def problems(fake: FakeTelegram) -> list[str]:
 async def test_every_command_and_button_reply_is_accepted_by_telegram(fake, frame_ctx, world):
     exercise = Exercise(fake, frame_ctx)
     await exercise.run(world)
-    assert problems(fake) == []
+    assert problems(fake, frame_ctx.sender) == []
     assert [r.description for r in fake.refusals if r.description != NOT_MODIFIED] == []
     # every step was taken and answered: the buttons were there to press
     assert exercise.done == [
@@ -195,7 +205,7 @@ async def test_every_command_and_button_reply_is_accepted_by_telegram(fake, fram
         f"/token {world}", f"/token {world} extra", "/token <b>0xdead&beef</b>", "/token",
         "/token So11111111111111111111111111111111111111112", "/jobs", "press 🔄 Refresh",
         "press ▶ pipeline.probe", "/jobs", "/ping", "press 🔄 Run again", "press 📨 Send test message",
-        f"/status{BOT}", f"/jobs{BOT}", "/status", "/frobnicate <b>&", "/status", "press 🔄 Refresh", "/status"]
+        f"/status{BOT}", f"/jobs{BOT}", "/status", "/frobnicate <b>&", "/dashboard", "/status", "press 🔄 Refresh", "/status"]
     # the hostile names arrived escaped: shown verbatim (one line), never as markup
     stuck = next(m for m in fake.sent(ADMIN) if m.plain.startswith("🧊 Stuck tokens"))
     assert '1. <i>Rug & "pull"</i> 🚀 &amp; <span> ✅ fa… (<S>&<S>&<S>…)' in stuck.plain
@@ -244,15 +254,17 @@ def test_the_views_are_found():
 async def test_a_broken_tag_in_any_view_fails_the_exercise(fake, frame_ctx, world, monkeypatch, qualname):
     _break(monkeypatch, qualname, VIEWS[qualname])
     await Exercise(fake, frame_ctx).run(world)
-    assert problems(fake) != []  # so test_every_command_and_button_reply_is_accepted_by_telegram fails
+    assert problems(fake, frame_ctx.sender) != []  # so test_every_command_and_button_reply_is_accepted_by_telegram fails
 
 
 async def test_the_fake_server_refuses_every_broken_view_by_itself(fake, frame_ctx, world, monkeypatch):
     """The bot checks its own HTML before sending (``bot.routers.common.fit``); with that check
     bypassed, the independent oracle in the fake server still refuses each broken view."""
     import bot.routers.common as common
+    import delivery.row_delivery as row_delivery
 
     monkeypatch.setattr(common, "fit", lambda text: [text])
+    monkeypatch.setattr(row_delivery, "split_html", lambda text, limit: [text])  # the outbox's own check
     for qualname, fn in VIEWS.items():
         _break(monkeypatch, qualname, fn)
     await Exercise(fake, frame_ctx).run(world)
