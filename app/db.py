@@ -94,8 +94,14 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        async with self._maker() as session:
+        """A session that is always closed, even when its task is cancelled (at shutdown, by a
+        job's budget or a watchdog): the close is shielded, so the connection goes back to the
+        pool rolled back instead of being torn down half-way (which the pool logs as an error)."""
+        session = self._maker()
+        try:
             yield session
+        finally:
+            await asyncio.shield(session.close())
 
     async def run(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run ``fn(session)`` in a transaction, committing at the end; retry transient faults.
@@ -105,7 +111,7 @@ class Database:
         attempt = 0
         while True:
             try:
-                async with self._maker() as session:
+                async with self.session() as session:
                     result = await fn(session)
                     await session.commit()
                     return result

@@ -34,6 +34,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from app.clock import SYSTEM_CLOCK, Clock
+from app.tasks import SHUTDOWN_GRACE_S, finish_or_cancel
 from app.percentiles import median
 from app.settings import Settings
 from app.supervisor import LoopSpec, Sleep, beat
@@ -135,9 +136,10 @@ class Scheduler:
     """Owns the ``AsyncIOScheduler``, the job specs, their stats and their running tasks."""
 
     def __init__(self, settings: Settings, clock: Clock = SYSTEM_CLOCK,
-                 scheduler: AsyncIOScheduler | None = None) -> None:
+                 scheduler: AsyncIOScheduler | None = None, *, shutdown_grace_s: float = SHUTDOWN_GRACE_S) -> None:
         self.settings = settings
         self.clock = clock
+        self.shutdown_grace_s = shutdown_grace_s  # how long runs in flight may finish at shutdown
         self._aps = scheduler or AsyncIOScheduler(timezone=timezone.utc)
         self._specs: dict[str, JobSpec] = {}
         self._stats: dict[str, JobStats] = {}
@@ -185,11 +187,8 @@ class Scheduler:
         self._stopping = True
         if self._aps.running:
             self._aps.shutdown(wait=False)
-        tasks = [t for t in self._tasks.values() if not t.done()]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        # runs in flight may finish (within SHUTDOWN_GRACE_S), the rest are cancelled
+        await finish_or_cancel(list(self._tasks.values()), self.shutdown_grace_s)
 
     # -- running --------------------------------------------------------------
     async def _run(self, job_id: str) -> None:

@@ -36,6 +36,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import Database, is_transient
 from app.settings import Settings
+from app.tasks import SHUTDOWN_GRACE_S, finish_or_cancel
 from tokens.activation import (
     INSUFFICIENT_LIQUIDITY,
     NO_EXTERNAL_POOL,
@@ -347,14 +348,10 @@ class Processor:
         except Exception:  # noqa: BLE001 - a listener never breaks processing
             log.exception("failure listener failed", extra={"mint": tok.mint})
 
-    async def close(self) -> None:
-        """Cancel batches still in flight (their leases expire, so their tokens are checked again
-        later) and listener tasks still running."""
-        tasks = [*self._batch_tasks, *self._listener_tasks]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+    async def close(self, grace_s: float = SHUTDOWN_GRACE_S) -> None:
+        """Let batches and listener tasks in flight finish within ``grace_s``, then cancel the rest
+        (their leases expire, so their tokens are checked again later)."""
+        await finish_or_cancel([*self._batch_tasks, *self._listener_tasks], grace_s)
 
     def _safe_outcome(self, tok: DueToken, result: BatchResult | None, batch_error: str | None, now: float,
                       duration_ms: float) -> CheckOutcome:
