@@ -1,6 +1,6 @@
 # tokenwatch: two commands on a fresh machine with Python 3.11+
 #   make run    install into .venv and start the service on the embedded default
-#   make test   install into .venv (with test extras) and run the whole test suite
+#   make test   install into .venv (with test extras), type-check (mypy) and run the whole test suite
 # Installing happens only when pyproject.toml or constraints.txt changed since the last install
 # (stamp files in .venv); the install is editable, so code changes need none.
 PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
@@ -32,6 +32,7 @@ run: install
 	$(BIN)/tokenwatch run
 
 test: install-test
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 clean:

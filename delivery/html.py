@@ -12,7 +12,8 @@ The rules follow Telegram's HTML parse mode: tags ``b strong i em u ins s strike
 a[href] code pre tg-spoiler span.tg-spoiler blockquote[expandable] tg-emoji[emoji-id]``;
 only the named entities ``&lt; &gt; &amp; &quot;`` plus numeric ones. Length limits count
 UTF-16 code units of the text *after* entity parsing (tags are free, ``&amp;`` is one).
-The fake Bot API server (``simulator.telegram_api``) validates with this same module.
+The fake Bot API server (``simulator.telegram_api``) judges messages with its own, independent
+reading of the same rules (``simulator.telegram_html``), so this module is never its own oracle.
 """
 from __future__ import annotations
 

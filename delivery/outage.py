@@ -92,7 +92,7 @@ class OutageWatch:
         if duration < self.notice_after_s:
             return
         try:
-            for chat_id, count in await self.rows.delayed_per_chat(now):
+            for chat_id, count in await self.rows.delayed_per_chat(now, started):
                 text = (f"⚠️ Telegram was unreachable for {human_duration(duration)}: "
                         f"{count} message{'s' if count != 1 else ''} to this chat "
                         f"{'were' if count != 1 else 'was'} delayed and follow{'s' if count == 1 else ''} now.")

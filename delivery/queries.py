@@ -122,11 +122,15 @@ class SenderQueries:
         found = await self.db.run(earliest)
         return None if found is None else float(found)
 
-    async def delayed_per_chat(self, created_before: float) -> list[tuple[int, int]]:
-        """(chat id, pending messages created before ``created_before``), edits not counted."""
+    async def delayed_per_chat(self, created_before: float, outage_started: float) -> list[tuple[int, int]]:
+        """(chat id, messages created before ``created_before`` that waited out the outage: still
+        pending, or sent since it started -- the sender goes on sending while this is counted, so a
+        count of pending rows alone would depend on how fast it is), edits not counted."""
         async def delayed(session: AsyncSession) -> list[tuple[int, int]]:
+            waited = or_(col(OutboxMessage.status) == PENDING,
+                         and_(col(OutboxMessage.status) == SENT, col(OutboxMessage.sent_at) >= outage_started))
             stmt = (select(OutboxMessage.chat_id, func.count())
-                    .where(col(OutboxMessage.status) == PENDING, col(OutboxMessage.created_at) <= created_before,
+                    .where(waited, col(OutboxMessage.created_at) <= created_before,
                            col(OutboxMessage.method) != "edit")
                     .group_by(col(OutboxMessage.chat_id)))
             return [(int(c), int(n)) for c, n in (await session.exec(stmt)).all()]

@@ -27,20 +27,6 @@ RATE_WINDOW_S = 300.0  # checks per minute are averaged over this window whereve
 
 
 @dataclass(frozen=True)
-class PipelineSummary:
-    """The pipeline at a glance: what /status opens with and the terminal's status line shows."""
-
-    counts: dict[str, int]
-    checks: "CheckRates"
-    backlog: int
-    activations_1h: int
-
-    @property
-    def checks_per_min(self) -> float:
-        return self.checks.total
-
-
-@dataclass(frozen=True)
 class TokenView:
     """One token as the bot shows it."""
 
@@ -211,13 +197,3 @@ async def tokens_by_status(session: AsyncSession, status: str, limit: int = 20) 
     """Tokens in one status, most recently changed first."""
     stmt = select(Token).where(col(Token.status) == status).order_by(col(Token.status_since).desc()).limit(limit)
     return [token_view(t) for t in (await execute(session, stmt)).scalars().all()]
-
-
-async def pipeline_summary(session: AsyncSession, now: float) -> PipelineSummary:
-    """Counts by status, ok/failed checks per minute over ``RATE_WINDOW_S``, backlog, activations in the last hour."""
-    return PipelineSummary(
-        counts=await counts_by_status(session),
-        checks=await check_outcomes_per_minute(session, now, RATE_WINDOW_S),
-        backlog=await backlog(session, now),
-        activations_1h=await activations_since(session, now - 3600.0),
-    )
