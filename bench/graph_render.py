@@ -19,13 +19,13 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import text  # noqa: E402
 
+from bench.scratch_pg import scratch_postgres  # noqa: E402
 from app.clock import ManualClock  # noqa: E402
 from app.db import Database, make_engine  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
@@ -130,24 +130,9 @@ async def main() -> None:
     print(f"cpu cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
         chart = await run("sqlite", f"sqlite+aiosqlite:///{tmp}/bench.db")
-    admin = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-    base = os.environ.get("TEST_PG_BASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432")
-    try:
-        import asyncpg
-
-        name = f"tw_bench_{uuid.uuid4().hex[:8]}"
-        conn = await asyncpg.connect(admin, timeout=5)
-        await conn.execute(f'CREATE DATABASE "{name}"')
-        await conn.close()
-    except Exception as exc:  # noqa: BLE001
-        print(f"postgresql skipped: {exc}")
-    else:
-        try:
-            await run("postgresql", f"{base}/{name}")
-        finally:
-            conn = await asyncpg.connect(admin, timeout=5)
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.close()
+    async with scratch_postgres() as pg_url:
+        if pg_url is not None:
+            await run("postgresql", pg_url)
     if chart is not None:
         await lag_while_rendering(chart)
 

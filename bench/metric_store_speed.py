@@ -10,18 +10,17 @@ the write of one cycle (200 samples), a rollup pass, a 1-hour raw query, a 24-ho
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import text  # noqa: E402
 
+from bench.scratch_pg import scratch_postgres  # noqa: E402
 from app.clock import ManualClock  # noqa: E402
 from app.db import Database, make_engine  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
@@ -96,24 +95,9 @@ async def run(label: str, url: str) -> None:
 async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         await run("sqlite", f"sqlite+aiosqlite:///{tmp}/bench.db")
-    admin = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-    base = os.environ.get("TEST_PG_BASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432")
-    try:
-        import asyncpg
-
-        name = f"tw_bench_{uuid.uuid4().hex[:8]}"
-        conn = await asyncpg.connect(admin, timeout=5)
-        await conn.execute(f'CREATE DATABASE "{name}"')
-        await conn.close()
-    except Exception as exc:  # noqa: BLE001
-        print(f"postgresql skipped: {exc}")
-        return
-    try:
-        await run("postgresql", f"{base}/{name}")
-    finally:
-        conn = await asyncpg.connect(admin, timeout=5)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
+    async with scratch_postgres() as pg_url:
+        if pg_url is not None:
+            await run("postgresql", pg_url)
 
 
 if __name__ == "__main__":
