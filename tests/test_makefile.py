@@ -16,8 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def planned(workdir: Path, target: str) -> str:
-    result = subprocess.run(["make", "-n", target, "VENV=venv", "PYTHON=python3"], cwd=workdir,
-                            capture_output=True, text=True, timeout=30)
+    # Under `make test` (as CI runs the suite) this is a nested make: without the outer make's
+    # variables it plans as a fresh one would, and prints no "Entering directory" lines.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    result = subprocess.run(["make", "--no-print-directory", "-n", target, "VENV=venv", "PYTHON=python3"],
+                            cwd=workdir, capture_output=True, text=True, timeout=30, env=env)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
