@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import signal
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Iterator
@@ -49,6 +50,13 @@ def _warm_up() -> int:
     return os.getpid()
 
 
+def _ignore_interrupts() -> None:
+    """In a drawing process: Ctrl-C at the terminal reaches the whole process group, but only the
+    service decides when its workers stop (``RenderWorker.stop``); without this each worker would
+    print a KeyboardInterrupt traceback on every Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class RenderWorker:
     def __init__(self, *, processes: int = 1, max_queue: int = 8, timeout_s: float = 60.0,
                  mode: Literal["process", "thread"] = "process") -> None:
@@ -68,7 +76,8 @@ class RenderWorker:
         if self.mode == "thread":
             return ThreadPoolExecutor(self.processes, thread_name_prefix="render")
         # forkserver: never fork a process that runs an event loop and threads.
-        return ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("forkserver"))
+        return ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("forkserver"),
+                                   initializer=_ignore_interrupts)
 
     async def start(self) -> None:
         if self._pool is None:
