@@ -3,7 +3,7 @@
     outbox = Outbox(db, clock)
     await outbox.enqueue(chat_id, text, key="alert:42:fire", priority=CRITICAL)
     sender = OutboxSender(db, outbox, BotTransport(bot), settings, clock)
-    asyncio.create_task(sender.run())
+    supervisor.add(LoopSpec("bot.outbox_sender", sender.run, stop=sender.stop))   # app.supervisor
     scheduler.add_all(delivery.jobs(db, settings, clock))     # retention
 
 Modules: ``store`` (producers' side), ``dispatch`` (the loop), ``row_delivery`` (one row ->

@@ -20,9 +20,7 @@ Rules, in the order they matter to an operator:
 Usage::
 
     sender = OutboxSender(db, outbox, BotTransport(bot), settings)
-    task = asyncio.create_task(sender.run())
-    ...
-    await sender.stop()
+    supervisor.add(LoopSpec("bot.outbox_sender", sender.run, stop=sender.stop))  # run() until stop()
 
     await sender.drain_once()     # in tests: send everything that may go out now, then return
 """
