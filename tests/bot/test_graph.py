@@ -19,6 +19,7 @@ from monitoring.store import MetricStore
 from simulator.telegram_api import ApiError
 from tests.bot.frame_fixtures import *  # noqa: F403
 from tests.bot.frame_fixtures import ADMIN, ALERT_CHAT, STRANGER, VIEWER, buttons, press, say
+from tests.bot.test_outbox import nothing_pending, until
 from tests.charts.history import craft_history, craft_transitions
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -129,6 +130,9 @@ async def test_a_repeat_while_drawing_is_answered_not_queued(fake, live):
 async def test_strangers_presses_are_refused(fake, live):
     fake.user_sends(VIEWER, VIEWER, "/graph")
     photo = await next_photo(fake, VIEWER, 0)
+    # Telegram has the photo; its outbox row is marked sent just after: wait for that, so that
+    # "nothing pending" below speaks of the presses only
+    await until(lambda: nothing_pending(live.outbox), what="the photo's row marked sent")
     before = len(fake.sent(VIEWER))
     answer = await press(fake, VIEWER, STRANGER, photo.message_id, buttons(photo)["health"])
     assert answer.get("show_alert") and "Drawing" not in answer["text"]
