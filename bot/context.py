@@ -1,4 +1,4 @@
-"""What the chat front reads: monitoring's context plus delivery and the bot's own settings.
+"""What the chat front reads: the alert layer's context (monitoring's plus ``alerts``) plus delivery and the bot's own settings.
 
 Handlers receive it as ``ctx`` (``bot.middlewares.context``)::
 
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from charts.worker import RenderWorker
 from delivery.store import Outbox
-from monitoring.context import MonitoringContext
+from alerts.context import AlertsContext
 from tokens.dexscreener import DexScreenerClient
 
 if TYPE_CHECKING:  # pragma: no cover - the keeper's module reads this one
@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover - the keeper's module reads this one
 
 
 @dataclass
-class BotContext(MonitoringContext):
+class BotContext(AlertsContext):
     outbox: Outbox | None = None  # set by build_bot
     market_client: DexScreenerClient | None = None  # /token's fresh checks; default: the pipeline's client
     doctor_timeout_s: float | None = None  # /ping's per-check timeout; default: min(5 s, API_TIMEOUT_S)

@@ -7,22 +7,7 @@ from __future__ import annotations
 
 import math
 
-
-def fmt_duration(seconds: float | None) -> str:
-    """A short human duration; ``—`` for None or non-finite values."""
-    if seconds is None or not math.isfinite(seconds):
-        return "—"
-    s = abs(seconds)
-    if s < 10:
-        return f"{s:.1f}s" if s % 1 else f"{int(s)}s"
-    s = int(round(s))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h {(s % 3600) // 60:02d}m"
-    return f"{s // 86400}d {(s % 86400) // 3600:02d}h"
+from app.durations import fmt_duration  # noqa: F401  (re-exported for the views)
 
 
 def fmt_when(ts: float | None, now: float) -> str:
