@@ -22,6 +22,7 @@ from charts.flow import FlowData, fetch_flow
 from charts.presets import Band, Level, Line, Panel, Preset
 from charts.ranges import RANGES
 from charts.trend import theil_sen, time_to_reach
+from monitoring.sample import canonical_labels
 from monitoring.store import MetricStore
 
 #: A picture needs at least this many points on some line.
@@ -152,10 +153,10 @@ async def _read_line(store: MetricStore, line: Line, since: float, until: float,
         label_sets = [ls for ls in seen if all(ls.get(k) == v for k, v in line.family.items())]
     else:
         label_sets = [dict(line.labels or {})]
+    found = await store.query_many(line.metric, label_sets, since=since, until=until, resolution=resolution)
     out = []
     for labels in label_sets:
-        points = await store.query(line.metric, labels=labels or None, since=since, until=until,
-                                   resolution=resolution)
+        points = found[canonical_labels(labels)]
         ts = [p.ts for p in points]
         values = [p.value * line.scale for p in points]
         if line.counter:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from typing import Any
@@ -260,31 +260,53 @@ class MetricStore:
         rollup resolutions the newest, not-yet-rolled-up buckets are aggregated on the fly from
         the next finer level, so the tail of a graph is never missing.
         """
+        found = await self.query_many(name, [labels or {}], since=since, until=until, resolution=resolution)
+        return found[canonical_labels(labels)]
+
+    async def query_many(
+        self,
+        name: str,
+        label_sets: Sequence[Mapping[str, str]],
+        *,
+        since: float,
+        until: float | None = None,
+        resolution: int | None = None,
+    ) -> dict[str, list[Point]]:
+        """Like :meth:`query` for several series of one metric in two statements, keyed by their
+        canonical labels (``canonical_labels(labels)``); a series without points maps to ``[]``.
+
+            by_endpoint = await store.query_many(m.API_LATENCY_P95_SECONDS,
+                                                 [{"endpoint": "tokens"}, {"endpoint": "pairs"}], since=t0)
+        """
         until = self.clock.time() + 1e-6 if until is None else until
         if resolution is None:
             resolution = self.pick_resolution(since, until)
         if resolution not in (RAW, MINUTE, HOUR):
             raise ValueError(f"resolution must be 0, 60 or 3600, not {resolution!r}")
-        key = canonical_labels(labels)
+        keys = list(dict.fromkeys(canonical_labels(labels) for labels in label_sets))
+        if not keys:
+            return {}
 
-        async def _run(session: AsyncSession) -> list[Point]:
-            base = and_(C.name == name, C.labels == key, C.resolution == resolution, C.ts >= since, C.ts < until)
-            rows = (await session.exec(
-                select(C.ts, C.value, C.min_value, C.max_value).where(base).order_by(C.ts)
+        async def _run(session: AsyncSession) -> dict[str, list[Point]]:
+            out: dict[str, list[Point]] = {key: [] for key in keys}
+            base = and_(C.name == name, C.labels.in_(keys), C.resolution == resolution, C.ts >= since, C.ts < until)
+            rows = (await session.execute(
+                core_select(C.labels, C.ts, C.value, C.min_value, C.max_value).where(base).order_by(C.labels, C.ts)
             )).all()
-            points = [
-                Point(float(ts), float(v), float(lo if lo is not None else v), float(hi if hi is not None else v))
-                for ts, v, lo, hi in rows
-            ]
+            for key, ts, v, lo, hi in rows:
+                out[key].append(Point(float(ts), float(v), float(lo if lo is not None else v),
+                                      float(hi if hi is not None else v)))
             if resolution == RAW:
-                return points
+                return out
             finer = RAW if resolution == MINUTE else MINUTE
             mark = await self._watermark(session, resolution)
-            tail_start = max(since, (mark + resolution) if mark is not None else since)
-            if points:
-                tail_start = max(tail_start, points[-1].ts + resolution)
-            if tail_start >= until:
-                return points
+            tail_from = max(since, (mark + resolution) if mark is not None else since)
+            # each series' tail starts after its own newest stored bucket
+            starts = {key: max(tail_from, points[-1].ts + resolution) if points else tail_from
+                      for key, points in out.items()}
+            earliest = min(starts.values())
+            if earliest >= until:
+                return out
             bucket = self._bucket(session, C.ts, resolution).label("bucket")
             agg: tuple[ColumnElement[Any], ColumnElement[Any], ColumnElement[Any]]
             if finer == RAW:
@@ -292,15 +314,17 @@ class MetricStore:
             else:
                 agg = (func.sum(C.value * C["count"]) / func.sum(C["count"]),
                        func.min(C.min_value), func.max(C.max_value))
-            tail = (await session.exec(
-                select(bucket, *agg)
-                .where(and_(C.name == name, C.labels == key, C.resolution == finer,
-                            C.ts >= tail_start, C.ts < until))
-                .group_by(bucket)
-                .order_by(bucket)
+            tail = (await session.execute(
+                core_select(C.labels, bucket, *agg)
+                .where(and_(C.name == name, C.labels.in_(keys), C.resolution == finer,
+                            C.ts >= earliest, C.ts < until))
+                .group_by(C.labels, bucket)
+                .order_by(C.labels, bucket)
             )).all()
-            points.extend(Point(float(b), float(v), float(lo), float(hi)) for b, v, lo, hi in tail)
-            return points
+            for key, b, v, lo, hi in tail:
+                if float(b) >= starts[key]:
+                    out[key].append(Point(float(b), float(v), float(lo), float(hi)))
+            return out
 
         return await self.db.run(_run)
 

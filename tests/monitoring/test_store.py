@@ -125,3 +125,24 @@ async def test_write_200_samples_is_one_transaction(store: MetricStore, clock: M
     samples = [Sample(f"tokenwatch_bulk_{i % 20}", float(i), {"i": str(i)}, ts=H) for i in range(200)]
     assert await store.write(samples) == 200
     assert (await store.latest("tokenwatch_bulk_3", {"i": "183"})).value == 183.0
+
+
+async def test_query_many_reads_several_series_like_one_query_each(store: MetricStore, clock: ManualClock) -> None:
+    """/graph's per-endpoint lines come from one query_many; each series matches its own query,
+    in raw and in minute resolution (rolled-up rows plus the on-the-fly tail), series never mixed."""
+    await _seed(store)
+    await store.write([Sample(NAME, 2000.0, {"endpoint": "tokens"}, ts=H + 65),
+                       Sample(NAME, 7.0, {"endpoint": "pairs"}, ts=H + 15)])
+    clock.set(H + 130)
+    await store.rollup(clock.time())  # minute H rolled up; minute H+60 only raw (tail)
+    label_sets = [{}, {"endpoint": "tokens"}, {"endpoint": "pairs"}, {"endpoint": "none-yet"}]
+    for resolution in (RAW, MINUTE):
+        many = await store.query_many(NAME, label_sets, since=H, until=H + 180, resolution=resolution)
+        for labels in label_sets:
+            one = await store.query(NAME, labels=labels or None, since=H, until=H + 180, resolution=resolution)
+            key = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+            assert many[key] == one
+    minute = await store.query_many(NAME, label_sets, since=H, until=H + 180, resolution=MINUTE)
+    assert minute[""] == [Point(H, 3.0, 1.0, 6.0), Point(H + 60, 15.0, 10.0, 20.0)]
+    assert minute["endpoint=tokens"] == [Point(H, 1000.0, 1000.0, 1000.0), Point(H + 60, 2000.0, 2000.0, 2000.0)]
+    assert minute["endpoint=none-yet"] == []
