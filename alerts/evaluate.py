@@ -30,8 +30,9 @@ What one cycle does, rule by rule:
   ``forecast.history``; ``None`` when the trend does not get there within ``forecast.horizon``,
   or when less than half of the history is stored yet (a start-up ramp is not a trend). The
   rule's op/threshold compare that time (``op = "<="``, ``threshold`` = seconds). The store is
-  queried at most once per ``forecast_every_s`` (60 s) per rule and series; cycles in
-  between reuse the fit.
+  queried at most once per ``forecast_every_s`` (60 s) per rule and series, and a cycle
+  refreshes at most ``refreshes_per_cycle`` (1) fits that are due (a series' first fit is made
+  at once), so the cost never piles up in one cycle; cycles in between reuse the fit.
 - **Context** (plain text, the renderer escapes it): the series' labels, ``value`` and
   ``threshold`` formatted in ``rule.unit`` (forecasts: as durations), the stall evidence
   (``stage``, ``stage_reason``, ``silent_for``; from ``snapshot.pipeline.stall``), stuck tokens
@@ -66,7 +67,7 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 FORECAST_EVERY_S = 60.0
-FORECAST_MAX_POINTS = 120   # Theil-Sen is O(n²): 120 points is ~7,000 slopes
+FORECAST_MAX_POINTS = 60    # Theil-Sen is O(n²): 60 points (one per 2 min of a 2 h history) is 1,770 slopes
 FORGET_AFTER_S = 3600.0
 DASH = "—"
 TOP_REASONS = 3
@@ -101,7 +102,7 @@ class Evaluator:
     def __init__(self, rules: RuleSet, thresholds: ThresholdSource = FILE_THRESHOLDS,
                  mutes: MutePolicy = NEVER_MUTED, *, store: MetricStore | None = None,
                  configured: Collection[str] | None = None, forecast_every_s: float = FORECAST_EVERY_S,
-                 forget_after_s: float = FORGET_AFTER_S) -> None:
+                 forget_after_s: float = FORGET_AFTER_S, refreshes_per_cycle: int = 1) -> None:
         self.rules = rules
         self.thresholds = thresholds
         self.mutes = mutes
@@ -109,6 +110,8 @@ class Evaluator:
         self.configured = None if configured is None else frozenset(configured)
         self.forecast_every_s = forecast_every_s
         self.forget_after_s = forget_after_s
+        self.refreshes_per_cycle = refreshes_per_cycle
+        self._refresh_budget = 0
         names: set[str] = set()
         span = 60.0
         for rule in rules:
@@ -141,6 +144,7 @@ class Evaluator:
         stale_after = max(3.0 * snapshot.collect_interval_s, 30.0)
         maintenance = self.mutes.in_maintenance(now)
         extras = self._cycle_context(snapshot)
+        self._refresh_budget = self.refreshes_per_cycle
         out: list[Observation] = []
         for rule in self.rules:
             if rule.when_configured and self.configured is not None and rule.when_configured not in self.configured:
@@ -218,10 +222,17 @@ class Evaluator:
             return cached.fit
         if self.store is None:
             return None
+        if cached is not None:
+            if self._refresh_budget <= 0:
+                return cached.fit  # due, but this cycle already refreshed its share
+            self._refresh_budget -= 1
         history = rule.forecast.history_s
         try:
             self.store_queries += 1
-            points = await self.store.query(rule.metric, labels=series.labels, since=now - history, until=now + 1e-6)
+            # 1-minute points for an hour or more (120 rows for 2 h instead of 720 raw ones)
+            resolution = 60 if history >= 3600 else 0
+            points = await self.store.query(rule.metric, labels=series.labels, since=now - history, until=now + 1e-6,
+                                            resolution=resolution)
         except Exception as exc:  # noqa: BLE001 - keep the last fit; try again next minute
             if not self._store_failing:
                 log.warning("forecast history unavailable (%s): %s", rule.name, exc)
@@ -233,7 +244,8 @@ class Evaluator:
             self._store_failing = False
         fit = None
         if len(points) >= 3 and points[-1].ts - points[0].ts >= history / 2:
-            fit = theil_sen([p.ts for p in points], [p.value for p in points], max_points=FORECAST_MAX_POINTS)
+            middle = resolution / 2  # a rollup's average belongs to the middle of its bucket, not its start
+            fit = theil_sen([p.ts + middle for p in points], [p.value for p in points], max_points=FORECAST_MAX_POINTS)
         self._fits[key] = _Fit(now, fit)
         return fit
 

@@ -21,7 +21,7 @@ drop, the new value counts as the rise from 0, as Prometheus does; 0 with one po
 from __future__ import annotations
 
 import logging
-from collections import deque
+from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -42,52 +42,54 @@ MAX_POINTS_PER_SERIES = 5_000
 
 @dataclass
 class Series:
-    """One series' recent points (oldest first)."""
+    """One series' recent points: parallel lists of times (ascending) and values."""
 
     name: str
     key: str
     labels: Mapping[str, str]
-    points: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=MAX_POINTS_PER_SERIES))
+    ts: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+
+    @property
+    def points(self) -> list[tuple[float, float]]:
+        return list(zip(self.ts, self.values))
 
     @property
     def last_ts(self) -> float | None:
-        return self.points[-1][0] if self.points else None
+        return self.ts[-1] if self.ts else None
 
     @property
     def last_value(self) -> float | None:
-        return self.points[-1][1] if self.points else None
+        return self.values[-1] if self.values else None
 
     def add(self, ts: float, value: float) -> bool:
         """Append a point newer than the newest one (an older or equal ts is ignored: a stale
         sample repeated by the snapshot, or seeded history overlapping live points)."""
-        if self.points and ts <= self.points[-1][0]:
+        if self.ts and ts <= self.ts[-1]:
             return False
-        self.points.append((ts, value))
+        self.ts.append(ts)
+        self.values.append(value)
+        if len(self.ts) > MAX_POINTS_PER_SERIES:
+            del self.ts[0], self.values[0]
         return True
 
     def prune(self, cutoff: float) -> None:
         """Drop points older than ``cutoff`` but keep the newest one (``last`` of a quiet series)."""
-        points = self.points
-        while len(points) > 1 and points[0][0] < cutoff:
-            points.popleft()
-
-    def values_since(self, since: float) -> list[tuple[float, float]]:
-        out: list[tuple[float, float]] = []
-        for point in reversed(self.points):
-            if point[0] < since:
-                break
-            out.append(point)
-        out.reverse()
-        return out
+        if self.ts and self.ts[0] < cutoff:
+            k = min(bisect_left(self.ts, cutoff), len(self.ts) - 1)
+            if k:
+                del self.ts[:k], self.values[:k]
 
     def aggregate(self, how: str, *, now: float, window_s: float = 0.0, quantile: float | None = None) -> float | None:
         """The aggregation ``how`` (see the module docstring) over ``[now - window_s, now]``."""
         if how == "last":
             return self.last_value
-        pts = [p for p in self.values_since(now - window_s) if p[0] <= now]
-        if not pts:
+        ts = self.ts
+        lo = bisect_left(ts, now - window_s)
+        hi = len(ts) if not ts or ts[-1] <= now else bisect_right(ts, now)
+        if hi <= lo:
             return None
-        values = [v for _, v in pts]
+        values = self.values[lo:hi]
         if how == "avg":
             return sum(values) / len(values)
         if how == "max":
@@ -98,8 +100,8 @@ class Series:
             rise = _increase(values)
             if how == "increase":
                 return rise
-            span = pts[-1][0] - pts[0][0]
-            return rise / span if len(pts) >= 2 and span > 0 else None
+            span = ts[hi - 1] - ts[lo]
+            return rise / span if hi - lo >= 2 and span > 0 else None
         if how == "percentile":
             if quantile is None:
                 raise ValueError("percentile needs a quantile")
