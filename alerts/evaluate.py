@@ -3,9 +3,12 @@
 Pure and fast: no notification, no state machine (``for``, ``keep_firing_for``, inhibition and
 muting are the engine's), no database except the metric store for forecasts and seeding::
 
-    evaluator = Evaluator(rules, thresholds, mutes, store=metric_store, configured={"redis"})
+    evaluator = Evaluator(rules, thresholds, mutes, store=metric_store, configured=configured_parts(settings))
     await evaluator.seed(now)                              # once at start: the window survives a restart
-    coordinator.add_listener(lambda snap: engine.apply(await evaluator.evaluate(snap, clock.time())))
+
+    async def on_snapshot(snap: MonitoringSnapshot) -> None:   # coordinator.add_listener(on_snapshot)
+        observations = await evaluator.evaluate(snap, clock.time())
+
     obs = (await evaluator.evaluate(snapshot, now))[0]
     obs.rule, obs.labels, obs.value, obs.threshold, obs.breached
     rule.summary.format_map(obs.context)                   # every placeholder is present
