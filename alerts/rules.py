@@ -23,7 +23,13 @@ A rule reads like a Prometheus alerting rule::
     rules["api_slow"].threshold
 
 A bad file stops the start with one line naming the file, the rule and what is wrong
-(:class:`RuleFileError`).
+(:class:`RuleFileError`, a ``StartupError``: ``tokenwatch run`` prints it as its one line)::
+
+    rules = load_configured_rules(settings)     # ALERT_RULES_FILE, or the shipped defaults
+
+A forecast rule (``forecast = {history = "2h", horizon = "6h", limit_metric = "..."}``) observes
+the predicted seconds until its metric reaches the limit; write ``op = "<="`` and a
+``threshold`` in seconds no longer than the horizon (see ``alerts/evaluate.py``).
 """
 from __future__ import annotations
 
@@ -38,6 +44,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from app.durations import parse_duration
+from app.startup_errors import StartupError
 from monitoring.metric_names import METRICS, histogram_of
 
 DEFAULT_RULES_FILE = Path(__file__).resolve().parent / "default_rules.toml"
@@ -50,13 +57,15 @@ SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 
 
-class RuleFileError(ValueError):
-    """A rules file that cannot be used: ``str(err)`` is one line with file, rule and problem."""
+class RuleFileError(StartupError, ValueError):
+    """A rules file that cannot be used: ``str(err)`` is one line with file, rule and problem
+    (prefixed with the setting that named the file, ``ALERT_RULES_FILE``, when one did)."""
 
-    def __init__(self, path: Path | str, rule: str | None, problem: str) -> None:
-        self.path, self.rule, self.problem = str(path), rule, problem
+    def __init__(self, path: Path | str, rule: str | None, problem: str, *, setting: str | None = None) -> None:
+        self.path, self.rule, self.problem, self.setting = str(path), rule, problem, setting
         where = f"rule {rule!r}: " if rule else ""
-        super().__init__(f"{self.path}: {where}{problem}")
+        head = f"{setting} {self.path}" if setting else self.path
+        super().__init__(f"{head}: {where}{problem}")
 
 
 def _duration(value: object) -> object:
@@ -176,6 +185,14 @@ class Rule(_Strict):
             raise ValueError("automatic tuning is not allowed for critical rules")
         if self.tune is not None and not self.tune.min <= self.threshold <= self.tune.max:
             raise ValueError("threshold lies outside its tune bounds")
+        if self.forecast is not None:
+            if self.op not in ("<", "<="):
+                raise ValueError("a forecast rule compares the predicted seconds until the limit: use op = \"<=\"")
+            if self.threshold > self.forecast.horizon_s:
+                raise ValueError("a forecast rule's threshold (seconds) must not exceed forecast.horizon")
+            limit_metric = self.forecast.limit_metric
+            if limit_metric is not None and limit_metric not in METRICS:
+                raise ValueError(f"forecast.limit_metric: unknown metric {limit_metric!r} (see monitoring/metric_names.py)")
         fields = {f for _, f, _, _ in string.Formatter().parse(self.summary) if f}
         bad = [f for f in fields if not re.fullmatch(r"[a-z_][a-z0-9_]*", f)]
         if bad:
@@ -217,6 +234,20 @@ class RuleSet:
     def names(self) -> list[str]:
         return list(self._rules)
 
+    def causes(self, name: str) -> list[str]:
+        """Every rule ``name`` depends on, directly or through others (nearest first)::
+
+            rules.causes("tokens_stuck")   # ["market_api_down", "pipeline_stalled"]
+        """
+        out: list[str] = []
+        queue = list(self._rules[name].depends_on)
+        while queue:
+            dep = queue.pop(0)
+            if dep not in out and dep != name:
+                out.append(dep)
+                queue.extend(self._rules[dep].depends_on)
+        return out
+
 
 def _first_error(err: ValidationError) -> str:
     first = err.errors()[0]
@@ -252,7 +283,40 @@ def parse_rules(data: dict, path: Path | str = "<memory>") -> RuleSet:
                 raise RuleFileError(path, rule.name, f"depends_on names an unknown rule {dep!r}")
             if dep == rule.name:
                 raise RuleFileError(path, rule.name, "a rule cannot depend on itself")
+    _check_cycles(rules, path)
     return RuleSet(rules, path)
+
+
+def _check_cycles(rules: list[Rule], path: Path | str) -> None:
+    deps = {rule.name: rule.depends_on for rule in rules}
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+
+    def visit(name: str, trail: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            loop = trail[trail.index(name):] + [name]
+            raise RuleFileError(path, loop[0], f"depends_on makes a loop: {' -> '.join(loop)}")
+        state[name] = 1
+        for dep in deps[name]:
+            visit(dep, trail + [name])
+        state[name] = 2
+
+    for rule in rules:
+        visit(rule.name, [])
+
+
+def load_configured_rules(settings: object) -> RuleSet:
+    """The rules the service runs with: ``settings.alert_rules_file`` (``ALERT_RULES_FILE``), or the
+    shipped defaults when it is empty. Raises :class:`RuleFileError` (one line naming
+    ``ALERT_RULES_FILE``, the file, the rule and the problem) for a bad file."""
+    configured = str(getattr(settings, "alert_rules_file", "") or "").strip()
+    if not configured:
+        return load_rules()
+    try:
+        return load_rules(Path(configured).expanduser())
+    except RuleFileError as err:
+        raise RuleFileError(err.path, err.rule, err.problem, setting="ALERT_RULES_FILE") from None
 
 
 def load_rules(path: Path | str | None = None) -> RuleSet:

@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     job_misfire_grace_s: int = Field(default=30, ge=1)
     job_budget_s: float = Field(default=60.0, gt=0)
 
+    # --- alerts (rules) -------------------------------------------------------
+    alert_rules_file: str = ""  # empty: the shipped alerts/default_rules.toml
+
     @field_validator("telegram_admin_ids", "telegram_viewer_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:

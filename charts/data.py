@@ -21,8 +21,8 @@ from typing import Any
 from charts.flow import FlowData, fetch_flow
 from charts.presets import Band, Level, Line, Panel, Preset
 from charts.ranges import RANGES
-from charts.trend import theil_sen, time_to_reach
 from monitoring.sample import canonical_labels
+from monitoring.trend import theil_sen, time_to_reach
 from monitoring.store import MetricStore
 
 #: A picture needs at least this many points on some line.

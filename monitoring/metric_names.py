@@ -301,3 +301,19 @@ CHECK_OUTCOMES_PER_MINUTE = define(
     "Checks per minute over the rate window by outcome; a failed fetch is never ok {outcome=ok|failed}")
 RATE_WINDOW_SECONDS = define(
     "tokenwatch_rate_window_seconds", "gauge", "The one window every per-minute rate is averaged over (RATE_WINDOW_S)")
+
+# --- alert signals (alerts/, issue 8; emitted by monitoring/collectors/api.py, pipeline_counters.py,
+#     pipeline.py) ---------------------------------------------------------------------------------
+API_FAILING_SECONDS = define(
+    "tokenwatch_api_failing_seconds", "gauge",
+    "How long every attempt has been failing: first failure after the last good answer to the latest "
+    "failure (5xx, 429, timeout, connection); 0 as soon as one answer is good {endpoint}")
+API_LAST_SUCCESS_AGE_SECONDS = define(
+    "tokenwatch_api_last_success_age_seconds", "gauge",
+    "Seconds since the endpoint last answered (2xx, or 4xx other than 429); absent before the first {endpoint}")
+DISCOVERY_SILENCE_SECONDS = define(
+    "tokenwatch_discovery_silence_seconds", "gauge",
+    "Seconds since discovery last saw a token (a valid mint, new or known), or since start {source}")
+STUCK_TOKENS_BY_REASON = define(
+    "tokenwatch_stuck_tokens_by_reason", "gauge",
+    "Stuck tokens by reason {reason=quarantined|failing_checks|never_checked|no_successful_check}")

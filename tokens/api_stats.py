@@ -9,7 +9,13 @@ package reads ``snapshot()`` to chart latency and error rates. Two views of the 
   the ``window_*`` counts and the latency percentiles, so a fault that ended a few minutes
   ago no longer shows. Memory is bounded (at most ``max_events`` requests per endpoint);
 - a latency histogram since start (``LATENCY_BUCKETS_S``, cumulative, for Prometheus'
-  ``histogram_quantile``; answered requests only, timeouts are counted apart).
+  ``histogram_quantile``; answered requests only, timeouts are counted apart);
+- the current failure streak, for outage alerts that must fire and clear fast (unlike the
+  windowed error rate): ``failing_s`` is how long every attempt has been failing (from the
+  first failure after the last good answer to the latest failure; 0 as soon as one answer is
+  good, and 0 for fewer than ``STREAK_MIN_FAILURES`` failures or when the latest failure is older
+  than the window), ``last_success_age_s`` the time since the last good answer. A 4xx other than
+  429 is an answer (the API is up), so it ends a streak like a 2xx.
 
 Percentiles are nearest-rank (``app.percentiles.percentile``, the one definition)::
 
@@ -31,6 +37,7 @@ from app.percentiles import percentile
 
 WINDOW_S = 300.0
 MAX_EVENTS = 10_000  # per endpoint: 300 s at 30 requests/s
+STREAK_MIN_FAILURES = 3  # failed attempts in a row before ``failing_s`` counts (one retried request is not an outage)
 ENDPOINTS = ("tokens_batch", "token_pairs", "token_profiles")
 #: upper bounds (seconds) of the latency histogram's buckets; +Inf is implied
 LATENCY_BUCKETS_S = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -59,6 +66,10 @@ class EndpointStats:
     events: deque[_Event] = field(default_factory=lambda: deque(maxlen=MAX_EVENTS))
     bucket_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS_S) + 1))  # per bucket, +Inf last
     latency_sum_s: float = 0.0
+    last_ok_at: float | None = None  # clock.monotonic() of the last answer (2xx, or 4xx other than 429)
+    streak_start_at: float | None = None  # first failure after the last answer (None: not failing)
+    streak_last_at: float | None = None  # latest failure of the streak
+    streak_failures: int = 0
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,10 @@ class EndpointSnapshot:
     #: cumulative histogram since start: ((upper bound, answered requests at or under it), ...), +Inf last
     latency_buckets: tuple[tuple[float, int], ...] = ()
     latency_sum_s: float = 0.0
+    #: how long every attempt has been failing (see the module docstring); 0 when answering
+    failing_s: float = 0.0
+    #: seconds since the last good answer; None before the first one
+    last_success_age_s: float | None = None
 
     @property
     def latency_count(self) -> int:
@@ -144,6 +159,16 @@ class ApiStats:
             s.bucket_counts[bisect.bisect_left(LATENCY_BUCKETS_S, answered)] += 1
             s.latency_sum_s += answered
         s.events.append(_Event(now, answered, failed, status == 429, timeout))
+        down = timeout or error is not None or status is None or status >= 500 or status == 429
+        if down:
+            if s.streak_start_at is None:
+                s.streak_start_at, s.streak_failures = now, 0
+            s.streak_last_at = now
+            s.streak_failures += 1
+        else:
+            s.last_ok_at = now
+            s.streak_start_at = s.streak_last_at = None
+            s.streak_failures = 0
         self._prune(s, now)
 
     def cache_hit(self, endpoint: str) -> None:
@@ -174,8 +199,17 @@ class ApiStats:
                 window_rate_limited=sum(1 for e in events if e.rate_limited),
                 window_timeouts=sum(1 for e in events if e.timeout),
                 latency_buckets=_cumulative(s.bucket_counts), latency_sum_s=s.latency_sum_s,
+                failing_s=self._failing_s(s, now),
+                last_success_age_s=None if s.last_ok_at is None else max(0.0, now - s.last_ok_at),
             )
         return out
+
+    def _failing_s(self, s: EndpointStats, now: float) -> float:
+        if s.streak_start_at is None or s.streak_last_at is None or s.streak_failures < STREAK_MIN_FAILURES:
+            return 0.0
+        if now - s.streak_last_at > self.window_s:  # nobody asked lately: no current evidence
+            return 0.0
+        return max(0.0, s.streak_last_at - s.streak_start_at)
 
 
 def _cumulative(counts: list[int]) -> tuple[tuple[float, int], ...]:

@@ -27,6 +27,8 @@ class PipelineCounters:
     quarantined: int = 0  # tokens quarantined after QUARANTINE_AFTER_WRITE_FAILURES such failures in a row
     transitions: Counter[str] = field(default_factory=Counter)  # by reason
     discovered_by_source: Counter[str] = field(default_factory=Counter)
+    #: epoch seconds discovery last saw a valid mint (new or already known), by source
+    last_seen_at: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -61,6 +61,7 @@ class TokenIntake:
             self.counters.garbage += 1
             return False
         assert isinstance(mint, str)
+        self.counters.last_seen_at[source] = self.clock.time()  # the market is talking (new or known)
         if mint in self._recent:
             self.counters.duplicates += 1
             return False

@@ -5,6 +5,9 @@
     # tokenwatch_api_latency_seconds_sum{endpoint="tokens_batch"} 14.2
     # tokenwatch_api_latency_seconds_count{endpoint="tokens_batch"} 120.0
 
+``tokenwatch_api_failing_seconds`` (how long every attempt has been failing) and
+``tokenwatch_api_last_success_age_seconds`` let an outage alert fire and clear within one cycle.
+
 Latency is a Prometheus histogram since start (cumulative ``le`` buckets from
 ``EndpointSnapshot.latency_buckets``), which ``histogram_quantile`` can aggregate across
 instances; /status's p95 is the nearest-rank p95 of the recent window
@@ -61,7 +64,9 @@ class ApiCollector:
                                  (m.API_ERROR_RATE, "error_rate"), (m.API_WINDOW_SECONDS, "window_s"),
                                  (m.API_WINDOW_REQUESTS, "window_requests"),
                                  (m.API_WINDOW_RATE_LIMITED, "window_rate_limited"),
-                                 (m.API_WINDOW_TIMEOUTS, "window_timeouts")):
+                                 (m.API_WINDOW_TIMEOUTS, "window_timeouts"),
+                                 (m.API_FAILING_SECONDS, "failing_s"),
+                                 (m.API_LAST_SUCCESS_AGE_SECONDS, "last_success_age_s")):
                 value = finite_float(getattr(snap, attr, None))
                 if value is not None:
                     out.append(Sample(metric, value, labels))

@@ -65,6 +65,7 @@ def snapshot_samples(snap: PipelineSnapshot) -> list[Sample]:
         out.append(Sample(m.DUE_TOKENS, float(band_dist.count if band_dist else 0), {"band": band}))
         out.append(Sample(m.OVERDUE_TOKENS, float(snap.lag.overdue_by_band.get(band, 0)), {"band": band}))
     out.append(Sample(m.STUCK_TOKENS, float(snap.stuck_count)))
+    out += [Sample(m.STUCK_TOKENS_BY_REASON, float(n), {"reason": reason}) for reason, n in snap.stuck_by_reason.items()]
     if snap.activation.token_rate is not None:
         out.append(Sample(m.ACTIVATION_SUCCESS_RATE, snap.activation.token_rate))
     if snap.activation.check_pass_rate is not None:

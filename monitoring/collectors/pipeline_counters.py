@@ -8,6 +8,13 @@ reason, checks, check failures, failed batches, transitions by reason)::
     # tokenwatch_pipeline_check_failures_total 171
 
 Counters are cumulative since start (they reset on restart, which ``rate()`` handles).
+
+It also emits ``tokenwatch_discovery_silence_seconds{source}``: seconds since discovery last saw
+a valid mint from that source (``PipelineCounters.last_seen_at``), counted from the collector's
+first collection for an expected source (``pumpportal``) that has not spoken yet, so a market
+that never talks after a start is noticed too::
+
+    # tokenwatch_discovery_silence_seconds{source="pumpportal"} 12.0
 """
 from __future__ import annotations
 
@@ -18,7 +25,8 @@ from app.numbers import finite_float
 from monitoring import metric_names as m
 from monitoring.sample import Sample
 
-MAX_LABEL_CHARS = 64  # reasons are internal codes; anything longer is cut, never dropped
+MAX_LABEL_CHARS = 64
+EXPECTED_SOURCES = ("pumpportal",)  # discovery sources that always run (the migrations feed)  # reasons are internal codes; anything longer is cut, never dropped
 
 SCALARS = (
     (m.PIPELINE_DISCOVERED_TOTAL, "discovered"),
@@ -61,9 +69,28 @@ class PipelineCountersCollector:
 
     name = "pipeline_counters"
 
-    def __init__(self, counters: Any | Callable[[], Any]) -> None:
+    def __init__(self, counters: Any | Callable[[], Any], *,
+                 expected_sources: tuple[str, ...] = EXPECTED_SOURCES) -> None:
         self.counters = counters
+        self.expected_sources = expected_sources
+        self._started_at: float | None = None
 
     async def collect(self, now: float) -> list[Sample]:
         counters = self.counters() if callable(self.counters) else self.counters
-        return [] if counters is None else counters_samples(counters)
+        if self._started_at is None:
+            self._started_at = now
+        if counters is None:
+            return []
+        return counters_samples(counters) + self._silence(counters, now)
+
+    def _silence(self, counters: Any, now: float) -> list[Sample]:
+        seen = getattr(counters, "last_seen_at", None)
+        seen = dict(seen) if isinstance(seen, Mapping) else {}
+        out = []
+        for source in sorted(set(seen) | set(self.expected_sources)):
+            last = finite_float(seen.get(source))
+            since = last if last is not None else self._started_at
+            if since is not None:
+                out.append(Sample(m.DISCOVERY_SILENCE_SECONDS, max(0.0, now - since),
+                                  {"source": str(source)[:MAX_LABEL_CHARS] or "unknown"}))
+        return out

@@ -36,7 +36,7 @@ from monitoring.pipeline.stages import (
     stage_views,
     stall_lookback_s,
 )
-from monitoring.pipeline.stuck import StuckParams, count_stuck
+from monitoring.pipeline.stuck import StuckParams, count_stuck, count_stuck_by_reason
 from tokens.queries import CheckRates, check_outcomes_per_minute, counts_by_status
 
 if TYPE_CHECKING:  # pragma: no cover - monitoring.failure_stats imports this package
@@ -119,6 +119,7 @@ class PipelineSnapshot:
     recommendation: str | None = None  # the failure hint (about fetching first when fetches fail)
     last_errors: "tuple[CheckError, ...]" = ()  # the newest failed fetches in the last hour
     lookback_s: float | None = None  # how far back the last successful check was looked for
+    stuck_by_reason: dict[str, int] = field(default_factory=dict)  # reason class -> count, largest first
 
     @property
     def live_tokens(self) -> int:
@@ -140,23 +141,27 @@ async def pipeline_snapshot(
     params = params or PipelineParams()
 
     async def _read(session):
+        stuck = await count_stuck(session, now, params.stuck)
         return (
             await counts_by_status(session),
             await transitions_per_minute(session, now, params.rate_window_s),
             await checks_per_minute(session, now, params.rate_window_s),
             await processing_lag(session, now, params.lag),
-            await count_stuck(session, now, params.stuck),
+            stuck,
+            # the reasons only when something is stuck (a healthy cycle pays one COUNT, as before)
+            await count_stuck_by_reason(session, now, params.stuck) if stuck else {},
             await activation_success(session, now, params.activation_window_s),
             await time_to_activation(session, now, params.activation_window_s),
             await read_stall_evidence(session, now, params),
         )
 
     async with db.session() as session:
-        counts, moves, checks, lag, stuck, act, tta, evidence = await _read(session)
+        counts, moves, checks, lag, stuck, stuck_reasons, act, tta, evidence = await _read(session)
     views = stage_views(stage_stats) if stage_stats is not None else []
     if trend is not None:
         trend.observe(views)
     stall = judge_stall(now, params, counts, evidence, views, trend)
     neck = find_bottleneck(views, trend)
     return PipelineSnapshot(now, counts, moves, checks, lag, stuck, act, tta, evidence.last_check_at, views, stall,
-                            neck, evidence.rates, evidence.last_success_at, lookback_s=evidence.lookback_s)
+                            neck, evidence.rates, evidence.last_success_at, lookback_s=evidence.lookback_s,
+                            stuck_by_reason=stuck_reasons)

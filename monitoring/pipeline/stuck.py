@@ -116,6 +116,27 @@ _LAST_CHECKS = text(
 ).bindparams(bindparam("ids", expanding=True))
 
 
+_BY_REASON = text(
+    "SELECT CASE WHEN quarantined_at IS NOT NULL THEN 'quarantined' "
+    "WHEN consecutive_failures >= :streak THEN 'failing_checks' "
+    "WHEN last_check_at IS NULL AND COALESCE(check_count, 0) = 0 THEN 'never_checked' "
+    f"ELSE 'no_successful_check' END AS reason, COUNT(*) {_WHERE} GROUP BY 1"
+)
+
+
+async def count_stuck_by_reason(session: AsyncSession, now: float, params: StuckParams | None = None) -> dict[str, int]:
+    """How many tokens are stuck, by reason class (``quarantined``, ``failing_checks``,
+    ``never_checked``, ``no_successful_check``: the part of :attr:`StuckToken.reason` before ``:``),
+    largest first::
+
+        await count_stuck_by_reason(session, now)   # {"failing_checks": 412, "never_checked": 88}
+    """
+    params = params or StuckParams()
+    rows = (await run(session, _BY_REASON, _binds(now, params))).all()
+    counts = {str(reason): int(n) for reason, n in rows if int(n) > 0}
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 async def count_stuck(session: AsyncSession, now: float, params: StuckParams | None = None) -> int:
     """How many tokens are stuck right now."""
     params = params or StuckParams()

@@ -11,7 +11,7 @@ from app.clock import ManualClock
 from charts.data import ChartData, fetch_chart
 from charts.presets import get_preset
 from charts.sparkline import sparkline
-from charts.trend import theil_sen, time_to_reach
+from monitoring.trend import theil_sen, time_to_reach
 from charts.worker import AlreadyDrawing, RenderBusy, RenderWorker
 from monitoring.store import MetricStore
 from tests.charts.history import craft_history

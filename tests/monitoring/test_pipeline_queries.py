@@ -155,6 +155,20 @@ async def test_stuck_tokens_with_reasons_paginated(db, data):
     assert past_end.page == 1 and [i.mint[:2] for i in past_end.items] == ["S4", "S3"]
 
 
+async def test_stuck_counts_by_reason_agree_with_the_listed_reasons(db, data):
+    """What an alert says about 500 stuck tokens (counts by reason) is what /stuck lists one by one."""
+    from collections import Counter
+
+    from monitoring.pipeline.stuck import count_stuck_by_reason
+
+    async with db.session() as s:
+        by_reason = await count_stuck_by_reason(s, N, STUCK)
+        listed = await stuck_tokens(s, N, STUCK, page=0, page_size=50)
+    assert by_reason == {"failing_checks": 3, "never_checked": 1, "no_successful_check": 1}
+    assert by_reason == dict(Counter(i.reason.split(":")[0] for i in listed.items))
+    assert list(by_reason) == ["failing_checks", "never_checked", "no_successful_check"]  # largest first
+
+
 async def test_activation_rate_and_time_to_activation(db, data):
     async with db.session() as s:
         rate = await activation_success(s, N, 3600)

@@ -1,5 +1,7 @@
 """A robust trend: the Theil-Sen slope (the median of pairwise slopes), its forecast and
-when it reaches a limit. One outlier spike does not tilt it, unlike least squares.
+when it reaches a limit. One outlier spike does not tilt it, unlike least squares. The one
+implementation: /graph's trend lines (``charts/data.py``) and the alert rules' exhaustion
+forecasts (``alerts/evaluate.py``) both use it.
 
     fit = theil_sen([0, 60, 120, 180], [10, 12, 50, 16])    # slope 0.0333/s despite the 50
     fit.at(240)                                             # forecast value at t=240
@@ -33,12 +35,13 @@ def _thin(ts: list[float], values: list[float], limit: int) -> tuple[list[float]
     return [ts[i] for i in idx], [values[i] for i in idx]
 
 
-def theil_sen(ts: list[float], values: list[float]) -> TrendFit | None:
-    """The Theil-Sen line through the points, or None with fewer than 3 distinct times."""
+def theil_sen(ts: list[float], values: list[float], *, max_points: int = MAX_POINTS) -> TrendFit | None:
+    """The Theil-Sen line through the points, or None with fewer than 3 distinct times.
+    Longer series are thinned evenly to ``max_points`` first (the cost grows as n²)."""
     pts = [(t, v) for t, v in zip(ts, values) if math.isfinite(t) and math.isfinite(v)]
     if len(pts) < 3:
         return None
-    xs, ys = _thin([p[0] for p in pts], [p[1] for p in pts], MAX_POINTS)
+    xs, ys = _thin([p[0] for p in pts], [p[1] for p in pts], max(3, max_points))
     t0 = xs[0]
     slopes = [
         (ys[j] - ys[i]) / (xs[j] - xs[i])
