@@ -28,7 +28,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, func
-from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -113,10 +112,9 @@ async def _firings(session: AsyncSession, since: float, until: float, rule: str 
     cond = [col(AlertEvent.kind).in_((FIRED, RESOLVED)), col(AlertEvent.at) >= since, col(AlertEvent.at) < until]
     if rule is not None:
         cond.append(col(AlertEvent.rule) == rule)
-    rows = (await session.execute(
-        core_select(E.kind, E.rule, E.fingerprint, E.incident_id, E.at)
-        .where(and_(*cond)).order_by(E.at, E.id)
-    )).all()
+    rows = [(e.kind, e.rule, e.fingerprint, e.incident_id, e.at) for e in (await session.exec(
+        select(AlertEvent).where(and_(*cond)).order_by(E.at, E.id)
+    )).all()]
     firings: list[_Firing] = []
     open_: dict[str, _Firing] = {}
     for kind, rule_name, fingerprint, incident_id, at in rows:
