@@ -148,7 +148,7 @@ class Quiet:
                 self._silences[cached.id] = cached
             self._maintenance, self._unsummarised = None, []
             for m in await self.store.unfinished_maintenance():
-                older = self._maintenance
+                older: AlertMaintenance | None = self._maintenance
                 if m.ended_at is not None:
                     self._unsummarised.append(m)
                     continue
