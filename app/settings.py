@@ -119,6 +119,20 @@ class Settings(BaseSettings):
     graph_render_processes: int = Field(default=1, ge=1, le=8)
     graph_render_queue: int = Field(default=8, ge=1, le=100)
 
+    # --- alerts (maintenance, silences, tuning) ---------------------------------
+    alert_silence_max_s: float = Field(default=7 * 86400.0, ge=60)
+    alert_silence_reminder_s: float = Field(default=300.0, gt=0)
+    alert_maintenance_max_s: float = Field(default=86400.0, ge=60)
+    alert_quiet_tick_s: float = Field(default=5.0, gt=0)
+    alert_tune_percentile: float = Field(default=0.99, gt=0.5, lt=1)
+    alert_tune_min_history_h: float = Field(default=24.0, gt=0)
+    alert_autotune_interval_s: float = Field(default=3600.0, gt=0)
+    alert_autotune_min_fires: int = Field(default=5, ge=1)
+    alert_autotune_window_h: float = Field(default=24.0, gt=0)
+    alert_autotune_unattended_share: float = Field(default=0.8, ge=0, le=1)
+    alert_autotune_step: float = Field(default=0.5, gt=0, le=1)
+    alert_autotune_cooldown_h: float = Field(default=24.0, ge=0)
+
     # --- scheduler ------------------------------------------------------------
     job_misfire_grace_s: int = Field(default=30, ge=1)
     job_budget_s: float = Field(default=60.0, gt=0)

@@ -1,0 +1,277 @@
+"""What the alerts did over a time range: read-side statistics over ``alert_event`` and
+``alert_incident``, for /tune, the digest and the maintenance summary.
+
+The engine records the timeline (``alerts/models.py`` ``AlertEvent``): ``fired`` and
+``resolved`` per series (rule, fingerprint, incident_id, at), ``ack`` per incident (actor),
+``escalated`` (an automatic step, or a press when ``actor_id`` is set), ``muted`` and more.
+A *firing* is one ``fired`` event of a series paired with the next ``resolved`` of the same
+fingerprint; it counts in the range it fired in (a firing still open at ``until`` lasts until
+``until``)::
+
+    stats = await rule_stats(db, since=now - 7 * 86400, until=now)    # {rule: RuleStats}
+    stats["api_slow"].fired, stats["api_slow"].firing_s, stats["api_slow"].acked_share
+    totals(stats).ack_median_s                 # time to acknowledge over every rule
+    noisiest(stats, limit=3)                   # the rules that fired most
+    await count_by_rule(db, since, until)      # {"api_slow": 3, ...} fired meanwhile
+    await events_between(db, since, until, kinds=("fired", "resolved"))   # [EventRow]
+    await incident_intervals(db, "api_slow", since, until)   # [(opened, resolved or until)]
+
+*Acknowledged*: the firing's incident got an ``ack`` before the firing ended. *Cleared
+unattended*: the firing resolved and nobody acted on its incident before that (no ``ack``, and
+no ``escalated``, ``remediation`` or ``silenced`` event carrying a person's ``actor_id``).
+Time to acknowledge counts acknowledgments that came after the firing started.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.db import Database
+from app.percentiles import median
+from app.tables import table_of
+from alerts.models import AlertEvent, AlertIncident
+
+E = table_of(AlertEvent).c
+
+FIRED = "fired"
+RESOLVED = "resolved"
+ACK = "ack"
+ESCALATED = "escalated"
+#: kinds that count as someone acting on an incident (besides ``ack``) when a person did them
+PERSON_ACTS = ("escalated", "remediation", "silenced")
+
+
+@dataclass
+class RuleStats:
+    """One rule's firings in a range."""
+
+    rule: str
+    fired: int = 0
+    firing_s: float = 0.0
+    acked: int = 0
+    cleared_unattended: int = 0
+    resolved: int = 0
+    ack_delays_s: list[float] = field(default_factory=list)
+
+    @property
+    def acked_share(self) -> float | None:
+        return self.acked / self.fired if self.fired else None
+
+    @property
+    def cleared_unattended_share(self) -> float | None:
+        return self.cleared_unattended / self.fired if self.fired else None
+
+    @property
+    def ack_mean_s(self) -> float | None:
+        return sum(self.ack_delays_s) / len(self.ack_delays_s) if self.ack_delays_s else None
+
+    @property
+    def ack_median_s(self) -> float | None:
+        return median(self.ack_delays_s)
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Every rule together."""
+
+    fired: int
+    acked: int
+    resolved: int
+    cleared_unattended: int
+    firing_s: float
+    ack_mean_s: float | None
+    ack_median_s: float | None
+
+
+@dataclass(frozen=True)
+class EventRow:
+    at: float
+    kind: str
+    rule: str | None
+    incident_id: int | None
+    fingerprint: str | None
+    value: float | None
+    actor: str | None
+    detail: str
+
+
+@dataclass
+class _Firing:
+    rule: str
+    incident_id: int | None
+    start: float
+    end: float | None = None
+
+
+async def _firings(session: AsyncSession, since: float, until: float, rule: str | None) -> list[_Firing]:
+    cond = [col(AlertEvent.kind).in_((FIRED, RESOLVED)), col(AlertEvent.at) >= since, col(AlertEvent.at) < until]
+    if rule is not None:
+        cond.append(col(AlertEvent.rule) == rule)
+    rows = [(e.kind, e.rule, e.fingerprint, e.incident_id, e.at) for e in (await session.exec(
+        select(AlertEvent).where(and_(*cond)).order_by(E.at, E.id)
+    )).all()]
+    firings: list[_Firing] = []
+    open_: dict[str, _Firing] = {}
+    for kind, rule_name, fingerprint, incident_id, at in rows:
+        key = fingerprint or f"rule:{rule_name}"
+        if kind == FIRED:
+            previous = open_.get(key)
+            if previous is not None:  # fired again without a resolve: the old one ends here
+                previous.end = float(at)
+            firing = _Firing(rule_name or "?", incident_id, float(at))
+            open_[key] = firing
+            firings.append(firing)
+        else:
+            firing_or_none = open_.pop(key, None)
+            if firing_or_none is not None:
+                firing_or_none.end = float(at)
+                if firing_or_none.incident_id is None:
+                    firing_or_none.incident_id = incident_id
+    return firings
+
+
+async def _acts(session: AsyncSession, since: float, until: float) -> dict[int, list[tuple[float, bool]]]:
+    """Per incident: (at, is_ack) of every ack and every act by a person, in time order."""
+    rows = (await session.exec(
+        select(AlertEvent.incident_id, AlertEvent.kind, AlertEvent.at, AlertEvent.actor_id)
+        .where(and_(col(AlertEvent.kind).in_((ACK, *PERSON_ACTS)), col(AlertEvent.incident_id).is_not(None),
+                    col(AlertEvent.at) >= since, col(AlertEvent.at) < until))
+        .order_by(col(AlertEvent.at))
+    )).all()
+    acts: dict[int, list[tuple[float, bool]]] = defaultdict(list)
+    for incident_id, kind, at, actor_id in rows:
+        if incident_id is not None and (kind == ACK or actor_id is not None):
+            acts[int(incident_id)].append((float(at), kind == ACK))
+    return acts
+
+
+async def rule_stats(db: Database, since: float, until: float, *, rule: str | None = None) -> dict[str, RuleStats]:
+    """Per rule (only rules that fired in ``[since, until)``, or just ``rule``): firings, time
+    firing, acknowledged, cleared unattended, acknowledgment delays."""
+
+    async def run(session: AsyncSession) -> tuple[list[_Firing], dict[int, list[tuple[float, bool]]]]:
+        firings = await _firings(session, since, until, rule)
+        return firings, (await _acts(session, since, until) if firings else {})
+
+    firings, acts = await db.run(run)
+    stats: dict[str, RuleStats] = {}
+    for firing in firings:
+        s = stats.setdefault(firing.rule, RuleStats(firing.rule))
+        s.fired += 1
+        end = firing.end if firing.end is not None else until
+        s.firing_s += max(0.0, min(end, until) - firing.start)
+        if firing.end is not None:
+            s.resolved += 1
+        incident_acts = acts.get(firing.incident_id, []) if firing.incident_id is not None else []
+        before_end = [(at, is_ack) for at, is_ack in incident_acts if at <= end]
+        acks = [at for at, is_ack in before_end if is_ack]
+        if acks:
+            s.acked += 1
+            after = [at - firing.start for at in acks if at >= firing.start]
+            if after:
+                s.ack_delays_s.append(after[0])
+        if firing.end is not None and not before_end:
+            s.cleared_unattended += 1
+    return stats
+
+
+def totals(stats: Mapping[str, RuleStats]) -> Totals:
+    """Every rule's statistics summed; time to acknowledge over every acknowledged firing."""
+    delays = [d for s in stats.values() for d in s.ack_delays_s]
+    return Totals(
+        fired=sum(s.fired for s in stats.values()),
+        acked=sum(s.acked for s in stats.values()),
+        resolved=sum(s.resolved for s in stats.values()),
+        cleared_unattended=sum(s.cleared_unattended for s in stats.values()),
+        firing_s=sum(s.firing_s for s in stats.values()),
+        ack_mean_s=sum(delays) / len(delays) if delays else None,
+        ack_median_s=median(delays),
+    )
+
+
+def noisiest(stats: Mapping[str, RuleStats], limit: int = 5) -> list[RuleStats]:
+    """The rules that fired most (ties: longest firing, then name)."""
+    ranked = sorted(stats.values(), key=lambda s: (-s.fired, -s.firing_s, s.rule))
+    return [s for s in ranked if s.fired][:max(0, limit)]
+
+
+async def count_by_rule(db: Database, since: float, until: float, *, kind: str = FIRED) -> dict[str, int]:
+    """How many ``kind`` events each rule has in ``[since, until)``, most first."""
+
+    async def run(session: AsyncSession) -> list[tuple[str | None, int]]:
+        rows = await session.exec(
+            select(AlertEvent.rule, func.count())
+            .where(and_(col(AlertEvent.kind) == kind, col(AlertEvent.at) >= since, col(AlertEvent.at) < until))
+            .group_by(col(AlertEvent.rule))
+        )
+        return [(r, int(n)) for r, n in rows.all()]
+
+    rows = await db.run(run)
+    return dict(sorted(((r or "?", n) for r, n in rows), key=lambda item: (-item[1], item[0])))
+
+
+async def events_between(db: Database, since: float, until: float, *, kinds: Sequence[str] | None = None,
+                         limit: int = 1000) -> list[EventRow]:
+    """Timeline events in ``[since, until)`` (optionally only ``kinds``), oldest first, at most ``limit``."""
+
+    async def run(session: AsyncSession) -> list[EventRow]:
+        cond = [col(AlertEvent.at) >= since, col(AlertEvent.at) < until]
+        if kinds is not None:
+            cond.append(col(AlertEvent.kind).in_(tuple(kinds)))
+        rows = (await session.exec(
+            select(AlertEvent).where(and_(*cond)).order_by(col(AlertEvent.at), col(AlertEvent.id)).limit(limit)
+        )).all()
+        return [EventRow(e.at, e.kind, e.rule, e.incident_id, e.fingerprint, e.value, e.actor, e.detail) for e in rows]
+
+    return await db.run(run)
+
+
+async def incident_intervals(db: Database, rule: str, since: float, until: float) -> list[tuple[float, float]]:
+    """When incidents that ``rule`` fired into were open, overlapping ``[since, until)``, merged
+    and clipped (an incident still open lasts until ``until``); also each firing of the rule
+    itself, so a series that fired without an incident still counts."""
+
+    async def run(session: AsyncSession) -> list[tuple[float, float]]:
+        fired = (await session.exec(
+            select(AlertEvent.incident_id, AlertEvent.kind, AlertEvent.at, AlertEvent.fingerprint)
+            .where(and_(col(AlertEvent.rule) == rule, col(AlertEvent.kind).in_((FIRED, RESOLVED)),
+                        col(AlertEvent.at) < until))
+            .order_by(col(AlertEvent.at), col(AlertEvent.id))
+        )).all()
+        spans: list[tuple[float, float]] = []
+        ids = {int(i) for i, kind, _, _ in fired if i is not None}
+        open_: dict[str, float] = {}
+        for _, kind, at, fingerprint in fired:
+            key = fingerprint or ""
+            if kind == FIRED:
+                open_.setdefault(key, float(at))
+            elif key in open_:
+                spans.append((open_.pop(key), float(at)))
+        spans.extend((start, until) for start in open_.values())
+        id_list = sorted(ids)
+        for chunk in range(0, len(id_list), 500):
+            rows = (await session.exec(
+                select(AlertIncident.opened_at, AlertIncident.resolved_at)
+                .where(col(AlertIncident.id).in_(id_list[chunk:chunk + 500]))
+            )).all()
+            spans.extend((float(o), float(r) if r is not None else until) for o, r in rows)
+        return spans
+
+    return merge_intervals(await db.run(run), since, until)
+
+
+def merge_intervals(spans: Iterable[tuple[float, float]], since: float, until: float) -> list[tuple[float, float]]:
+    """Clip to ``[since, until)``, drop empty ones, merge overlaps; sorted."""
+    clipped = sorted((max(a, since), min(b, until)) for a, b in spans if min(b, until) > max(a, since))
+    merged: list[tuple[float, float]] = []
+    for a, b in clipped:
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
