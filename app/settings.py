@@ -132,6 +132,12 @@ class Settings(BaseSettings):
     alert_autotune_unattended_share: float = Field(default=0.8, ge=0, le=1)
     alert_autotune_step: float = Field(default=0.5, gt=0, le=1)
     alert_autotune_cooldown_h: float = Field(default=24.0, ge=0)
+    # --- alerts (watching the watcher, digests) --------------------------------
+    heartbeat_url: str | None = None
+    heartbeat_s: float = Field(default=60.0, ge=5)
+    heartbeat_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    digest_cron: str = "0 9 * * *"
+    digest_hours: float = Field(default=24.0, gt=0, le=24 * 31)
 
     # --- scheduler ------------------------------------------------------------
     job_misfire_grace_s: int = Field(default=30, ge=1)
@@ -139,6 +145,28 @@ class Settings(BaseSettings):
 
     # --- alerts (rules) -------------------------------------------------------
     alert_rules_file: str = ""  # empty: the shipped alerts/default_rules.toml
+
+    @field_validator("heartbeat_url", mode="before")
+    @classmethod
+    def _heartbeat_url(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip() or None
+            if value is not None and not re.match(r"https?://[^/\s]+", value):
+                raise ValueError("want an http(s) URL: a Healthchecks.io ping URL (https://hc-ping.com/<uuid>) "
+                                 "or an Uptime Kuma push URL (https://kuma.example/api/push/<token>)")
+        return value
+
+    @field_validator("digest_cron")
+    @classmethod
+    def _digest_cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a crontab expression (five fields: minute hour day month "
+                             f"weekday, e.g. '0 9 * * *'): {exc}") from None
+        return " ".join(value.split())
 
     @field_validator("telegram_admin_ids", "telegram_viewer_ids", mode="before")
     @classmethod

@@ -241,7 +241,14 @@ async def fetch_chart(store: MetricStore, preset: Preset, range_name: str, now: 
                       *, settings: Any = None) -> ChartData | NotEnoughData:
     """Read everything ``preset`` draws over ``range_name`` ending at ``now``."""
     span = RANGES[range_name]
-    since, until = now - span, now + 1e-6
+    return await fetch_window(store, preset, now - span, now, range_name=range_name, settings=settings)
+
+
+async def fetch_window(store: MetricStore, preset: Preset, since: float, now: float, *, range_name: str,
+                       settings: Any = None) -> ChartData | NotEnoughData:
+    """Like :func:`fetch_chart` over ``(since, now]`` (e.g. a digest's day); ``range_name``
+    names the span in the title when it is not one of ``RANGES``."""
+    until = now + 1e-6
     resolution = store.pick_resolution(since, until, now)
     if preset.kind == "flow":
         flow = await fetch_flow(store, since, until, resolution)

@@ -26,7 +26,9 @@ from app.supervisor import Supervisor
 from app.settings import Settings
 from tokenwatch.status_line import StatusLine
 from bot.context import BotContext
+from alerts.watch import build_watch
 from bot.routers.graph import build_pictures
+from charts.digest_chart import DigestChart
 from bot.setup import RunningBot, build_bot
 from monitoring.setup import Monitoring, build_monitoring
 from simulator.server import LocalMarket, market_from_settings
@@ -106,10 +108,21 @@ class Service:
         ctx.scheduler.add_all(pictures.jobs())
         self._stoppers.append(pictures.stop)
 
+        # watching the watcher (heartbeat, started/stopping notices) and digests
+        alerts = ctx.alerts
+        watch = build_watch(ctx, ctx.outbox, incidents=alerts.incidents if alerts else None,
+                            quiet=alerts.quiet if alerts else None,
+                            chart=DigestChart(ctx.metrics, pictures.worker, settings=s) if ctx.metrics else None)
+        if alerts is not None:
+            alerts.digest = watch.digest
+        ctx.scheduler.add_all(watch.jobs())
+
         ctx.scheduler.start()
         self._stoppers.append(ctx.scheduler.shutdown)
         await supervisor.start()
         self._stoppers.append(supervisor.stop)  # popped first: the loops end before the parts close
+        await watch.on_started()
+        self._stoppers.append(watch.on_stopping)  # popped before supervisor.stop: the sender still runs
         log.info("tokenwatch started (database %s, market %s)", db.dialect, s.market)
         return ctx
 
