@@ -85,10 +85,18 @@ def make_router() -> Router:
         for v in views:
             counts[v.severity] = counts.get(v.severity, 0) + 1
         shown = views[:MAX_CARDS]
-        await send_pieces(message, render_open_alerts(views, counts, shown=len(shown)))
         now = ctx.clock.time()
-        for view in shown:
-            await send_pieces(message, render_incident_card(view, now), card_keyboard(cb_signer, view))
+        replies = [(render_open_alerts(views, counts, shown=len(shown)), None)]
+        replies += [(render_incident_card(view, now), card_keyboard(cb_signer, view)) for view in shown]
+        failed: list[Exception] = []
+        for text, keyboard in replies:  # one card Telegram refuses must not hide the other incidents
+            try:
+                await send_pieces(message, text, keyboard)
+            except Exception as exc:  # noqa: BLE001 - re-raised below, after the others went out
+                log.warning("an /alerts reply was refused: %s", exc)
+                failed.append(exc)
+        if failed:
+            raise failed[0]
 
     @router.message(Command(ACK.name), flags=flags_for(ACK))
     async def ack(message: Message, command: CommandObject, ctx: BotContext) -> None:

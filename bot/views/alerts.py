@@ -21,12 +21,13 @@ from alerts.api import ActionResult, IncidentView, MaintenanceView, MemberView, 
 from bot.alert_args import Usage
 from bot.views.fmt import fmt_duration, fmt_when
 from bot.views.stuck import one_line
-from delivery.html import bold, code, esc, italic
+from delivery.html import bold, code, esc, italic, visible_len
 
 ALERTING_OFF = "Alerting is not running in this process."
 SEVERITY_ICONS = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
 STATE_ICONS = {"firing": "🔥", "pending": "⏳", "resolved": "✅"}
-MAX_MEMBERS = 8
+CARD_BUDGET = 3000      # visible characters of a card (Telegram allows 4096)
+DETAILS_BUDGET = 3900
 MAX_SUMMARY = 300
 MAX_LABELS = 120
 MAX_TIMELINE = 30
@@ -87,9 +88,30 @@ def _status_line(v: IncidentView, now: float) -> str:
     return "Status: " + " · ".join(parts)
 
 
-def render_incident_card(v: IncidentView, now: float, *, max_members: int = MAX_MEMBERS) -> str:
+def _size(text: str) -> int:
+    """Visible length of a piece of message HTML (its raw length if it does not parse)."""
+    try:
+        return visible_len(text)
+    except ValueError:
+        return len(text)
+
+
+def _fill(lines: list[str], extra: Sequence[str], budget: int, more: str) -> None:
+    """Append ``extra`` lines while the visible text stays within ``budget``; then say how many were left."""
+    used = sum(_size(x) + 1 for x in lines)
+    for i, entry in enumerate(extra):
+        size = _size(entry) + 1
+        if used + size > budget:
+            lines.append(italic(more.format(n=len(extra) - i)))
+            return
+        lines.append(entry)
+        used += size
+
+
+def render_incident_card(v: IncidentView, now: float, *, budget: int = CARD_BUDGET) -> str:
     """One incident: severity, title, state, who acknowledged, its alerts (root causes first, the
-    consequences folded under them), the runbook hint."""
+    consequences folded under them), the runbook hint; within ``budget`` visible characters, so a
+    card is one message with its buttons however long the names in it."""
     lines = [f"{severity_icon(v.severity, v.status)} {bold(f'#{v.id}')} {bold(one_line(v.severity.upper(), 10))} · "
              f"{bold(one_line(v.title, 200))}",
              _status_line(v, now)]
@@ -104,20 +126,12 @@ def render_incident_card(v: IncidentView, now: float, *, max_members: int = MAX_
         lines.append("🔁 flapping: one message until it settles")
     roots = [m for m in v.members if m.folded_under is None]
     folded = [m for m in v.members if m.folded_under is not None]
-    shown = 0
-    for m in roots + folded:
-        if shown >= max_members:
-            break
-        prefix = "   ↳ " if m.folded_under is not None else ""
-        lines.append(prefix + _member_line(m, now))
-        shown += 1
-    if len(v.members) > shown:
-        lines.append(italic(f"… and {len(v.members) - shown} more"))
+    tail = [f"📖 {line(v.runbook, 300)}"] if v.runbook else []
     if folded:
-        lines.append(italic(f"{len(folded)} consequence(s) folded under the root cause"))
-    if v.runbook:
-        lines.append(f"📖 {line(v.runbook, 300)}")
-    return "\n".join(lines)
+        tail.insert(0, italic(f"{len(folded)} consequence(s) folded under the root cause"))
+    members = [_member_line(m, now) for m in roots] + ["   ↳ " + _member_line(m, now) for m in folded]
+    _fill(lines, members, budget - sum(_size(x) + 1 for x in tail) - 40, "… and {n} more")
+    return "\n".join(lines + tail)
 
 
 def render_open_alerts(views: Sequence[IncidentView], counts: Mapping[str, int], *, shown: int) -> str:
@@ -145,13 +159,23 @@ def _entry_line(e: TimelineEntry) -> str:
 
 
 def render_incident_details(v: IncidentView, timeline: Sequence[TimelineEntry], now: float) -> str:
-    """🔎 Details: the incident card, then its timeline (values, state changes, who did what), oldest first."""
-    lines = [render_incident_card(v, now, max_members=20), "", f"🕑 {bold('Timeline')} (UTC)"]
-    entries = sorted(timeline, key=lambda e: e.at)[-MAX_TIMELINE:]
+    """🔎 Details: the incident card, then its timeline (values, state changes, who did what),
+    oldest first; the newest entries are kept when it all would not fit in one message."""
+    head = render_incident_card(v, now, budget=DETAILS_BUDGET // 2)
+    lines = [head, "", f"🕑 {bold('Timeline')} (UTC)"]
+    entries = [_entry_line(e) for e in sorted(timeline, key=lambda e: e.at)[-MAX_TIMELINE:]]
     if not entries:
         lines.append(italic("nothing recorded yet"))
-    lines += [_entry_line(e) for e in entries]
-    return "\n".join(lines)
+    budget = DETAILS_BUDGET - sum(_size(x) + 1 for x in lines) - 40
+    kept: list[str] = []
+    for entry in reversed(entries):  # the newest first, while they fit
+        budget -= _size(entry) + 1
+        if budget < 0:
+            break
+        kept.append(entry)
+    if len(kept) < len(entries):
+        lines.append(italic(f"… {len(entries) - len(kept)} earlier entries"))
+    return "\n".join(lines + kept[::-1])
 
 
 def render_action_result(result: ActionResult) -> str:
