@@ -27,12 +27,13 @@ from bot.context import BotContext
 from bot.middlewares.access import AccessMiddleware, RoleGate
 from bot.middlewares.context import ContextMiddleware
 from bot.middlewares.throttle import ThrottleMiddleware
-from bot.routers import dashboard, fallback, graph, jobs, ping, start, status, stuck, token
+from bot.routers import alerts, dashboard, digest, fallback, graph, jobs, ping, quiet, start, status, stuck, token, tune
 from bot.status_sections import StatusSections, default_sections
 
 log = logging.getLogger(__name__)
 
-ROUTER_MODULES: list[ModuleType] = [start, status, stuck, token, jobs, ping, graph, dashboard]
+ROUTER_MODULES: list[ModuleType] = [start, status, stuck, token, jobs, ping, graph, dashboard, alerts, quiet, tune,
+                                    digest]
 DEFAULT_PROPERTIES = DefaultBotProperties(parse_mode="HTML", link_preview_is_disabled=True)
 
 

@@ -175,3 +175,60 @@ class Signed(Filter):
         if self.rule is not None and not self.rule.resolve(data):
             return False
         return {"callback_data": data}
+
+
+class AlertAction(str, Enum):
+    ACK = "a"
+    SILENCE = "s"       # silence the incident for an hour
+    ESCALATE = "e"
+    DETAILS = "d"       # the timeline, as a new message (viewers too)
+    REMEDIATE = "r"     # the rule's remediation button ``index``
+
+
+class AlertCb(CallbackData, prefix="al"):
+    """An incident's buttons (``bot.alert_buttons``), on the engine's alert messages and on /alerts cards.
+
+    No ``ts``: these buttons never expire (an incident lives for hours or days); the incident's
+    own state decides what a press may still do. ``card`` is 1 on an /alerts card, which the bot
+    redraws after a change (the engine redraws its own alert messages)."""
+
+    action: AlertAction
+    incident: int
+    index: int = 0
+    card: int = 0
+
+
+class QuietAction(str, Enum):
+    UNSILENCE = "u"
+    END_MAINTENANCE = "mo"
+
+
+class QuietCb(CallbackData, prefix="qt"):
+    """Unsilence (``id``: the silence) and End maintenance; no expiry: the service refuses what is over.
+    ``card`` is 1 on the bot's own /silence and /maintenance replies, which it redraws after a change."""
+
+    action: QuietAction
+    id: int = 0
+    card: int = 0
+
+
+class TuneAction(str, Enum):
+    APPLY = "ap"
+    REVERT = "rv"
+
+
+class TuneCb(CallbackData, prefix="tn"):
+    """/tune's buttons. Apply names the rule by ``rule_key`` and expires (``ts``): it applies the
+    suggestion as computed at press time, which must not differ much from the one shown. Revert
+    names a recorded change (``change``) and does not expire; a second revert changes nothing."""
+
+    action: TuneAction
+    rule: str = ""
+    change: int = 0
+    ts: int = 0
+    card: int = 0  # 1 on the /tune reply (the bot redraws it after a change)
+
+
+def rule_key(name: str) -> str:
+    """A short, stable, ``:``-free key for a rule name (names may be 48 characters; callback data is 64 bytes)."""
+    return base64.urlsafe_b64encode(hashlib.sha256(name.encode()).digest()).decode()[:10]

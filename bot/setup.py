@@ -21,12 +21,14 @@ import delivery
 from app.backoff import Backoff
 from app.scheduler import JobSpec
 from app.supervisor import LoopSpec
+from bot.alert_buttons import install_alert_buttons
 from bot.app import build_dispatcher
 from bot.context import BotContext
 from bot.metrics import DeliveryCollector
 from bot.routers.common import ReplyOutboxMiddleware
 from delivery import Outbox, OutboxSender
 from bot.runner import BotRunner
+from bot.status_alerts import register_alert_sections
 from bot.status_host import register_host_sections
 from bot.status_pipeline import register_pipeline_sections
 from bot.status_sections import StatusSections, default_sections
@@ -43,6 +45,7 @@ def build_status_sections() -> StatusSections:
     """Every section of /status, in one place."""
     sections = default_sections()
     register_pipeline_sections(sections)
+    register_alert_sections(sections)
     register_host_sections(sections)
     return sections
 
@@ -75,6 +78,7 @@ class RunningBot:
 async def build_bot(ctx: BotContext, *, console_input: bool = True, console_out: Any = None) -> RunningBot:
     sections = build_status_sections()
     dp = build_dispatcher(ctx, status_sections=sections)
+    install_alert_buttons(ctx, dp["parts"].signer)  # the engine's alert messages carry this bot's buttons
     runner = BotRunner(ctx, dispatcher=dp, console_interactive=console_input, console_out=console_out)
     outbox = Outbox(ctx.db, ctx.clock)
     ctx.outbox = outbox

@@ -195,3 +195,16 @@ async def edit_in_place(query: CallbackQuery, text: str, keyboard: InlineKeyboar
         return False
     await answer_query(query, done_text)
     return True
+
+
+# --------------------------------------------------------------------------- who acts
+
+
+def actor_name(user: Any) -> str:
+    """How a Telegram user is named in the alert layer's records: ``@username`` or the full name."""
+    if user is None:
+        return "unknown"
+    username = getattr(user, "username", None)
+    if username:
+        return f"@{username}"[:64]
+    return (getattr(user, "full_name", "") or str(getattr(user, "id", "unknown")))[:64]

@@ -31,9 +31,35 @@ from monitoring.collectors.pipeline import PipelineCollector
 from monitoring.pipeline import PipelineParams
 from tests.monitoring.market_helpers import market_and_client, track
 from tokens.models import Check, Token, Transition
+from alerts.api import DigestView, TimelineEntry
+from alerts.rules import Remediation
+from bot.alert_buttons import install_alert_buttons
+from delivery.html import esc
+from tests.bot.alert_services import AlertServices, incident, member, tune_row
 
 HOSTILE = '<i>Rug & "pull"</i> \u202e🚀 &amp; <span>\n✅ fake line'
 BOT = "@tokenwatch_test_bot"
+LONG = ("\u202e" + HOSTILE + "\u200f") * 300  # a 10k-character name
+
+
+def hostile_alerts(clock: Any) -> AlertServices:
+    """The alert layer's (in-memory) services holding hostile text in every field the bot shows."""
+    now = clock.time()
+    members = [member("api_slow", f"{LONG} summary", labels={"endpoint": HOSTILE, "<k>": LONG}, value=3.14159,
+                      since=now - 120),
+               member("pipeline_stalled", HOSTILE, folded_under="api_slow", value=float("nan"))]
+    made = AlertServices.make(clock, [
+        incident(1, LONG, "critical", opened_at=now - 600, members=members * 6, runbook=LONG,
+                 remediations=[Remediation(label='<b>&"\u202e🚀\n', action="market.restart")]),
+        incident(2, HOSTILE, "warning", opened_at=now - 60, members=members[:1]),
+    ], rows=[tune_row("api_slow", 2.0, 2.5, suggestion_basis=HOSTILE),
+             tune_row(HOSTILE, 0.8, None, unit="ratio", suggestion_basis=LONG, severity=HOSTILE),
+             tune_row("memory_high", 2.0**30, 1.5 * 2**30, unit="bytes", last_change_id=7)],
+       digest=DigestView(now - 86400, now, f"📰 <b>Digest</b> {esc(LONG)}"[:3000].rsplit("&", 1)[0],
+                         chart=b"\x89PNG\r\n\x1a\n" + b"0" * 64))
+    made.incidents.timelines[1] += [TimelineEntry(now - 30, HOSTILE, LONG, LONG, 1e12),
+                                    TimelineEntry(now - 20, "escalated", None, HOSTILE)]
+    return made
 
 
 async def _failing_section(ctx: Any, snapshot: Any, now: float) -> str:
@@ -83,7 +109,9 @@ async def world(frame_ctx, fake):
             await session.commit()
         sections = build_status_sections()
         sections.add("broken", _failing_section, order=99)
+        frame_ctx.alerts = hostile_alerts(frame_ctx.clock).alerts
         dp = bot_app.build_dispatcher(frame_ctx, status_sections=sections)
+        install_alert_buttons(frame_ctx, dp["parts"].signer)
         runner = BotRunner(frame_ctx, dispatcher=dp, polling_timeout=1)
         await runner.start()
         _flaky_loop.failed = False  # type: ignore[attr-defined]
@@ -163,6 +191,7 @@ class Exercise:
         await self.say(VIEWER, VIEWER, "/frobnicate <b>&")
         self.clock.advance(1)  # the outbox paces by this (manual) clock: let the last send's spacing pass
         await self.say(ADMIN, ADMIN, "/dashboard")  # posted through the outbox
+        await self.run_alerts()
         # a sick service: the pipeline's figures cannot be read, then monitoring is not running at all
         registry = self.ctx.collectors
         registry.unregister("pipeline")
@@ -175,6 +204,54 @@ class Exercise:
             await self.say(ADMIN, ADMIN, "/status")
         finally:
             self.ctx.collectors = registry
+
+
+    async def say_all(self, chat_id: int, user_id: int, text: str, n: int) -> list[SentMessage]:
+        """Send ``text``; wait for the bot's next ``n`` messages in the chat."""
+        before = len(self.fake.sent(chat_id))
+        self.fake.user_sends(chat_id, user_id, text)
+        await self.fake.wait_for(lambda: len(self.fake.sent(chat_id)) >= before + n
+                                 or any("Something went wrong" in m.plain for m in self.fake.sent(chat_id)[before:]), 10)
+        self.done.append(text)
+        got = self.fake.sent(chat_id)[before:]
+        return got + got[-1:] * (n - len(got))  # an error notice stands in for the missing ones
+
+    async def run_alerts(self) -> None:
+        """The alert commands and buttons (alerting runs, with hostile text everywhere)."""
+        # an alert message as the engine sends it (through the outbox, with this bot's buttons)
+        view = self.ctx.alerts.incidents.views[1]
+        markup = self.ctx.alerts.buttons.incident(1, remediations=view.remediations, resolved=False)
+        before = len(self.fake.sent(ADMIN))
+        self.clock.advance(1)
+        await self.ctx.outbox.enqueue(ADMIN, "🔴 <b>#1</b> alert", key="engine:incident:1", reply_markup=markup)
+        await self.fake.wait_for(lambda: len(self.fake.sent(ADMIN)) > before, 10)
+        await self.press(ADMIN, ADMIN, self.fake.sent(ADMIN)[before], "🔎 Details", new_message_in=ADMIN)
+        _, card, _ = (await self.say_all(ADMIN, ADMIN, "/alerts", 3))[:3]
+        await self.press(ADMIN, ADMIN, card, "✅ Acknowledge")
+        for text in ("/ack 2", "/ack <b>&", "/ack 99999"):
+            await self.say(ADMIN, ADMIN, text)
+        await self.say(ADMIN, ADMIN, f"/silence rule=api_slow endpoint=tokens 2h {HOSTILE.splitlines()[0]}")
+        await self.say(ADMIN, ADMIN, "/silence api_slow 1h")
+        await self.say(ADMIN, ADMIN, "/silence endpoint=<b>&amp; 1h")
+        silences = await self.say(ADMIN, ADMIN, "/silence")
+        await self.press(ADMIN, ADMIN, silences, "🔔 Unsilence #1")
+        await self.say(ADMIN, ADMIN, f"/maintenance on 30m {LONG[:150]}")
+        await self.say(ADMIN, ADMIN, "/maintenance")
+        await self.say(ADMIN, ADMIN, "/maintenance on forever")
+        tune = await self.say(ADMIN, ADMIN, "/tune")
+        await self.press(ADMIN, ADMIN, tune, "✔ Apply api_slow")
+        self.clock.advance(1)
+        before, refused = len(self.fake.sent(ADMIN)), len(self.fake.refusals)
+        await self.say(ADMIN, ADMIN, "/digest")  # the text, then the chart through the outbox
+        await self.fake.wait_for(lambda: any(m.photo is not None for m in self.fake.sent(ADMIN)[before:])
+                                 or len(self.fake.refusals) > refused, 10)
+
+
+ALERT_STEPS = [
+    "press 🔎 Details", "/alerts", "press ✅ Acknowledge", "/ack 2", "/ack <b>&", "/ack 99999",
+    f"/silence rule=api_slow endpoint=tokens 2h {HOSTILE.splitlines()[0]}", "/silence api_slow 1h",
+    "/silence endpoint=<b>&amp; 1h", "/silence", "press 🔔 Unsilence #1", f"/maintenance on 30m {LONG[:150]}",
+    "/maintenance", "/maintenance on forever", "/tune", "press ✔ Apply api_slow", "/digest"]
 
 
 def judged_refusals(fake: FakeTelegram) -> list:
@@ -205,7 +282,8 @@ async def test_every_command_and_button_reply_is_accepted_by_telegram(fake, fram
         f"/token {world}", f"/token {world} extra", "/token <b>0xdead&beef</b>", "/token",
         "/token So11111111111111111111111111111111111111112", "/jobs", "press 🔄 Refresh",
         "press ▶ pipeline.probe", "/jobs", "/ping", "press 🔄 Run again", "press 📨 Send test message",
-        f"/status{BOT}", f"/jobs{BOT}", "/status", "/frobnicate <b>&", "/dashboard", "/status", "press 🔄 Refresh", "/status"]
+        f"/status{BOT}", f"/jobs{BOT}", "/status", "/frobnicate <b>&", "/dashboard", *ALERT_STEPS,
+        "/status", "press 🔄 Refresh", "/status"]
     # the hostile names arrived escaped: shown verbatim (one line), never as markup
     stuck = next(m for m in fake.sent(ADMIN) if m.plain.startswith("🧊 Stuck tokens"))
     assert '1. <i>Rug & "pull"</i> 🚀 &amp; <span> ✅ fa… (<S>&<S>&<S>…)' in stuck.plain
@@ -214,7 +292,22 @@ async def test_every_command_and_button_reply_is_accepted_by_telegram(fake, fram
     assert "unavailable: RuntimeError" in status.plain
     jobs = next(m for m in fake.sent(ADMIN) if "market.listener" in m.plain)
     assert f"listener lost {HOSTILE.splitlines()[0]}" in jobs.plain
+    # the alert views: hostile names escaped, one line each, every card and the details within one message
+    cards = [m for m in fake.sent(ADMIN) if m.plain.startswith(("🔴 #1 CRITICAL", "🟠 #2 WARNING"))
+             and "Timeline" not in m.plain]
+    assert len(cards) == 2 and all("✅ Acknowledge" in buttons(c) for c in cards)
+    assert all(len(c.plain) <= 4096 and "\u202e" not in c.plain for c in cards)
+    assert cards[0].plain.startswith('🔴 #1 CRITICAL · <i>Rug & "pull"</i> 🚀 &amp; <span> ✅ fake line')
+    assert "✅ Acknowledged by @user111" in cards[0].plain and "… and " in cards[0].plain
+    details = next(m for m in fake.sent(ADMIN) if "🕑 Timeline (UTC)" in m.plain)
+    assert len(details.plain) <= 4096 and "escalated — <i>Rug" in details.plain
+    tune = next(m for m in fake.sent(ADMIN) if m.plain.startswith("🎛 Tuning"))
+    assert "↩ Revert api_slow" in buttons(tune) and "↩ Revert memory_high" in buttons(tune)
+    assert "threshold 1 GiB → suggested 1.5 GiB" in tune.plain
+    [chart] = [m for m in fake.sent(ADMIN) if m.photo is not None]
+    assert chart.plain.startswith("📊 Digest ")
     sick, no_monitoring = [m for m in fake.sent(ADMIN) if "tokenwatch status" in m.plain][-2:]
+    assert "Alerts: 2 open (1 critical)" in sick.plain and "🛠 Maintenance until " in sick.plain
     assert f"figures unavailable: the pipeline collector failed: RuntimeError: database said" in sick.plain
     assert "monitoring is not running in this process" in no_monitoring.plain
 

@@ -25,7 +25,8 @@ async def test_help_lists_every_registered_command_with_an_example(fake, running
 async def test_command_menu_is_published_from_the_registry(fake, running_bot):
     await fake.wait_for(lambda: fake.commands(TOKEN), 5)
     names = [c["command"] for c in fake.commands(TOKEN)]
-    assert names == ["start", "help", "status", "stuck", "token", "jobs", "ping", "graph", "dashboard"]
+    assert names == ["start", "help", "status", "stuck", "token", "jobs", "ping", "graph", "dashboard",
+                     "alerts", "silence", "maintenance", "tune", "digest"]  # /ack is in each admin's menu only
 
 
 async def test_status_shows_counts_backlog_and_activations_from_the_database(fake, running_bot, frame_ctx):
