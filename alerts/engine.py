@@ -152,6 +152,12 @@ class AlertEngine:
         self._boosted: dict[str, float] = {}
         self._silenced_until: dict[int, float] = {}
         self._presses: dict[tuple[int, str], tuple[str, float]] = {}
+        self._dependents: dict[str, set[str]] = {}
+        for r in rules:
+            for dep in r.depends_on:
+                self._dependents.setdefault(dep, set()).add(r.name)
+        self._firing: dict[str, set[str]] = {}               # rule -> its firing series
+        self._merged: dict[int, int] = {}                    # incident -> the root cause's it moved into
         self._dirty_states: set[str] = set()
         self._dirty_incidents: set[int] = set()
         self._events: list[AlertEvent] = []
@@ -169,6 +175,8 @@ class AlertEngine:
             self.incidents = {i.id: i for i in await self.store.load_open_incidents() if i.id is not None}
             self.members = {iid: set() for iid in self.incidents}
             for st in self.states.values():
+                if st.state == FIRING:
+                    self._firing.setdefault(st.rule, set()).add(st.fingerprint)
                 if st.incident_id in self.members:
                     self.members[st.incident_id].add(st.fingerprint)
             window = self.settings.alert_repeat_window_s
@@ -361,12 +369,14 @@ class AlertEngine:
         st.summary = summary
         st.inhibited_by = None
         self._dirty_states.add(st.fingerprint)
+        self._firing.setdefault(rule.name, set()).add(st.fingerprint)
         self._note_change(st, now)
         return "fired"
 
     def _resolve_series(self, st: AlertState, now: float) -> None:
         st.state, st.resolved_at, st.clear_since, st.active_since = RESOLVED, now, None, None
         self._dirty_states.add(st.fingerprint)
+        self._firing.get(st.rule, set()).discard(st.fingerprint)
         self._note_change(st, now)
         self._event("resolved", now, st, value=st.last_value,
                     detail=f"lasted {fmt_duration(now - (st.fired_at or now))}")
@@ -414,7 +424,8 @@ class AlertEngine:
             self._event("fired", now, st, value=st.last_value, detail="flapping")
             changed.add(st.incident_id)
             return
-        self._count_fire(rule.name, now, fp, boosts)
+        if len(self._firing.get(rule.name, ())) <= 1:   # the rule starts firing (not one more series of it)
+            self._count_fire(rule.name, now, fp, boosts)
         root = self._root_for(rule)
         if root is not None:
             iid = root.incident_id
@@ -440,7 +451,8 @@ class AlertEngine:
             self._event("fired", now, st, value=st.last_value, detail=st.summary[:300])
             changed.add(iid)
         # this series may be the root cause of consequences firing elsewhere: fold them in
-        for other in list(self.states.values()):
+        dependents = self._dependents.get(rule.name, set())
+        for other in [self.states[f] for r in dependents for f in self._firing.get(r, ())]:
             if other.state != FIRING or other.inhibited_by is not None or other.incident_id in (None, iid):
                 continue
             orule = self.rules.get(other.rule)
@@ -449,6 +461,7 @@ class AlertEngine:
             old = other.incident_id
             assert old is not None
             self._place(other, iid, inhibited_by=fp)
+            self._merged[old] = iid
             self._event("folded", now, other, detail=f"consequence of {rule.name}")
             changed.update((iid, old))
 
@@ -514,7 +527,7 @@ class AlertEngine:
                 continue
             active = self._active(iid)
             if not active:
-                await self._close(inc, now)
+                await self._close(inc, now, merged_into=self._merged.pop(iid, None))
                 continue
             self._dirty_incidents.add(iid)
             old_severity = inc.severity
@@ -615,9 +628,12 @@ class AlertEngine:
         detail = f"lasted {fmt_duration(now - inc.opened_at)}" + (f"; {meanwhile}" if meanwhile else "")
         if merged_into is not None:
             detail += f"; merged into #{merged_into}"
+            inc.title = f"{inc.title[:400]} → merged into #{merged_into}"
         self._event("closed", now, incident=inc, detail=detail)
         view = self._view(inc, now)
-        if inc.announced:
+        if inc.announced and merged_into is not None:
+            await self._edit(inc, now, view=view)       # not resolved: it lives on in the root cause's
+        elif inc.announced:
             await self._edit(inc, now, view=view)
             await self._send(inc, render.resolved_ping(view, now, meanwhile), f"{inc.message_key}:resolved")
         elif inc.muted_reason and inc.muted_reason.startswith("out of band"):
