@@ -63,8 +63,8 @@ class AlertStore:
     async def insert_incident(self, incident: AlertIncident) -> AlertIncident:
         """Store a new incident; returns it with its ``id``."""
         async def q(session) -> int:
-            result = await session.execute(insert(AlertIncident).values(**_row(incident, _INCIDENT_COLS))
-                                           .returning(col(AlertIncident.id)))
+            result = await session.exec(insert(AlertIncident).values(**_row(incident, _INCIDENT_COLS))
+                                        .returning(col(AlertIncident.id)))
             return int(result.scalar_one())
 
         incident.id = await self.db.run(q)
@@ -83,14 +83,14 @@ class AlertStore:
         async def q(session) -> list[int]:
             ids: list[int] = []
             for row in new_rows:
-                result = await session.execute(insert(AlertState).values(**row).returning(col(AlertState.id)))
+                result = await session.exec(insert(AlertState).values(**row).returning(col(AlertState.id)))
                 ids.append(int(result.scalar_one()))
             if old:
-                await session.execute(update(AlertState), old)
+                await session.exec(update(AlertState), params=old)
             if inc:
-                await session.execute(update(AlertIncident), inc)
+                await session.exec(update(AlertIncident), params=inc)
             if ev:
-                await session.execute(insert(AlertEvent), ev)
+                await session.exec(insert(AlertEvent), params=ev)
             return ids
 
         ids = await self.db.run(q)
