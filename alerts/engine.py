@@ -84,6 +84,7 @@ EVENT_KINDS = (
 )
 
 PRIORITY = {"critical": CRITICAL, "warning": WARNING, "info": INFO}
+EDIT_EVERY_S = 5.0            # evaluation-driven edits of one incident message at most this often
 DOUBLE_TAP_S = 30.0           # a second Escalate / remediation press within this is a double tap
 CLOSED_CACHE = 200            # recently closed incidents kept in memory for get()
 
@@ -146,6 +147,7 @@ class AlertEngine:
         self._closed: dict[int, AlertIncident] = {}
         self._context: dict[str, Mapping[str, str]] = {}
         self._threshold: dict[str, float] = {}
+        self._value: dict[str, float] = {}                   # the latest reading per series
         self._timers: list[tuple[float, int, int, int, str]] = []   # (due, seq, incident, token, kind)
         self._seq = 0
         self._fires: dict[str, deque[float]] = {}
@@ -157,6 +159,9 @@ class AlertEngine:
             for dep in r.depends_on:
                 self._dependents.setdefault(dep, set()).add(r.name)
         self._firing: dict[str, set[str]] = {}               # rule -> its firing series
+        self._labels_cache: dict[str, dict[str, str]] = {}
+        self._last_edit: dict[int, float] = {}
+        self._edit_due: set[int] = set()
         self._merged: dict[int, int] = {}                    # incident -> the root cause's it moved into
         self._dirty_states: set[str] = set()
         self._dirty_incidents: set[int] = set()
@@ -270,6 +275,12 @@ class AlertEngine:
                     self._arm(inc, now)
                     changed.add(iid)
             await self._reconcile(changed, now, opened=set(), pings={})
+            for iid in list(self._edit_due):
+                inc = self.incidents.get(iid)
+                if inc is None:
+                    self._edit_due.discard(iid)
+                else:
+                    await self._edit(inc, now, soon=True)
             while self._timers and self._timers[0][0] <= now:
                 _, _, iid, token, kind = heapq.heappop(self._timers)
                 await self.run_timer(iid, token, kind, now)
@@ -305,20 +316,23 @@ class AlertEngine:
         fp = obs.fingerprint
         st = self.states.get(fp)
         if st is None:
+            if not (obs.breached and obs.value is not None):
+                return None        # a healthy series never seen breached needs no row
             st = AlertState(fingerprint=fp, rule=rule.name, labels_json=json.dumps(dict(obs.labels), sort_keys=True),
                             severity=rule.severity, state=RESOLVED)
             self.states[fp] = st
             self._dirty_states.add(fp)
         breached = obs.breached and obs.value is not None
+        # plain dicts, not the row: setting a SQLModel attribute per reading is the costly part
         if obs.value is not None:
-            st.last_value = obs.value
-        st.last_eval_at = now
+            self._value[fp] = obs.value
         self._context[fp] = obs.context
         self._threshold[fp] = obs.threshold
         if st.state == RESOLVED:
             if not breached:
                 return None
             st.state, st.active_since, st.clear_since = PENDING, now, None
+            st.last_value, st.last_eval_at = obs.value, now
             st.severity = rule.severity
             self._dirty_states.add(fp)
             if self._for_s(rule, now) > 0:
@@ -326,7 +340,7 @@ class AlertEngine:
                 return "pending"
         if st.state == PENDING:
             if not breached:
-                st.state, st.active_since = RESOLVED, None
+                st.state, st.active_since, st.last_value, st.last_eval_at = RESOLVED, None, obs.value, now
                 self._dirty_states.add(fp)
                 self._event("cleared", now, st, value=obs.value, detail="cleared before it fired")
                 return "cleared"
@@ -357,16 +371,17 @@ class AlertEngine:
                      f"{render.fmt_value(after, rule.unit)} after ({', '.join(report.ran)})")
             if after is not None and not rule.breached(after, obs.threshold):
                 st.state, st.active_since, st.last_value = RESOLVED, None, after
+                self._value[st.fingerprint] = after
                 self._dirty_states.add(st.fingerprint)
                 self._event("cleanup", now, st, value=after, detail=f"back under the threshold: {shown}")
                 return "cleared"
             self._event("cleanup", now, st, value=after, detail=f"still over: {shown}")
             if after is not None:
-                st.last_value = value = after
+                st.last_value = value = self._value[st.fingerprint] = after
                 summary = render_summary(rule, obs.labels, obs.context, value, obs.threshold)
             summary += f" (memory {shown})"
         st.state, st.fired_at, st.clear_since, st.resolved_at = FIRING, now, None, None
-        st.summary = summary
+        st.summary, st.last_value, st.last_eval_at = summary, value, now
         st.inhibited_by = None
         self._dirty_states.add(st.fingerprint)
         self._firing.setdefault(rule.name, set()).add(st.fingerprint)
@@ -375,6 +390,7 @@ class AlertEngine:
 
     def _resolve_series(self, st: AlertState, now: float) -> None:
         st.state, st.resolved_at, st.clear_since, st.active_since = RESOLVED, now, None, None
+        st.last_value, st.last_eval_at = self._value.get(st.fingerprint, st.last_value), now
         self._dirty_states.add(st.fingerprint)
         self._firing.get(st.rule, set()).discard(st.fingerprint)
         self._note_change(st, now)
@@ -559,7 +575,7 @@ class AlertEngine:
                     member = self._member_view(st)
                     await self._send(inc, render.join_ping(self._view(inc, now), member),
                                      f"{inc.message_key}:join:{fp}:{int(st.fired_at or now)}")
-            await self._edit(inc, now)
+            await self._edit(inc, now, soon=not pings.get(iid))
 
     def _title(self, active: Sequence[AlertState]) -> str:
         roots = [s for s in active if s.inhibited_by is None] or list(active)
@@ -640,6 +656,8 @@ class AlertEngine:
             await self._out_of_band(inc, now, "resolved")
         self.incidents.pop(inc.id, None)
         self._silenced_until.pop(inc.id, None)
+        self._last_edit.pop(inc.id, None)
+        self._edit_due.discard(inc.id)
         self._closed[inc.id] = inc
         while len(self._closed) > CLOSED_CACHE:
             self._closed.pop(next(iter(self._closed)))
@@ -784,17 +802,22 @@ class AlertEngine:
     # ------------------------------------------------------------------ messages
 
     def _labels(self, st: AlertState) -> dict[str, str]:
+        cached = self._labels_cache.get(st.fingerprint)
+        if cached is not None:
+            return cached
         try:
             raw = json.loads(st.labels_json or "{}")
-            return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+            labels = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
         except ValueError:
-            return {}
+            labels = {}
+        self._labels_cache[st.fingerprint] = labels
+        return labels
 
     def _member_view(self, st: AlertState) -> MemberView:
         rule = self.rules.get(st.rule)
         root = self.states.get(st.inhibited_by) if st.inhibited_by else None
         return MemberView(rule=st.rule, labels=self._labels(st), severity=st.severity, state=st.state,
-                          summary=st.summary, value=st.last_value,
+                          summary=st.summary, value=self._value.get(st.fingerprint, st.last_value),
                           since=st.fired_at if st.state == FIRING else st.active_since,
                           folded_under=root.rule if root is not None else None, flapping=st.flapping,
                           threshold=self._threshold.get(st.fingerprint, rule.threshold if rule else None),
@@ -831,9 +854,18 @@ class AlertEngine:
             log.exception("buttons for incident #%s failed", inc.id)
             return None
 
-    async def _edit(self, inc: AlertIncident, now: float, *, view: IncidentView | None = None) -> None:
+    async def _edit(self, inc: AlertIncident, now: float, *, view: IncidentView | None = None,
+                    soon: bool = False) -> None:
+        """Queue the incident message's new text. ``soon``: an evaluation-driven change, sent at most
+        every :data:`EDIT_EVERY_S` per incident (the tick sends what waited); presses edit at once."""
         if not inc.announced or inc.message_key is None or inc.chat_id is None:
             return
+        assert inc.id is not None
+        if soon and now - self._last_edit.get(inc.id, float("-inf")) < EDIT_EVERY_S:
+            self._edit_due.add(inc.id)
+            return
+        self._edit_due.discard(inc.id)
+        self._last_edit[inc.id] = now
         view = view or self._view(inc, now)
         inc.revision += 1
         assert inc.id is not None

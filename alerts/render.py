@@ -151,7 +151,7 @@ def incident_text(v: IncidentView, now: float) -> str:
         more = len(lines) - len(shown)
         body = shown + ([f"… {more} more line{'s' if more != 1 else ''}"] if more else [])
         text = "\n".join(head + [""] + body + ([""] + tail if tail else []))
-        if visible_len(text) <= TEXT_BUDGET or limit == 0:
+        if len(text) <= TEXT_BUDGET or visible_len(text) <= TEXT_BUDGET or limit == 0:  # raw >= visible
             return text
         limit = max(0, limit // 2 if limit > 8 else limit - 1)
 

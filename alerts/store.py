@@ -80,11 +80,15 @@ class AlertStore:
         ev = [event_row(e) for e in events]
         new_rows = [_row(s, _STATE_COLS) for s in new]
 
-        async def q(session) -> list[int]:
-            ids: list[int] = []
-            for row in new_rows:
-                result = await session.exec(insert(AlertState).values(**row).returning(col(AlertState.id)))
-                ids.append(int(result.scalar_one()))
+        async def q(session) -> dict[str, int]:
+            ids: dict[str, int] = {}
+            if new_rows:
+                await session.exec(insert(AlertState), params=new_rows)
+                fps = [row["fingerprint"] for row in new_rows]
+                for start in range(0, len(fps), 500):
+                    found = await session.exec(select(AlertState.id, AlertState.fingerprint)
+                                               .where(col(AlertState.fingerprint).in_(fps[start:start + 500])))
+                    ids.update({fp: int(i) for i, fp in found.all()})
             if old:
                 await session.exec(update(AlertState), params=old)
             if inc:
@@ -94,8 +98,8 @@ class AlertStore:
             return ids
 
         ids = await self.db.run(q)
-        for state, new_id in zip(new, ids):
-            state.id = new_id
+        for state in new:
+            state.id = ids[state.fingerprint]
 
     async def events_for(self, incident_id: int, limit: int = 30) -> list[AlertEvent]:
         """The newest ``limit`` events of an incident, oldest first."""
