@@ -16,6 +16,7 @@ COPY simulator ./simulator
 COPY bot ./bot
 COPY delivery ./delivery
 COPY monitoring ./monitoring
+COPY alerts ./alerts
 COPY charts ./charts
 COPY recovery ./recovery
 COPY migrations ./migrations

@@ -51,6 +51,8 @@ class MemberView:
     since: float | None        # fired_at (or active_since while pending)
     folded_under: str | None   # the root cause's rule when this one is a consequence (inhibited)
     flapping: bool = False
+    threshold: float | None = None
+    unit: str = ""             # the rule's unit ("s", "bytes", "ratio", ...), for formatting
 
 
 @dataclass(frozen=True)

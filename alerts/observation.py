@@ -15,6 +15,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 
 def fingerprint_of(rule: str, labels: Mapping[str, str]) -> str:
@@ -33,6 +34,6 @@ class Observation:
     at: float
     context: Mapping[str, str] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         return fingerprint_of(self.rule, self.labels)

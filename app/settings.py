@@ -139,6 +139,19 @@ class Settings(BaseSettings):
     digest_cron: str = "0 9 * * *"
     digest_hours: float = Field(default=24.0, gt=0, le=24 * 31)
 
+    # --- alerts (engine) --------------------------------------------------------
+    alert_tick_s: float = Field(default=2.0, gt=0, le=30)
+    alert_ack_timeout_s: float = Field(default=3600.0, gt=0)
+    alert_escalation_info: str = ""
+    alert_escalation_warning: str = "15m:chat,30m:dm,60m:escalation_chat,90m:webhook"
+    alert_escalation_critical: str = "5m:chat,10m:dm,20m:escalation_chat,30m:webhook"
+    escalation_webhook_url: str | None = None
+    alert_flap_changes: int = Field(default=4, ge=2)
+    alert_flap_window_s: float = Field(default=600.0, gt=0)
+    alert_flap_settle_s: float = Field(default=300.0, gt=0)
+    alert_repeat_fires: int = Field(default=5, ge=2)
+    alert_repeat_window_s: float = Field(default=3600.0, gt=0)
+
     # --- scheduler ------------------------------------------------------------
     job_misfire_grace_s: int = Field(default=30, ge=1)
     job_budget_s: float = Field(default=60.0, gt=0)

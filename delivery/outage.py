@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from app.clock import SYSTEM_CLOCK, Clock
 from app.settings import Settings
@@ -22,6 +21,7 @@ from delivery.models import WARNING, OutboxMessage
 from delivery.queries import SenderQueries
 from delivery.stats import SenderStats
 from delivery.store import Outbox
+from delivery.webhook import WebhookPoster
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class OutageWatch:
         self.since: float | None = None
         self._fallback_logged: set[int] = set()
         self._next_fallback_check = 0.0
-        self._http: Any = None
+        self._poster = WebhookPoster(fallback_timeout_s)
         self._background: set[asyncio.Task] = set()
 
     async def begins(self, error: str) -> None:
@@ -127,8 +127,6 @@ class OutageWatch:
         url = self.settings.fallback_webhook_url
         if not url:
             return True  # the ERROR log line is the fallback
-        import aiohttp
-
         payload = {
             "source": "tokenwatch",
             "kind": "telegram_outage_fallback",
@@ -142,22 +140,15 @@ class OutageWatch:
             "attempts": row.attempts,
             "last_error": row.last_error,
         }
-        try:
-            if self._http is None:
-                self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.fallback_timeout_s))
-            async with self._http.post(url, json=payload) as resp:
-                if resp.status >= 300:
-                    raise RuntimeError(f"HTTP {resp.status}")
+        error = await self._poster.post(url, payload)
+        if error is None:
             self.stats.fallback_posts += 1
             return True
-        except Exception as exc:  # noqa: BLE001 - never fatal
-            self.stats.fallback_failures += 1
-            log.warning("fallback webhook failed for outbox row %s: %s", row.id, exc)
-            return False
+        self.stats.fallback_failures += 1
+        log.warning("fallback webhook failed for outbox row %s: %s", row.id, error)
+        return False
 
     async def close(self) -> None:
         if self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        await self._poster.close()

@@ -1,0 +1,155 @@
+"""Fire, pending, resolve, flap, inhibit: what lands in the alert chat."""
+from __future__ import annotations
+
+from alerts.api import Actor
+from simulator.telegram_html import check_message, visible_text
+from tests.alerts.conftest import ALERT_CHAT, obs
+
+
+async def test_nothing_is_sent_while_pending_and_one_message_after_for(harness):
+    await harness.feed(obs("api_slow", 2.7, endpoint="tokens", threshold=2))
+    await harness.advance(58)
+    await harness.feed(obs("api_slow", 2.9, endpoint="tokens", threshold=2))
+    assert await harness.messages() == []
+    assert [e.kind for e in await harness.events()] == ["pending"]
+
+    await harness.advance(2)
+    await harness.feed(obs("api_slow", 3.1, endpoint="tokens", threshold=2))
+    sent = await harness.messages()
+    assert len(sent) == 1
+    shown = visible_text(sent[0].text)
+    assert "API tokens p95 3.1s over 2s" in shown and "WARNING" in shown
+    assert "DexScreener answers slowly" in shown
+    assert sent[0].idempotency_key.startswith("alert:")
+    # the same reading again changes nothing
+    await harness.feed(obs("api_slow", 3.1, endpoint="tokens", threshold=2))
+    assert len(await harness.rows()) == 1
+
+
+async def test_cleared_while_pending_sends_nothing(harness):
+    await harness.feed(obs("api_slow", 2.7, endpoint="tokens", threshold=2))
+    await harness.advance(30)
+    await harness.feed(obs("api_slow", 1.0, False, endpoint="tokens", threshold=2))
+    await harness.advance(60)
+    await harness.feed(obs("api_slow", 1.0, False, endpoint="tokens", threshold=2))
+    assert await harness.rows() == []
+    assert [e.kind for e in await harness.events()] == ["pending", "cleared"]
+
+
+async def test_resolution_waits_for_keep_firing_for_and_says_how_long_it_lasted(harness):
+    await harness.feed(obs("api_errors", 9, threshold=5))
+    await harness.advance(300 - 2)   # 5m: the first escalation step (chat) is due at 5m for critical
+    [incident] = await harness.engine.open_incidents()
+    await harness.engine.acknowledge(incident.id, Actor(111, "Ann"))
+    await harness.feed(obs("api_errors", 1, False, threshold=5))
+    await harness.advance(8)
+    assert len(await harness.messages()) == 1          # still within keep_firing_for (10s)
+    await harness.advance(2)                            # resolved by the tick, not at the next evaluation
+    sent = await harness.messages()
+    assert len(sent) == 2
+    resolved = visible_text(sent[-1].text)
+    assert "Resolved" in resolved and "5m" in resolved and "acknowledged by Ann" in resolved
+    edit = visible_text((await harness.last_edit()).text)
+    assert "Resolved after" in edit
+    assert harness.engine.open_counts() == {"critical": 0, "warning": 0, "info": 0}
+
+
+async def test_a_flapping_series_becomes_one_state_and_one_message_until_it_settles(harness):
+    async def flip(breached: bool) -> None:
+        await harness.feed(obs("api_errors", 9 if breached else 1, breached, threshold=5))
+
+    async def notices() -> list:     # everything but the escalation steps of the open incident
+        return [m for m in await harness.messages() if ":esc" not in m.idempotency_key]
+
+    await flip(True)                 # fire     (change 1)
+    await harness.advance(2)
+    await flip(False)
+    await harness.advance(10)        # resolve  (change 2)
+    await flip(True)                 # fire     (change 3)
+    await harness.advance(2)
+    await flip(False)
+    await harness.advance(10)        # resolve  (change 4): flapping
+    before = len(await notices())
+    for _ in range(10):              # keeps flapping: nothing new is sent
+        await flip(True)
+        await harness.advance(4)
+        await flip(False)
+        await harness.advance(12)
+    assert len(await notices()) == before
+    assert len(await harness.events("flapping")) == 1
+    assert "Flapping" in visible_text((await harness.last_edit()).text)
+    assert harness.engine.open_counts()["critical"] == 1
+    await harness.advance(300)       # settles clear: one resolution
+    sent = await notices()
+    assert len(sent) == before + 1 and "Resolved" in visible_text(sent[-1].text)
+    assert len(await harness.events("settled")) == 1
+
+
+async def test_consequences_fold_into_the_root_cause_message_without_their_own(harness):
+    await harness.feed(obs("market_api_down", 0, endpoint="pairs"))
+    await harness.advance(30)
+    await harness.feed(obs("market_api_down", 0, endpoint="pairs"))
+    assert len(await harness.messages()) == 1
+    await harness.feed(obs("pipeline_stalled", 0, stage="fetch", context={"stage": "fetch"}),
+                       obs("backlog_high", 900, threshold=500))
+    sent = await harness.messages()
+    assert len(sent) == 1                               # no message of their own
+    edit = visible_text((await harness.last_edit()).text)
+    assert "consequences:" in edit and "Processing stopped at fetch" in edit and "Backlog 900 over 500" in edit
+    assert harness.engine.open_counts()["critical"] == 1
+    assert len(await harness.events("folded")) == 2
+
+
+async def test_a_root_cause_firing_later_pulls_its_consequences_in(harness):
+    await harness.feed(obs("pipeline_stalled", 0, context={"stage": "fetch"}))
+    assert len(await harness.messages()) == 1
+    await harness.feed(obs("market_api_down", 0, endpoint="pairs"))
+    await harness.advance(30)
+    await harness.feed(obs("market_api_down", 0, endpoint="pairs"))
+    sent = await harness.messages()
+    assert len(sent) == 2                               # the root cause's incident opens
+    assert harness.engine.open_counts()["critical"] == 1   # the consequence's incident was merged into it
+    closed = await harness.events("closed")
+    assert len(closed) == 1 and "merged into" in closed[0].detail
+    first_edits = [r for r in await harness.rows() if r.target_key == sent[0].idempotency_key]
+    assert "merged into #" in visible_text(first_edits[-1].text)
+    assert not any("Resolved" in visible_text(m.text) for m in sent)
+    view = (await harness.engine.open_incidents())[0]
+    assert {m.rule: m.folded_under for m in view.members} == {"market_api_down": None,
+                                                             "pipeline_stalled": "market_api_down"}
+
+
+async def test_an_unrelated_rule_joining_pings_the_same_rule_does_not(harness):
+    await harness.feed(obs("api_errors", 9, threshold=5))
+    await harness.feed(obs("api_slow", 3, endpoint="a", threshold=2))
+    await harness.advance(60)
+    await harness.feed(obs("api_slow", 3, endpoint="a", threshold=2), obs("api_slow", 3, endpoint="b", threshold=2))
+    sent = await harness.messages()
+    assert len(sent) == 2 and "joined incident" in visible_text(sent[1].text)
+    assert harness.engine.open_counts() == {"critical": 1, "warning": 0, "info": 0}
+
+
+async def test_a_flood_of_series_is_one_message_with_counts_and_top_reasons(harness):
+    reasons = ["no pool", "rate limited", "timeout"]
+    flood = [obs("stuck_tokens", 1, threshold=0, token=f"T{i}", reason=reasons[i % 3],
+                 context={"token": f"T{i}", "reason": reasons[i % 3]}) for i in range(500)]
+    await harness.feed(*flood[:1])
+    await harness.feed(*flood[1:])
+    sent = await harness.messages()
+    assert len(sent) == 1
+    edit = (await harness.last_edit()).text
+    assert check_message(edit, "HTML") is None
+    shown = visible_text(edit)
+    assert "stuck_tokens ×500" in shown and "top reasons" in shown and "no pool (167)" in shown
+
+
+async def test_out_of_band_rules_go_to_the_log_console_and_fallback_webhook_not_the_chat(harness, caplog, capsys):
+    await harness.feed(obs("telegram_failing", 1, threshold=0))
+    assert await harness.rows() == []
+    assert any(r.levelname == "ERROR" and "Telegram delivery failing" in r.getMessage() for r in caplog.records)
+    assert "Telegram delivery failing" in capsys.readouterr().err
+    assert [e.detail for e in await harness.events("notified")] == ["opened: log, console"]
+    await harness.feed(obs("telegram_failing", 0, False, threshold=0))
+    await harness.advance(10)
+    assert [e.detail for e in await harness.events("notified")][-1] == "resolved: log, console"
+    assert await harness.rows() == []
