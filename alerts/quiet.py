@@ -127,8 +127,10 @@ class Quiet:
     @classmethod
     def from_settings(cls, db: Database, rules: RuleSet, outbox: Outbox, settings: Settings,
                       clock: Clock = SYSTEM_CLOCK, *,
-                      buttons: Callable[[], ButtonFactory] = lambda: NO_BUTTONS) -> "Quiet":
-        return cls(db, rules, outbox, clock=clock, chat_id=settings.telegram_alert_chat_id, buttons=buttons,
+                      buttons: Callable[[], ButtonFactory] = lambda: NO_BUTTONS,
+                      chat_id: int | None = None) -> "Quiet":
+        return cls(db, rules, outbox, clock=clock, buttons=buttons,
+                   chat_id=chat_id if chat_id is not None else settings.telegram_alert_chat_id,
                    silence_max_s=settings.alert_silence_max_s, maintenance_max_s=settings.alert_maintenance_max_s,
                    reminder_before_s=settings.alert_silence_reminder_s, tick_s=settings.alert_quiet_tick_s)
 

@@ -118,8 +118,10 @@ class Tuning:
     @classmethod
     def from_settings(cls, db: Database, rules: RuleSet, metrics: MetricStore, outbox: Outbox, settings: Settings,
                       clock: Clock = SYSTEM_CLOCK, *,
-                      buttons: Callable[[], ButtonFactory] = lambda: NO_BUTTONS) -> "Tuning":
-        return cls(db, rules, metrics, outbox, clock=clock, chat_id=settings.telegram_alert_chat_id, buttons=buttons,
+                      buttons: Callable[[], ButtonFactory] = lambda: NO_BUTTONS,
+                      chat_id: int | None = None) -> "Tuning":
+        return cls(db, rules, metrics, outbox, clock=clock, buttons=buttons,
+                   chat_id=chat_id if chat_id is not None else settings.telegram_alert_chat_id,
                    percentile=settings.alert_tune_percentile,
                    min_history_s=settings.alert_tune_min_history_h * 3600.0,
                    auto_interval_s=settings.alert_autotune_interval_s,

@@ -53,8 +53,11 @@ class Watch:
 
 
 def build_watch(ctx: AlertsContext, outbox: Outbox | None, *, incidents: IncidentService | None = None,
-                quiet: QuietService | None = None, chart: ChartProvider | None = None) -> Watch:
+                quiet: QuietService | None = None, chart: ChartProvider | None = None,
+                alert_chat_id: int | None = None) -> Watch:
+    """``alert_chat_id`` overrides ``TELEGRAM_ALERT_CHAT_ID`` (the console chat when running without Telegram)."""
     s = ctx.settings
+    chat = alert_chat_id if alert_chat_id is not None else s.telegram_alert_chat_id
     heartbeat = None
     if s.heartbeat_url:
         collectors = ctx.collectors
@@ -63,9 +66,9 @@ def build_watch(ctx: AlertsContext, outbox: Outbox | None, *, incidents: Inciden
                               clock=ctx.clock, started_at=ctx.started_at or ctx.clock.time(),
                               max_age_s=max(30.0, 3 * interval), timeout_s=s.heartbeat_timeout_s)
     notices = None
-    if outbox is not None and s.telegram_alert_chat_id is not None:
-        notices = Notices(outbox, s.telegram_alert_chat_id, ctx.clock, started_at=ctx.started_at or ctx.clock.time(),
+    if outbox is not None and chat is not None:
+        notices = Notices(outbox, chat, ctx.clock, started_at=ctx.started_at or ctx.clock.time(),
                           database=ctx.db.dialect, market=s.market, incidents=incidents, quiet=quiet)
-    digest = Digest(ctx.db, outbox, ctx.clock, chart=chart, alert_chat_id=s.telegram_alert_chat_id,
+    digest = Digest(ctx.db, outbox, ctx.clock, chart=chart, alert_chat_id=chat,
                     cron=s.digest_cron, hours=s.digest_hours)
     return Watch(heartbeat, notices, digest, s.heartbeat_s)

@@ -80,7 +80,7 @@ async def build_bot(ctx: BotContext, *, console_input: bool = True, console_out:
     dp = build_dispatcher(ctx, status_sections=sections)
     install_alert_buttons(ctx, dp["parts"].signer)  # the engine's alert messages carry this bot's buttons
     runner = BotRunner(ctx, dispatcher=dp, console_interactive=console_input, console_out=console_out)
-    outbox = Outbox(ctx.db, ctx.clock)
+    outbox = ctx.outbox if ctx.outbox is not None else Outbox(ctx.db, ctx.clock)
     ctx.outbox = outbox
     if runner.mode != "console":  # replies to Telegram are paced and retried with the alerts
         dp.update.outer_middleware(ReplyOutboxMiddleware(outbox))

@@ -26,7 +26,11 @@ from app.supervisor import Supervisor
 from app.settings import Settings
 from tokenwatch.status_line import StatusLine
 from bot.context import BotContext
+from alerts.rules import load_configured_rules
+from alerts.setup import build_alerts
 from alerts.watch import build_watch
+from bot.console import CONSOLE_CHAT_ID
+from delivery import Outbox
 from bot.routers.graph import build_pictures
 from charts.digest_chart import DigestChart
 from bot.setup import RunningBot, build_bot
@@ -37,6 +41,13 @@ from tokens.pipeline import Pipeline
 # Everything is imported up front, before the loop runs: a first import inside a running
 # service would block the event loop for seconds.
 log = logging.getLogger("tokenwatch")
+
+
+def alert_chat_id(settings: Settings) -> int | None:
+    """Where alerts go: ``TELEGRAM_ALERT_CHAT_ID``; without Telegram, the console chat (the terminal)."""
+    if settings.telegram_alert_chat_id is not None:
+        return settings.telegram_alert_chat_id
+    return CONSOLE_CHAT_ID if not settings.telegram_bot_token else None
 
 
 class Service:
@@ -54,6 +65,7 @@ class Service:
 
     async def start(self) -> BotContext:
         s = self.settings
+        rules = await asyncio.to_thread(load_configured_rules, s)  # a bad rules file stops here, first
         db = Database.from_settings(s)
         await upgrade(s.database_url)
         ctx = BotContext(settings=s, db=db, clock=self.clock, started_at=self.clock.time())
@@ -94,6 +106,13 @@ class Service:
         supervisor.add_all(monitoring.loops())
         self._stoppers.append(monitoring.stop)
 
+        # alerts: rules over every monitoring snapshot -> incidents -> the outbox (built before the
+        # bot, whose buttons the alert messages carry)
+        ctx.outbox = Outbox(db, self.clock)
+        alerts = await build_alerts(ctx, ctx.outbox, alert_chat_id=alert_chat_id(s), rules=rules)
+        ctx.scheduler.add_all(alerts.jobs())
+        self._stoppers.append(alerts.stop)
+
         # bot and delivery
         bot = self.bot = await build_bot(ctx, console_input=self.console_input, console_out=self.console_out)
         ctx.scheduler.add_all(bot.jobs())
@@ -109,12 +128,10 @@ class Service:
         self._stoppers.append(pictures.stop)
 
         # watching the watcher (heartbeat, started/stopping notices) and digests
-        alerts = ctx.alerts
-        watch = build_watch(ctx, ctx.outbox, incidents=alerts.incidents if alerts else None,
-                            quiet=alerts.quiet if alerts else None,
-                            chart=DigestChart(ctx.metrics, pictures.worker, settings=s) if ctx.metrics else None)
-        if alerts is not None:
-            alerts.digest = watch.digest
+        watch = build_watch(ctx, ctx.outbox, incidents=alerts.incidents, quiet=alerts.quiet,
+                            chart=DigestChart(ctx.metrics, pictures.worker, settings=s) if ctx.metrics else None,
+                            alert_chat_id=alert_chat_id(s))
+        alerts.digest = watch.digest
         ctx.scheduler.add_all(watch.jobs())
 
         ctx.scheduler.start()

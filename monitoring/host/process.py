@@ -91,6 +91,14 @@ class ProcessCollector:
             limits=limits,
         )
 
+    async def memory_share(self) -> float | None:
+        """Resident memory as a share of the effective limit, read now (off the loop), or None
+        when no limit is known. The alert engine measures again with it after a cleanup."""
+        reading = await asyncio.to_thread(self._read, self._limits is None)
+        limits = reading.limits or self._limits or CgroupLimits(None, None, None)
+        mem_limit = effective_memory_limit(limits.memory_limit_bytes, reading.mem_total)
+        return reading.rss / mem_limit if mem_limit else None
+
     async def collect(self, now: float) -> list[Sample]:
         mono = self.clock.monotonic()
         refresh = self._limits_at is None or mono - self._limits_at >= self.limits_ttl_s
