@@ -87,6 +87,7 @@ PRIORITY = {"critical": CRITICAL, "warning": WARNING, "info": INFO}
 EDIT_EVERY_S = 5.0            # evaluation-driven edits of one incident message at most this often
 DOUBLE_TAP_S = 30.0           # a second Escalate / remediation press within this is a double tap
 CLOSED_CACHE = 200            # recently closed incidents kept in memory for get()
+HOLD_GRACE_S = 60.0           # a consequence waits for a pending root cause at most its `for` plus this
 
 Remediator = Callable[[], Awaitable[str]]
 """A remediation action: does something, returns one plain-text line saying what happened."""
@@ -167,6 +168,8 @@ class AlertEngine:
         self._dirty_incidents: set[int] = set()
         self._events: list[AlertEvent] = []
         self._posts: list[tuple[int, str, dict[str, Any]]] = []     # (incident, url, payload)
+        self._aftermath: dict[str, float] = {}               # released consequence -> fires on its own from
+        self._released_into: set[int] = set()                # incidents a released consequence moved to
         self._lock = asyncio.Lock()
         self._started = False
 
@@ -237,6 +240,8 @@ class AlertEngine:
                 elif transition == "resolved":
                     if st.incident_id is not None:
                         changed.add(st.incident_id)
+            changed |= self._released_into
+            self._released_into = set()
             await self._reconcile(changed, now, opened, pings)
             for rule_name, fp in boosts:
                 await self._boost(rule_name, fp, now)
@@ -258,6 +263,8 @@ class AlertEngine:
                             and now - st.clear_since >= rule.keep_firing_for_s):
                         self._resolve_series(st, now)
                         changed.add(iid)
+                        changed |= self._released_into
+                        self._released_into = set()
                     if st.flapping and self._last_change(st) is not None \
                             and now - (self._last_change(st) or now) >= self.settings.alert_flap_settle_s:
                         st.flapping = False
@@ -342,10 +349,14 @@ class AlertEngine:
             if not breached:
                 st.state, st.active_since, st.last_value, st.last_eval_at = RESOLVED, None, obs.value, now
                 self._dirty_states.add(fp)
+                self._aftermath.pop(fp, None)
                 self._event("cleared", now, st, value=obs.value, detail="cleared before it fired")
                 return "cleared"
-            if now - (st.active_since or now) < self._for_s(rule, now):
+            if now - (st.active_since or now) < self._for_s(rule, now) or now < self._aftermath.get(fp, now):
                 return None
+            if self._root_pending(rule, now):
+                return None    # its root cause is about to fire: wait, then fold under it
+            self._aftermath.pop(fp, None)
             return await self._fire(st, rule, obs, now)
         # FIRING
         if breached:
@@ -396,6 +407,50 @@ class AlertEngine:
         self._note_change(st, now)
         self._event("resolved", now, st, value=st.last_value,
                     detail=f"lasted {fmt_duration(now - (st.fired_at or now))}")
+        self._release(st, now)
+
+    def _root_pending(self, rule: Rule, now: float) -> bool:
+        """Whether a rule ``rule`` depends on is pending (breached, waiting for its ``for``): a
+        consequence that fired first would open its own incident a moment before its root cause."""
+        for dep in rule.depends_on:
+            dep_rule = self.rules.get(dep)
+            if dep_rule is None:
+                continue
+            for other in self.states.values():
+                if (other.rule == dep and other.state == PENDING and other.active_since is not None
+                        and now - other.active_since <= self._for_s(dep_rule, now) + HOLD_GRACE_S):
+                    return True
+        return False
+
+    def _release(self, root: AlertState, now: float) -> None:
+        """The root cause ``root`` resolved: the consequences folded under it still firing move under
+        another firing root cause, or go back to pending, to fire on their own (a new message) only if
+        they are still breached after their ``for`` and ``keep_firing_for`` (lagging windows clear by
+        then). The incident then resolves with its root cause, not minutes later."""
+        iid = root.incident_id
+        if iid is None or root.flapping:    # a flapping root keeps its incident (and consequences) open
+            return
+        for fp in list(self.members.get(iid, ())):
+            other = self.states[fp]
+            if other.inhibited_by != root.fingerprint or other.state != FIRING:
+                continue
+            rule = self.rules.get(other.rule)
+            if rule is None:
+                continue
+            new_root = self._root_for(rule)
+            if new_root is not None and new_root.incident_id is not None:
+                self._place(other, new_root.incident_id, inhibited_by=new_root.fingerprint)
+                self._released_into.add(new_root.incident_id)
+                continue
+            grace = max(rule.for_s, rule.keep_firing_for_s)
+            self._event("pending", now, other, value=self._value.get(fp),
+                        detail=f"{root.rule} resolved; fires on its own if still breached in {fmt_duration(grace)}")
+            self.members[iid].discard(fp)
+            self._firing.get(other.rule, set()).discard(fp)
+            other.state, other.active_since, other.clear_since = PENDING, now, None
+            other.incident_id, other.inhibited_by = None, None
+            self._dirty_states.add(fp)
+            self._aftermath[fp] = now + grace
 
     def _changes(self, st: AlertState) -> list[float]:
         try:

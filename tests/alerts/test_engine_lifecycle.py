@@ -153,3 +153,65 @@ async def test_out_of_band_rules_go_to_the_log_console_and_fallback_webhook_not_
     await harness.advance(10)
     assert [e.detail for e in await harness.events("notified")][-1] == "resolved: log, console"
     assert await harness.rows() == []
+
+
+async def test_a_consequence_waits_for_its_pending_root_cause_and_is_folded_not_sent(harness):
+    """Processing stops (for 0s) while the market outage is still pending (for 30s): the stall
+    waits for its root cause instead of going out as its own incident a moment before it."""
+    await harness.feed(obs("market_api_down", 0, endpoint="pairs"))
+    await harness.advance(10)
+    await harness.feed(obs("market_api_down", 0, endpoint="pairs"),
+                       obs("pipeline_stalled", 0, context={"stage": "fetch"}))
+    assert await harness.messages() == []
+    await harness.advance(20)
+    await harness.feed(obs("market_api_down", 0, endpoint="pairs"),
+                       obs("pipeline_stalled", 0, context={"stage": "fetch"}))
+    await harness.feed(obs("market_api_down", 0, endpoint="pairs"),
+                       obs("pipeline_stalled", 0, context={"stage": "fetch"}))
+    sent = await harness.messages()
+    assert len(sent) == 1 and "Market API down" in visible_text(sent[0].text)
+    view = (await harness.engine.open_incidents())[0]
+    assert {m.rule: m.folded_under for m in view.members} == {"market_api_down": None,
+                                                             "pipeline_stalled": "market_api_down"}
+    assert await harness.events("closed") == []      # no incident of its own was opened and merged
+
+
+async def test_the_incident_resolves_with_its_root_cause_while_a_lagging_consequence_clears(harness):
+    """The market answers again; the backlog (a lagging window) is still over its limit for a
+    moment. The resolution goes out with the root cause, and the backlog, clear before its own
+    keep_firing_for, never gets a message of its own."""
+    await harness.feed(obs("market_api_down", 0, endpoint="pairs"))
+    await harness.advance(30)
+    await harness.feed(obs("market_api_down", 0, endpoint="pairs"), obs("backlog_high", 900, threshold=500))
+    assert len(await harness.messages()) == 1
+    await harness.feed(obs("market_api_down", 1, breached=False, endpoint="pairs"),
+                       obs("backlog_high", 800, threshold=500))
+    await harness.advance(20)       # keep_firing_for of market_api_down (20s)
+    await harness.feed(obs("market_api_down", 1, breached=False, endpoint="pairs"),
+                       obs("backlog_high", 700, threshold=500))
+    sent = await harness.messages()
+    assert len(sent) == 2 and "Resolved" in visible_text(sent[1].text)
+    assert harness.engine.open_counts() == {"critical": 0, "warning": 0, "info": 0}
+    await harness.advance(4)
+    await harness.feed(obs("market_api_down", 1, breached=False, endpoint="pairs"),
+                       obs("backlog_high", 300, breached=False, threshold=500))
+    await harness.advance(30)
+    assert len(await harness.messages()) == 2       # the backlog cleared: nothing more
+
+
+async def test_a_consequence_still_breached_after_its_root_resolved_opens_its_own_incident(harness):
+    await harness.feed(obs("market_api_down", 0, endpoint="pairs"))
+    await harness.advance(30)
+    await harness.feed(obs("market_api_down", 0, endpoint="pairs"), obs("backlog_high", 900, threshold=500))
+    await harness.advance(30)
+    await harness.feed(obs("market_api_down", 1, breached=False, endpoint="pairs"),
+                       obs("backlog_high", 900, threshold=500))
+    await harness.advance(20)
+    await harness.feed(obs("market_api_down", 1, breached=False, endpoint="pairs"),
+                       obs("backlog_high", 900, threshold=500))
+    assert len(await harness.messages()) == 2        # opened, resolved
+    await harness.advance(12)                          # backlog_high's keep_firing_for (10s) passed
+    await harness.feed(obs("market_api_down", 1, breached=False, endpoint="pairs"),
+                       obs("backlog_high", 950, threshold=500))
+    sent = await harness.messages()
+    assert len(sent) == 3 and "Backlog 950 over 500" in visible_text(sent[2].text)
