@@ -425,8 +425,8 @@ class AlertEngine:
     def _release(self, root: AlertState, now: float) -> None:
         """The root cause ``root`` resolved: the consequences folded under it still firing move under
         another firing root cause, or go back to pending, to fire on their own (a new message) only if
-        they are still breached after their ``for`` and ``keep_firing_for`` (lagging windows clear by
-        then). The incident then resolves with its root cause, not minutes later."""
+        they are still breached after their ``for`` + ``keep_firing_for`` + ``window`` (a lagging
+        window, such as the API error rate, clears by then). The incident then resolves with its root cause, not minutes later."""
         iid = root.incident_id
         if iid is None or root.flapping:    # a flapping root keeps its incident (and consequences) open
             return
@@ -442,7 +442,7 @@ class AlertEngine:
                 self._place(other, new_root.incident_id, inhibited_by=new_root.fingerprint)
                 self._released_into.add(new_root.incident_id)
                 continue
-            grace = max(rule.for_s, rule.keep_firing_for_s)
+            grace = rule.for_s + rule.keep_firing_for_s + rule.window_s   # a lagging window clears by then
             self._event("pending", now, other, value=self._value.get(fp),
                         detail=f"{root.rule} resolved; fires on its own if still breached in {fmt_duration(grace)}")
             self.members[iid].discard(fp)

@@ -1,0 +1,268 @@
+"""Alerts end to end, as operators see them: the real ``Service`` (local market in-process, SQLite,
+scheduler, monitoring, alert engine, outbox, aiogram bot) talking to the fake Bot API server.
+
+To run in real time, the rules are the SHIPPED file with every duration divided by 10
+(``tests/alerts/scaled_rules.py``; groups, depends_on and severities unchanged), monitoring
+collects every second, the API error window is 30 s instead of 300 s, and the escalation chains are
+a few seconds long. One service runs for the whole module; each check starts from a calm state
+(no open incident, no fault) and waits with polling predicates, never with a fixed sleep as an
+assertion, and asserts no timing (``bench/alert_outage.py`` measures the timing claims).
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from app.settings import Settings
+from simulator.model import derive_address
+from simulator.names import hostile_names
+from simulator.telegram_api import FakeTelegram, Refusal, SentMessage
+from tests.alerts.scaled_rules import scaled_rules_file
+from tests.bot.frame_fixtures import buttons
+from tokens.models import Token
+from tokenwatch.service import Service
+
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(240)]
+
+TOKEN = "123456:TEST-e2e"
+ADMIN, VIEWER, STRANGER = 111, 222, 333
+ALERT_CHAT, ESCALATION_CHAT = -100500, -100600
+HEALTHY_S = 25.0           # the healthy phase right after the start
+ESCALATE_AFTER_S = 6.0     # critical chain: the alert chat after 6 s, the escalation chat after 9 s
+STUCK = [derive_address("e2e-stuck", i) for i in range(500)]   # valid mints
+WAIT_S = 60.0              # generous ceiling for anything the service does by itself
+
+
+@dataclass
+class World:
+    fake: FakeTelegram
+    service: Service
+    healthy: list[SentMessage] = field(default_factory=list)   # alert-chat messages in the healthy phase
+
+    def alert_msgs(self) -> list[SentMessage]:
+        return self.fake.sent(ALERT_CHAT)
+
+    def refused(self) -> list[Refusal]:
+        """What Telegram refused that no test asked it to refuse (bad HTML, too long, ...)."""
+        return [r for r in self.fake.refusals if not r.injected and r.method != "answercallbackquery"]
+
+    async def until(self, predicate, timeout: float = WAIT_S, what: str = "condition"):
+        try:
+            return await self.fake.wait_for(predicate, timeout)
+        except TimeoutError:
+            shown = "\n".join(f"  {m.chat_id}#{m.message_id}: {m.plain[:200]!r}" for m in self.fake.all_sent())
+            raise AssertionError(f"{what}: not within {timeout:.0f}s; sent so far:\n{shown}") from None
+
+    async def calm(self) -> None:
+        """No fault and no open incident: the start of every check."""
+        await self.service.market.reset_faults()
+        engine = self.service.ctx.alerts.incidents
+        await self.until(lambda: not engine.incidents, what="no incident open")
+
+    async def press(self, chat: int, user: int, msg: SentMessage, data: str) -> dict:
+        query = self.fake.user_presses(chat, user, msg.message_id, data)
+        return await self.until(lambda: next((a for a in self.fake.callback_answers
+                                              if a["callback_query_id"] == query), None), 20, "callback answer")
+
+    async def say(self, chat: int, user: int, text: str) -> SentMessage:
+        before = len(self.fake.sent(chat))
+        self.fake.user_sends(chat, user, text)
+        await self.until(lambda: len(self.fake.sent(chat)) > before, 20, f"a reply to {text}")
+        return self.fake.sent(chat)[before]
+
+
+def is_alert(msg: SentMessage) -> bool:
+    """An alert message (not the "started"/"stopping" notices or command replies)."""
+    return not msg.plain.startswith(("🟢", "🔴 tokenwatch stopping", "⏹"))
+
+
+def incident_msgs(world: World, after: int = 0, word: str = "Market API down") -> list[SentMessage]:
+    return [m for m in world.alert_msgs() if m.message_id > after and word in m.plain and "CRITICAL #" in m.plain]
+
+
+def settings_for(fake: FakeTelegram, tmp: Path) -> Settings:
+    return Settings(
+        _env_file=None, database_url=f"sqlite+aiosqlite:///{tmp / 'tw.db'}", http_port=0, status_line=False,
+        sim_migration_interval_s=0.5, hot_check_interval_s=1, cold_check_interval_s=4.5, collect_interval_s=1,
+        process_interval_s=0.5, stuck_after_s=3, api_timeout_s=2.0,
+        telegram_bot_token=TOKEN, telegram_api_base=fake.base_url, telegram_admin_ids=[ADMIN],
+        telegram_viewer_ids=[VIEWER], telegram_alert_chat_id=ALERT_CHAT, telegram_escalation_chat_id=ESCALATION_CHAT,
+        command_rate_limit_per_min=1000, alert_rules_file=str(scaled_rules_file(tmp / "rules.toml")),
+        alert_tick_s=0.5, alert_quiet_tick_s=1, graph_render_processes=1,
+        alert_escalation_critical=f"{ESCALATE_AFTER_S:g}s:chat,{ESCALATE_AFTER_S * 1.5:g}s:escalation_chat",
+        alert_escalation_warning=f"{ESCALATE_AFTER_S:g}s:chat")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(tmp_path_factory):
+    fake = FakeTelegram(enforce_limits=False)
+    await fake.start()
+    fake.add_bot(TOKEN, "tokenwatch_e2e_bot")
+    for uid in (ADMIN, VIEWER, STRANGER):
+        fake.add_chat(uid, "private")
+    fake.add_chat(ALERT_CHAT, "supergroup", title="alerts", members=[ADMIN, VIEWER])
+    fake.add_chat(ESCALATION_CHAT, "supergroup", title="on call", members=[ADMIN])
+    service = Service(settings_for(fake, tmp_path_factory.mktemp("e2e")), console_input=False,
+                      console_out=io.StringIO())
+    await service.start()
+    service.ctx.pipeline.api_stats.window_s = 30.0     # the 300 s API error window, scaled like the rules
+    w = World(fake, service)
+    try:
+        # the healthy phase: the local market, no fault, the scaled rules evaluated every second
+        await w.until(lambda: any(m.plain.startswith("🟢") for m in w.alert_msgs()), 30, "the started notice")
+        await asyncio.sleep(HEALTHY_S)
+        w.healthy = [m for m in w.alert_msgs() if is_alert(m)]
+        yield w
+    finally:
+        await service.stop()
+        await fake.stop()
+
+
+async def test_a_healthy_run_sends_no_alert(world: World):
+    assert world.service.ctx.collectors.last_collection_at is not None
+    assert world.healthy == [], [m.plain for m in world.healthy]
+    assert any(m.plain.startswith("🟢") for m in world.alert_msgs())    # the started notice is no alert
+
+
+async def test_outage_is_one_incident_with_consequences_and_only_an_admin_can_acknowledge(world: World):
+    await world.calm()
+    market = world.service.market
+    # 500 tokens in monitoring (hostile names among them), then the market goes down: they all get stuck
+    names = hostile_names()
+    for i in range(500):
+        await market.push_migration(STUCK[i], name=names[i % len(names)], symbol=f"S{i}")
+    pipeline_db = world.service.ctx.db
+
+    async def discovered() -> int:
+        async with pipeline_db.session() as session:
+            return int((await session.exec(select(func.count()).select_from(Token)
+                                           .where(col(Token.mint).in_(STUCK)))).one())
+
+    deadline = time.monotonic() + WAIT_S
+    while await discovered() < 500:
+        assert time.monotonic() < deadline, f"only {await discovered()} of 500 tokens discovered"
+        await asyncio.sleep(0.5)
+    before = max((m.message_id for m in world.alert_msgs()), default=0)
+    await market.apply_faults({"outage": True, "outage_mode": "503"})
+    try:
+        incident = (await world.until(lambda: incident_msgs(world, before), what="the outage incident"))[0]
+        # its consequences are folded into the same message (edits), never messages of their own
+        await world.until(lambda: "consequences:" in (incident.text or "") and "pipeline_stalled" in incident.plain,
+                          what="processing stopped folded in")
+        await world.until(lambda: "tokens_stuck" in incident.plain, what="stuck tokens folded in")
+        assert incident.edits, "consequences arrive as edits of the incident message"
+
+        def stuck_shown() -> int:
+            line = next((ln for ln in incident.plain.splitlines() if "tokens stuck in monitoring" in ln), "")
+            return int(line.split("tokens_stuck ")[-1].split()[0]) if line else 0
+
+        await world.until(lambda: stuck_shown() >= 500, what="the 500 stuck tokens counted in the message")
+        kb = buttons(incident)
+        ack = kb["✅ Acknowledge"]
+        text_before, edits_before = incident.text, len(incident.edits)
+        engine = world.service.ctx.alerts.incidents
+
+        # a viewer, a stranger and a forged press: refused, nothing changes
+        for user in (VIEWER, STRANGER):
+            answer = await world.press(ALERT_CHAT, user, incident, ack)
+            assert answer["text"] and "admin" in answer["text"].lower(), answer
+        forged = ack[:-3] + ("AAA" if not ack.endswith("AAA") else "BBB")
+        answer = await world.press(ALERT_CHAT, ADMIN, incident, forged)
+        assert answer["text"], answer
+        assert not any(m.acked_by for m in await engine.open_incidents())
+        assert "Acknowledged" not in incident.plain and len(incident.edits) >= edits_before
+        assert text_before is not None
+
+        # the admin acknowledges: the message shows who; no escalation follows after its time
+        answer = await world.press(ALERT_CHAT, ADMIN, incident, ack)
+        assert "Acknowledged" in answer["text"], answer
+        await world.until(lambda: "Acknowledged by" in incident.plain, what="the ack shown on the message")
+        acked_at = time.monotonic()
+        await world.until(lambda: time.monotonic() - acked_at > ESCALATE_AFTER_S * 2, ESCALATE_AFTER_S * 3)
+        assert not any("unacknowledged" in m.plain for m in world.alert_msgs() if m.message_id > before)
+        assert world.fake.sent(ESCALATION_CHAT) == []
+    finally:
+        await market.reset_faults()
+
+    # recovery: one resolved message that says how long it lasted
+    resolved = await world.until(lambda: [m for m in world.alert_msgs() if m.message_id > incident.message_id
+                                          and m.plain.startswith("✅ Resolved")], what="the resolved message")
+    assert f"#{incident.plain.split('#')[1].split()[0]}" in resolved[0].plain and " after " in resolved[0].plain
+    assert "acknowledged by" in resolved[0].plain
+    await world.until(lambda: incident.plain.startswith("✅"), what="the incident message edited to resolved")
+    # a flood of 500 stuck tokens made at most 3 messages (here: the incident and its resolution)
+    await asyncio.sleep(3)   # anything late would show up here
+    during = [m for m in world.alert_msgs() if m.message_id > before]
+    assert len(during) <= 3, [m.plain[:120] for m in during]
+
+    # a stale press (Acknowledge on the resolved incident) changes nothing
+    edits = len(incident.edits)
+    answer = await world.press(ALERT_CHAT, ADMIN, incident, ack)
+    assert "resolved" in answer["text"].lower(), answer
+    await asyncio.sleep(1)
+    assert len(incident.edits) == edits
+    assert pipeline_db is not None
+
+
+async def test_an_unacknowledged_outage_escalates_at_the_set_time(world: World):
+    await world.calm()
+    before = max((m.message_id for m in world.alert_msgs()), default=0)
+    await world.service.market.apply_faults({"outage": True, "outage_mode": "503"})
+    try:
+        incident = (await world.until(lambda: incident_msgs(world, before), what="the outage incident"))[0]
+        ping = (await world.until(lambda: [m for m in world.alert_msgs() if m.message_id > incident.message_id
+                                           and "unacknowledged" in m.plain], what="the escalation ping"))[0]
+        assert "tg://user?id=111" in (ping.text or "")        # mentions the on-call admin
+        posted = (await world.until(lambda: world.fake.sent(ESCALATION_CHAT), what="the escalation chat post"))[0]
+        assert "Escalated" in posted.plain and "Market API down" in posted.plain
+    finally:
+        await world.service.market.reset_faults()
+    await world.until(lambda: [m for m in world.alert_msgs() if m.message_id > incident.message_id
+                               and m.plain.startswith("✅ Resolved") and "escalated" in m.plain],
+                      what="the resolved message (escalated meanwhile)")
+
+
+async def test_maintenance_mutes_a_warning_and_ends_with_one_summary(world: World):
+    await world.calm()
+    reply = await world.say(ADMIN, ADMIN, "/maintenance on 30m test")
+    assert "Maintenance on" in reply.plain, reply.plain
+    before = max((m.message_id for m in world.alert_msgs()), default=0)
+    engine = world.service.ctx.alerts.incidents
+    # some requests fail (not all: no outage): the API error rate warning fires
+    await world.service.market.apply_faults({"error_rate": 0.7, "error_codes": [502]})
+    try:
+        await world.until(lambda: any(st.rule == "api_errors" and st.state == "firing"
+                                      for st in engine.states.values()), what="api_errors firing")
+    finally:
+        await world.service.market.reset_faults()
+    assert [m for m in world.alert_msgs() if m.message_id > before] == []     # nothing sent meanwhile
+    reply = await world.say(ADMIN, ADMIN, "/maintenance off")
+    assert "Maintenance off" in reply.plain, reply.plain
+    summary = (await world.until(lambda: [m for m in world.alert_msgs() if m.message_id > before],
+                                 what="the maintenance summary"))
+    assert len(summary) == 1 and "Maintenance over" in summary[0].plain and "api_errors" in summary[0].plain
+    await world.calm()
+
+
+async def test_hostile_names_never_make_telegram_refuse_a_message(world: World):
+    market = world.service.market
+    for i, name in enumerate(hostile_names()):
+        await market.push_migration(derive_address("e2e-hostile", i), name=name, symbol=name[:10])
+    # the commands that show tokens and alerts, with whatever the run produced so far
+    for command in ("/status", "/stuck", "/alerts"):
+        await world.say(ADMIN, ADMIN, command)
+    closed = [m for m in world.alert_msgs() if "🔎 Details" in buttons(m)]
+    if closed:
+        await world.press(ALERT_CHAT, ADMIN, closed[0], buttons(closed[0])["🔎 Details"])
+        await world.until(lambda: any("#" in m.plain for m in world.fake.sent(ALERT_CHAT)[-1:]), 20, "details")
+    refused = world.refused()
+    assert refused == [], json.dumps([r.__dict__ for r in refused], ensure_ascii=False)[:2000]
