@@ -93,7 +93,7 @@ def settings_for(fake: FakeTelegram, tmp: Path) -> Settings:
     return Settings(
         _env_file=None, database_url=f"sqlite+aiosqlite:///{tmp / 'tw.db'}", http_port=0, status_line=False,
         sim_migration_interval_s=0.5, hot_check_interval_s=1, cold_check_interval_s=4.5, collect_interval_s=1,
-        process_interval_s=0.5, stuck_after_s=3, api_timeout_s=2.0,
+        process_interval_s=0.5, stuck_after_s=3, job_budget_s=10, api_timeout_s=2.0,
         telegram_bot_token=TOKEN, telegram_api_base=fake.base_url, telegram_admin_ids=[ADMIN],
         telegram_viewer_ids=[VIEWER], telegram_alert_chat_id=ALERT_CHAT, telegram_escalation_chat_id=ESCALATION_CHAT,
         command_rate_limit_per_min=1000, alert_rules_file=str(scaled_rules_file(tmp / "rules.toml")),
