@@ -15,7 +15,7 @@ when the service restarts (a start within ``catch_up_s`` of a missed fire time s
 The picture comes through the injected ``chart(since, until) -> PNG | None`` (``charts/`` draws
 it; ``alerts/`` never imports ``charts/``). Without it, or when it fails or times out, the
 digest is text alone. The figures are read through the pipeline's query functions
-(``tokens.queries``, ``monitoring.pipeline``) and ``alerts.digest_stats``; no SQL here.
+(``tokens.queries``, ``monitoring.pipeline``) and ``alerts.history``; no SQL here.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 from apscheduler.triggers.cron import CronTrigger
 
 from alerts.api import ActionResult, DigestView
-from alerts.digest_stats import AlertStats, alert_stats
+from alerts.history import AlertStats, alert_stats
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import Database
 from app.durations import fmt_duration

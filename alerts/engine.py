@@ -54,6 +54,7 @@ from alerts.observation import Observation
 from alerts.policy import NEVER_MUTED, MutePolicy
 from alerts.rules import SEVERITY_RANK, Remediation, Rule, RuleSet
 from alerts.store import AlertStore
+from alerts.units import fmt_unit
 from delivery.models import CRITICAL, INFO, WARNING
 from delivery.store import Outbox
 from delivery.webhook import WebhookPoster
@@ -107,8 +108,8 @@ def render_summary(rule: Rule, labels: Mapping[str, str], context: Mapping[str, 
     """The rule's summary template filled in (plain text; unknown placeholders become ``?``)."""
     values = _Fmt({k: str(v) for k, v in labels.items()})
     values.update({k: str(v) for k, v in context.items()})
-    values["value"] = render.fmt_value(value, rule.unit)
-    values["threshold"] = render.fmt_value(threshold, rule.unit)
+    values["value"] = fmt_unit(value, rule.unit)
+    values["threshold"] = fmt_unit(threshold, rule.unit)
     try:
         return string.Formatter().vformat(rule.summary, (), values)
     except (ValueError, IndexError, KeyError, AttributeError):
@@ -378,8 +379,8 @@ class AlertEngine:
         if rule.cleanup_first:
             report = await self.reclaimers.reclaim()
             after = await self.measure(rule, obs.labels) if self.measure is not None else None
-            shown = (f"{render.fmt_value(value, rule.unit)} before cleanup, "
-                     f"{render.fmt_value(after, rule.unit)} after ({', '.join(report.ran)})")
+            shown = (f"{fmt_unit(value, rule.unit)} before cleanup, "
+                     f"{fmt_unit(after, rule.unit)} after ({', '.join(report.ran)})")
             if after is not None and not rule.breached(after, obs.threshold):
                 st.state, st.active_since, st.last_value = RESOLVED, None, after
                 self._value[st.fingerprint] = after

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 from app.durations import fmt_duration
 from alerts.api import IncidentView, MemberView
+from alerts.units import fmt_unit
 from delivery.html import MAX_MESSAGE_LEN, bold, code, esc, truncate, visible_len
 
 SEVERITY_EMOJI = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
@@ -23,32 +24,6 @@ RESOLVED_EMOJI = "✅"
 FLOOD_AT = 4          # a rule with this many series or more shows as one line with counts
 MAX_LINES = 30        # member lines before "… N more" (fewer when the text would be too long)
 TEXT_BUDGET = MAX_MESSAGE_LEN - 200
-
-
-def fmt_value(value: float | None, unit: str = "") -> str:
-    """``2.7s``, ``512 MiB``, ``83%``, ``1.2k``; ``—`` for None."""
-    if value is None or not math.isfinite(value):
-        return "—"
-    if unit == "s":
-        return fmt_duration(value)
-    if unit == "bytes":
-        v, suffix = float(value), "B"
-        for suffix in ("B", "KiB", "MiB", "GiB", "TiB"):
-            if abs(v) < 1024 or suffix == "TiB":
-                break
-            v /= 1024
-        return f"{v:.0f} {suffix}" if suffix == "B" else f"{v:.1f} {suffix}"
-    if unit == "ratio":
-        return f"{value * 100:.1f}%"
-    if unit == "percent":
-        return f"{value:.1f}%"
-    if unit == "per_min":
-        return f"{value:.1f}/min"
-    if abs(value) >= 10_000:
-        return f"{value / 1000:.1f}k"
-    if value == int(value):
-        return str(int(value))
-    return f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}"
 
 
 def _labels(labels: Mapping[str, str]) -> str:
@@ -65,9 +40,9 @@ def _member_line(m: MemberView, now: float, indent: str) -> str:
         parts.append(f" [{truncate(_labels(m.labels), 80)}]")
     parts.append(f" {truncate(m.summary, 200)}")
     if m.value is not None:
-        vt = f" — {code(fmt_value(m.value, m.unit))}"
+        vt = f" — {code(fmt_unit(m.value, m.unit))}"
         if m.threshold is not None:
-            vt += f" (threshold {code(fmt_value(m.threshold, m.unit))})"
+            vt += f" (threshold {code(fmt_unit(m.threshold, m.unit))})"
         parts.append(vt)
     if m.state != "firing":
         parts.append(f" · {esc(m.state)}")

@@ -1,45 +1,44 @@
-"""Arguments of the alert commands, checked before anything is asked of the alert layer.
+"""Arguments of the alert commands, split into what the alert layer is asked for.
 
-Each parser returns what the command needs, or a :class:`Usage` (one line: what is wrong, and an
-example) that the router answers with; nothing changes on a ``Usage``::
+The alert layer owns the rules of what is valid: durations are read with its parser and limits
+(``alerts.quiet.parse_quiet_duration``, ``ALERT_SILENCE_MAX_S`` / ``ALERT_MAINTENANCE_MAX_S``)
+and silence matchers are checked by ``QuietService.silence`` (``alerts/silences.py``); this module
+only splits the words. Each parser returns what the command needs, or a :class:`Usage` (one
+line: what is wrong, with an example) that the router answers with; nothing changes on a ``Usage``::
 
     parse_incident_id("12")                          # 12
-    parse_incident_id("abc")                         # Usage("'abc' is not an incident number", "/ack 12")
-    parse_silence("rule=api_slow endpoint=tokens 2h deploy", rule_names)
+    parse_incident_id("abc")                         # Usage("'abc' is not an incident number", "/ack 12 ...")
+    parse_silence("rule=api_slow endpoint=tokens 2h deploy", max_s=settings.alert_silence_max_s)
         # SilenceArgs(matchers='rule=api_slow endpoint=tokens', duration_s=7200.0, reason='deploy')
-    parse_maintenance("on 30m db upgrade")           # MaintenanceArgs('on', 1800.0, 'db upgrade')
+    parse_maintenance("on 30m db upgrade", max_s=settings.alert_maintenance_max_s)
+        # MaintenanceArgs('on', 1800.0, 'db upgrade')
 """
 from __future__ import annotations
 
-import re
-from collections.abc import Collection
 from dataclasses import dataclass
 
-from app.durations import parse_duration
+from alerts.quiet import MAINTENANCE_EXAMPLE, parse_quiet_duration
+from alerts.silences import EXAMPLE as SILENCE_EXAMPLE
 
 ACK_EXAMPLE = "/ack 12"
-SILENCE_EXAMPLE = "/silence rule=api_slow endpoint=tokens 2h deploy"
-MAINTENANCE_EXAMPLE = "/maintenance on 30m database upgrade"
-SILENCE_MIN_S, SILENCE_MAX_S = 60.0, 7 * 86400.0
-MAINTENANCE_MIN_S, MAINTENANCE_MAX_S = 60.0, 2 * 86400.0
-MAX_REASON = 200
 MAX_INCIDENT_ID = 2**62
 
-_MATCHER = re.compile(r"^([a-z_][a-z0-9_]{0,47})(!=|=)(.+)$")
-_VALUE = re.compile(r"^[^\s=!\"'<>&]{1,64}$")
+__all__ = ["ACK_EXAMPLE", "MAINTENANCE_EXAMPLE", "SILENCE_EXAMPLE", "MaintenanceArgs", "SilenceArgs", "Usage",
+           "parse_incident_id", "parse_maintenance", "parse_silence"]
 
 
 @dataclass(frozen=True)
 class Usage:
-    """A one-line refusal of bad arguments, with an example of good ones."""
+    """A one-line refusal of bad arguments, with an example of good ones (``example`` is empty
+    when ``problem`` already ends with the alert layer's own example)."""
 
     problem: str
-    example: str
+    example: str = ""
 
 
 @dataclass(frozen=True)
 class SilenceArgs:
-    matchers: str       # normalised: 'rule=api_slow endpoint=tokens'
+    matchers: str       # as typed: 'rule=api_slow endpoint=tokens' (checked by the service)
     duration_s: float
     reason: str
 
@@ -65,45 +64,31 @@ def parse_incident_id(args: str | None) -> int | Usage:
     return int(word)
 
 
-def parse_silence(args: str, rule_names: Collection[str]) -> SilenceArgs | Usage:
-    """``<rule or matchers> <duration> [reason]``: matchers are ``name=value`` or ``name!=value``;
-    a bare first word is a rule name (``api_slow`` means ``rule=api_slow``)."""
+def _duration(word: str, *, max_s: float, example: str) -> float | Usage:
+    try:
+        return parse_quiet_duration(word, max_s=max_s, example=example)
+    except ValueError as exc:
+        return Usage(str(exc))
+
+
+def parse_silence(args: str, *, max_s: float) -> SilenceArgs | Usage:
+    """``<rule or matchers> <duration> [reason]``: the first word may be a bare rule name, the
+    next ones are matchers while they hold an ``=`` (``name=value``, ``!=``, ``=~``, ``!~``)."""
     words = args.split()
-    matchers: list[str] = []
     i = 0
-    while i < len(words):
-        word = words[i]
-        if i == 0 and "=" not in word and not word[:1].isdigit():
-            if word not in rule_names:
-                return Usage(f"unknown rule {_shown(word)}; give a rule name or matchers", SILENCE_EXAMPLE)
-            matchers.append(f"rule={word}")
-            i += 1
-            continue
-        if "=" not in word:
-            break
-        match = _MATCHER.match(word)
-        if match is None or not _VALUE.match(match.group(3)):
-            return Usage(f"bad matcher {_shown(word)}; write name=value", SILENCE_EXAMPLE)
-        name, op, value = match.groups()
-        if name == "rule" and op == "=" and value not in rule_names:
-            return Usage(f"unknown rule {_shown(value)}", SILENCE_EXAMPLE)
-        matchers.append(f"{name}{op}{value}")
+    while i < len(words) and (("=" in words[i]) or (i == 0 and not words[i][:1].isdigit())):
         i += 1
-    if not matchers:
+    if i == 0:
         return Usage("say what to silence: a rule name or matchers", SILENCE_EXAMPLE)
     if i >= len(words):
         return Usage("say for how long", SILENCE_EXAMPLE)
-    try:
-        duration = parse_duration(words[i], min_s=SILENCE_MIN_S, max_s=SILENCE_MAX_S)
-    except ValueError as exc:
-        return Usage(str(exc), SILENCE_EXAMPLE)
-    reason = " ".join(words[i + 1:])
-    if len(reason) > MAX_REASON:
-        return Usage(f"the reason is too long (at most {MAX_REASON} characters)", SILENCE_EXAMPLE)
-    return SilenceArgs(" ".join(matchers), duration, reason)
+    duration = _duration(words[i], max_s=max_s, example=SILENCE_EXAMPLE)
+    if isinstance(duration, Usage):
+        return duration
+    return SilenceArgs(" ".join(words[:i]), duration, " ".join(words[i + 1:]))
 
 
-def parse_maintenance(args: str | None) -> MaintenanceArgs | Usage:
+def parse_maintenance(args: str | None, *, max_s: float) -> MaintenanceArgs | Usage:
     """``on <duration> [reason]``, ``off``, or nothing (show the state)."""
     words = (args or "").split()
     if not words:
@@ -115,11 +100,7 @@ def parse_maintenance(args: str | None) -> MaintenanceArgs | Usage:
         return Usage(f"{_shown(words[0])}: use on <duration> [reason] or off", MAINTENANCE_EXAMPLE)
     if len(words) < 2:
         return Usage("say for how long", MAINTENANCE_EXAMPLE)
-    try:
-        duration = parse_duration(words[1], min_s=MAINTENANCE_MIN_S, max_s=MAINTENANCE_MAX_S)
-    except ValueError as exc:
-        return Usage(str(exc), MAINTENANCE_EXAMPLE)
-    reason = " ".join(words[2:])
-    if len(reason) > MAX_REASON:
-        return Usage(f"the reason is too long (at most {MAX_REASON} characters)", MAINTENANCE_EXAMPLE)
-    return MaintenanceArgs("on", duration, reason)
+    duration = _duration(words[1], max_s=max_s, example=MAINTENANCE_EXAMPLE)
+    if isinstance(duration, Usage):
+        return duration
+    return MaintenanceArgs("on", duration, " ".join(words[2:]))

@@ -34,6 +34,7 @@ from app.db import Database
 from app.tables import table_of
 from monitoring.sample import Sample, canonical_labels, sample_problem
 from monitoring.models import HOUR, MINUTE, RAW, MetricSample
+from monitoring.pipeline.sql import run
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +291,7 @@ class MetricStore:
         async def _run(session: AsyncSession) -> dict[str, list[Point]]:
             out: dict[str, list[Point]] = {key: [] for key in keys}
             base = and_(C.name == name, C.labels.in_(keys), C.resolution == resolution, C.ts >= since, C.ts < until)
-            rows = (await session.execute(
+            rows = (await run(session,
                 core_select(C.labels, C.ts, C.value, C.min_value, C.max_value).where(base).order_by(C.labels, C.ts)
             )).all()
             for key, ts, v, lo, hi in rows:
@@ -314,7 +315,7 @@ class MetricStore:
             else:
                 agg = (func.sum(C.value * C["count"]) / func.sum(C["count"]),
                        func.min(C.min_value), func.max(C.max_value))
-            tail = (await session.execute(
+            tail = (await run(session,
                 core_select(C.labels, bucket, *agg)
                 .where(and_(C.name == name, C.labels.in_(keys), C.resolution == finer,
                             C.ts >= earliest, C.ts < until))

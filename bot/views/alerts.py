@@ -184,7 +184,9 @@ def render_action_result(result: ActionResult) -> str:
 
 
 def render_usage(usage: Usage) -> str:
-    """A one-line refusal of bad arguments with an example."""
+    """A one-line refusal of bad arguments with an example (the alert layer's answers carry their own)."""
+    if not usage.example:
+        return f"⚠️ {line(usage.problem, 300)}"
     return f"⚠️ {line(usage.problem, 200)}. Example: {code(usage.example)}"
 
 

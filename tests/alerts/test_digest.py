@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 from alerts.digest import Digest, DigestFigures, last_fire_time
-from alerts.digest_stats import alert_stats
+from alerts.history import alert_stats
 from alerts.models import AlertEvent, AlertIncident
 from charts.digest_chart import DigestChart
 from charts.worker import RenderWorker

@@ -50,8 +50,10 @@ async def test_pause_holds_every_request_until_retry_after() -> None:
 
 
 async def test_pipeline_stays_under_the_markets_limit(sqlite_db: Database) -> None:
-    # A 3 s window with 30 requests (600/min) keeps the test short; the client runs at 85% of it.
-    async with LocalMarket(seed=3, autostart_flow=False, rate_limit_per_min=30, window_s=3.0) as market:
+    # A 5 s window with 30 requests (360/min) keeps the test short; the client runs at 85% of it,
+    # so its 4 s run sends at most 3 + 5.1 x 4 = 23 requests, well under 30 however they bunch up
+    # on a loaded machine, while an unpaced client would send all 80 batches at once (and get 429s).
+    async with LocalMarket(seed=3, autostart_flow=False, rate_limit_per_min=30, window_s=5.0) as market:
         mints = market.model.seed_tokens(400)
         now = market.clock.time()
 
@@ -60,7 +62,7 @@ async def test_pipeline_stays_under_the_markets_limit(sqlite_db: Database) -> No
                 await insert_token(session, mint, now=now)
 
         await sqlite_db.run(seed)
-        settings = Settings(_env_file=None, api_rate_limit_per_min=600, api_rate_headroom=0.85, batch_size=5,
+        settings = Settings(_env_file=None, api_rate_limit_per_min=360, api_rate_headroom=0.85, batch_size=5,
                             process_interval_s=5.0)
         async with Pipeline(settings, sqlite_db, dexscreener_base_url=market.dexscreener_base_url,
                             listen=False, run_budget_s=4.0) as pipeline:
