@@ -33,6 +33,7 @@ from monitoring.pipeline.stages import (
     find_bottleneck,
     last_check_time,
     last_successful_check_time,
+    oldest_live_since,
     stage_views,
     stall_lookback_s,
 )
@@ -74,16 +75,19 @@ class StallEvidence:
     last_success_at: float | None
     rates: CheckRates
     lookback_s: float
+    live_since: float | None = None   # the longest-live token's status_since, read only with no success
 
 
 async def read_stall_evidence(session: Any, now: float, params: PipelineParams) -> StallEvidence:
     lookback = stall_lookback_s(params.stall_intervals * max(params.lag.hot_interval_s, params.lag.cold_interval_s),
                                 params.rate_window_s)
+    last_success = await last_successful_check_time(session, now, lookback)
     return StallEvidence(
         await last_check_time(session),
-        await last_successful_check_time(session, now, lookback),
+        last_success,
         await check_outcomes_per_minute(session, now, params.rate_window_s),
         lookback,
+        await oldest_live_since(session) if last_success is None else None,
     )
 
 
@@ -95,7 +99,8 @@ def judge_stall(now: float, params: PipelineParams, counts: dict[str, int], evid
     return detect_stall(now, evidence.last_success_at, live_tokens=live, interval_s=interval,
                         stall_intervals=params.stall_intervals, views=views, trend=trend,
                         last_attempt_at=evidence.last_check_at,
-                        failed_checks=round(evidence.rates.failed * params.rate_window_s / 60.0))
+                        failed_checks=round(evidence.rates.failed * params.rate_window_s / 60.0),
+                        live_since=evidence.live_since)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,9 @@ whose queue grows or whose ``last_at`` is older than that same threshold (or mis
 
 ``last_successful_check_time`` looks back only ``lookback_s`` (a bounded range scan of
 ``checks(at)``); ``None`` then means "none within the lookback", which is past any stall
-threshold shorter than it.
+threshold shorter than it, unless every live token entered its status less than the threshold
+ago (``live_since``, read only then: ``oldest_live_since``): a fresh start or the first tokens of
+a quiet market have had no time to be checked yet, so nothing is overdue.
 
 *Bottleneck*: the stage whose queue grows the most; with no growing queue, the stage with
 the largest share of the time spent across stages::
@@ -192,6 +194,16 @@ async def last_check_time(session: AsyncSession) -> float | None:
     return None if value is None else float(value)
 
 
+_OLDEST_LIVE = text("SELECT MIN(status_since) FROM tokens WHERE status IN ('monitoring', 'active')")
+
+
+async def oldest_live_since(session: AsyncSession) -> float | None:
+    """When the longest-live token (monitoring or active) entered its status, or ``None`` when none is live
+    (``ix_tokens_status_since``)."""
+    value = (await run(session, _OLDEST_LIVE)).scalar()
+    return None if value is None else float(value)
+
+
 async def last_successful_check_time(session: AsyncSession, now: float, lookback_s: float) -> float | None:
     """When the newest SUCCESSFUL check (``ok``) was recorded within ``(now - lookback_s, now]``, or ``None``."""
     value = (await run(session, _LAST_SUCCESS, {"since": now - lookback_s, "now": now})).scalar()
@@ -214,16 +226,20 @@ def detect_stall(
     trend: QueueTrend | None = None,
     last_attempt_at: float | None = None,
     failed_checks: int | None = None,
+    live_since: float | None = None,
 ) -> StallReport:
     """Is processing stalled, and which stage stopped? (See the module docstring.)
 
     ``last_check_at`` is the last successful check; ``last_attempt_at`` the last check of
     any outcome and ``failed_checks`` how many fetches failed recently (both optional: they
     only serve to name ``fetch`` when checks are attempted but every fetch fails).
+    ``live_since`` (when the longest-live token entered its status) matters only with no
+    successful check at all: tokens live for less than the threshold are not overdue yet.
     """
     threshold = float(stall_intervals) * float(interval_s)
     silent = None if last_check_at is None else max(0.0, now - last_check_at)
-    stalled = live_tokens > 0 and (silent is None or silent > threshold)
+    fresh = last_check_at is None and live_since is not None and now - live_since <= threshold
+    stalled = live_tokens > 0 and not fresh and (silent is None or silent > threshold)
     if not stalled:
         return StallReport(False, threshold, last_check_at, silent, last_attempt_at=last_attempt_at)
     if last_attempt_at is not None and now - last_attempt_at <= threshold and (

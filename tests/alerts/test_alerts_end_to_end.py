@@ -3,7 +3,7 @@ scheduler, monitoring, alert engine, outbox, aiogram bot) talking to the fake Bo
 
 To run in real time, the rules are the SHIPPED file with every duration divided by 10
 (``tests/alerts/scaled_rules.py``; groups, depends_on and severities unchanged), monitoring
-collects every second, the API error window is 30 s instead of 300 s, and the escalation chains are
+collects every 2 s (its budget is its interval, so 1 s overran on a loaded machine), the API error window is 30 s instead of 300 s, and the escalation chains are
 a few seconds long. One service runs for the whole module; each check starts from a calm state
 (no open incident, no fault) and waits with polling predicates, never with a fixed sleep as an
 assertion, and asserts no timing (``bench/alert_outage.py`` measures the timing claims).
@@ -37,7 +37,7 @@ TOKEN = "123456:TEST-e2e"
 ADMIN, VIEWER, STRANGER = 111, 222, 333
 ALERT_CHAT, ESCALATION_CHAT = -100500, -100600
 HEALTHY_S = 25.0           # the healthy phase right after the start
-ESCALATE_AFTER_S = 6.0     # critical chain: the alert chat after 6 s, the escalation chat after 9 s
+ESCALATE_AFTER_S = 10.0    # critical chain: the alert chat after 10 s, the escalation chat after 15 s
 STUCK = [derive_address("e2e-stuck", i) for i in range(500)]   # valid mints
 WAIT_S = 60.0              # generous ceiling for anything the service does by itself
 
@@ -92,8 +92,8 @@ def incident_msgs(world: World, after: int = 0, word: str = "Market API down") -
 def settings_for(fake: FakeTelegram, tmp: Path) -> Settings:
     return Settings(
         _env_file=None, database_url=f"sqlite+aiosqlite:///{tmp / 'tw.db'}", http_port=0, status_line=False,
-        sim_migration_interval_s=0.5, hot_check_interval_s=1, cold_check_interval_s=4.5, collect_interval_s=1,
-        process_interval_s=0.5, stuck_after_s=3, job_budget_s=10, api_timeout_s=2.0,
+        sim_migration_interval_s=0.5, hot_check_interval_s=1, cold_check_interval_s=4.5, collect_interval_s=2,
+        process_interval_s=0.5, stuck_after_s=3, api_timeout_s=2.0,
         telegram_bot_token=TOKEN, telegram_api_base=fake.base_url, telegram_admin_ids=[ADMIN],
         telegram_viewer_ids=[VIEWER], telegram_alert_chat_id=ALERT_CHAT, telegram_escalation_chat_id=ESCALATION_CHAT,
         command_rate_limit_per_min=1000, alert_rules_file=str(scaled_rules_file(tmp / "rules.toml")),
@@ -155,23 +155,12 @@ async def test_outage_is_one_incident_with_consequences_and_only_an_admin_can_ac
     await market.apply_faults({"outage": True, "outage_mode": "503"})
     try:
         incident = (await world.until(lambda: incident_msgs(world, before), what="the outage incident"))[0]
-        # its consequences are folded into the same message (edits), never messages of their own
-        await world.until(lambda: "consequences:" in (incident.text or "") and "pipeline_stalled" in incident.plain,
-                          what="processing stopped folded in")
-        await world.until(lambda: "tokens_stuck" in incident.plain, what="stuck tokens folded in")
-        assert incident.edits, "consequences arrive as edits of the incident message"
-
-        def stuck_shown() -> int:
-            line = next((ln for ln in incident.plain.splitlines() if "tokens stuck in monitoring" in ln), "")
-            return int(line.split("tokens_stuck ")[-1].split()[0]) if line else 0
-
-        await world.until(lambda: stuck_shown() >= 500, what="the 500 stuck tokens counted in the message")
-        kb = buttons(incident)
-        ack = kb["✅ Acknowledge"]
-        text_before, edits_before = incident.text, len(incident.edits)
+        opened_at = time.monotonic()
         engine = world.service.ctx.alerts.incidents
+        ack = buttons(incident)["✅ Acknowledge"]
 
-        # a viewer, a stranger and a forged press: refused, nothing changes
+        # at once (well before the first escalation step): a viewer, a stranger and a forged press
+        # are refused and change nothing; then the admin acknowledges
         for user in (VIEWER, STRANGER):
             answer = await world.press(ALERT_CHAT, user, incident, ack)
             assert answer["text"] and "admin" in answer["text"].lower(), answer
@@ -179,15 +168,33 @@ async def test_outage_is_one_incident_with_consequences_and_only_an_admin_can_ac
         answer = await world.press(ALERT_CHAT, ADMIN, incident, forged)
         assert answer["text"], answer
         assert not any(m.acked_by for m in await engine.open_incidents())
-        assert "Acknowledged" not in incident.plain and len(incident.edits) >= edits_before
-        assert text_before is not None
-
-        # the admin acknowledges: the message shows who; no escalation follows after its time
+        assert "Acknowledged" not in incident.plain
+        escalated = [m for m in world.alert_msgs() if m.message_id > before and "unacknowledged" in m.plain]
+        assert escalated == [], "the machine is too slow for this check: escalated before the admin could press"
         answer = await world.press(ALERT_CHAT, ADMIN, incident, ack)
         assert "Acknowledged" in answer["text"], answer
         await world.until(lambda: "Acknowledged by" in incident.plain, what="the ack shown on the message")
-        acked_at = time.monotonic()
-        await world.until(lambda: time.monotonic() - acked_at > ESCALATE_AFTER_S * 2, ESCALATE_AFTER_S * 3)
+
+        # its consequences are folded into the same message (edits), never messages of their own;
+        # the 500 stuck tokens are one line with their count
+        await world.until(lambda: "consequences:" in (incident.text or "") and "pipeline_stalled" in incident.plain,
+                          what="processing stopped folded in")
+        await world.until(lambda: "tokens_stuck" in incident.plain, what="stuck tokens folded in")
+        assert incident.edits, "consequences arrive as edits of the incident message"
+
+        def stuck_lines() -> list[str]:
+            return [ln for ln in incident.plain.splitlines() if "tokens_stuck" in ln]
+
+        def stuck_shown() -> int:
+            lines = stuck_lines()
+            return int(lines[0].split("tokens_stuck ")[-1].split()[0]) if lines else 0
+
+        await world.until(lambda: stuck_shown() >= 500, what="the 500 stuck tokens counted in the message")
+        assert len(stuck_lines()) == 1, stuck_lines()
+        assert "Acknowledged by" in incident.plain       # the ack holds through the edits
+
+        # no escalation step follows, not even after the whole chain's time
+        await world.until(lambda: time.monotonic() - opened_at > ESCALATE_AFTER_S * 2, ESCALATE_AFTER_S * 3)
         assert not any("unacknowledged" in m.plain for m in world.alert_msgs() if m.message_id > before)
         assert world.fake.sent(ESCALATION_CHAT) == []
     finally:

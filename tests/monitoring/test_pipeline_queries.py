@@ -289,3 +289,18 @@ def test_stage_views_read_the_pipelines_stage_stats(clock):
     assert (views["fetch"].count, views["fetch"].busy_s, views["fetch"].last_at) == (60, 2.0, clock.time())
     assert (views["scheduler"].last_at, views["scheduler"].queue_size) == (None, 12)
     assert list(views)[:5] == ["discovery", "fetch", "scoring", "db_write", "scheduler"]
+
+
+async def test_a_fresh_start_is_no_stall_until_its_tokens_are_overdue(db):
+    """No check at all yet: tokens live for less than the threshold (3 x 45 s cold) are not overdue;
+    once the oldest has waited longer, processing has stopped."""
+    from tokens.models import Token
+
+    params = PipelineParams(lag=LAG, stuck=STUCK, rate_window_s=300, activation_window_s=3600, stall_intervals=3)
+    async with db.session() as session:
+        session.add(Token(mint="F" * 44, status="monitoring", status_since=N - 20, discovered_at=N - 20))
+        await session.commit()
+    fresh = await pipeline_snapshot(db, N, params)
+    assert fresh.live_tokens == 1 and not fresh.stall.stalled
+    overdue = await pipeline_snapshot(db, N + 120, params)     # 140 s > 135 s with no check
+    assert overdue.stall.stalled and overdue.stall.silent_for_s is None
