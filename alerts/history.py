@@ -430,23 +430,22 @@ async def _firing_spans(session: AsyncSession, since: float, until: float,
     """Pairs each series' ``fired`` with its next ``resolved``: the events in the range, and the
     earlier ones of incidents still open at ``since`` (a firing that began before the range)."""
     kinds = col(AlertEvent.kind).in_((FIRED, RESOLVED))
-    cols = (AlertEvent.id, AlertEvent.kind, AlertEvent.at, AlertEvent.rule, AlertEvent.fingerprint,
-            AlertEvent.incident_id)
-    rows = list((await session.exec(
-        select(*cols).where(and_(kinds, col(AlertEvent.at) >= since, col(AlertEvent.at) < until))
+    events = list((await session.exec(
+        select(AlertEvent).where(and_(kinds, col(AlertEvent.at) >= since, col(AlertEvent.at) < until))
     )).all())
     earlier = sorted(i.id for i in incidents if i.id is not None and i.opened_at < since)
     for chunk in range(0, len(earlier), _IN_CHUNK):
-        rows += (await session.exec(
-            select(*cols).where(and_(kinds, col(AlertEvent.at) < since,
-                                     col(AlertEvent.incident_id).in_(earlier[chunk:chunk + _IN_CHUNK])))
+        events += (await session.exec(
+            select(AlertEvent).where(and_(kinds, col(AlertEvent.at) < since,
+                                          col(AlertEvent.incident_id).in_(earlier[chunk:chunk + _IN_CHUNK])))
         )).all()
-    rows.sort(key=lambda r: (float(r[2]), int(r[0] or 0)))
+    events.sort(key=lambda e: (float(e.at), int(e.id or 0)))
+    rows = [(e.kind, e.at, e.rule, e.fingerprint, e.incident_id) for e in events]
     closed_at = {i.id: i.resolved_at for i in incidents}
     inc_severity = {i.id: i.severity for i in incidents}
     open_: dict[str, tuple[float, str, int | None]] = {}
     raw: list[tuple[str, str, int | None, float, float | None]] = []
-    for _id, kind, at, rule, fingerprint, incident_id in rows:
+    for kind, at, rule, fingerprint, incident_id in rows:
         key = fingerprint or f"rule:{rule}"
         if kind == FIRED:
             if key not in open_:  # fired again while firing (flapping): the same firing goes on

@@ -15,8 +15,14 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from alerts.history import AlertTimeline, IncidentSpan, MaintenanceSpan, alert_timeline, incidents_and_maintenance
-from alerts.history import merge_intervals
+from alerts.history import (
+    AlertTimeline,
+    IncidentSpan,
+    MaintenanceSpan,
+    alert_timeline,
+    incidents_and_maintenance,
+    merge_intervals,
+)
 from alerts.models import SEVERITIES
 from app.db import Database
 from charts.spans import INCIDENT, MAINTENANCE, Span
@@ -118,10 +124,10 @@ def timeline_data(tl: AlertTimeline) -> TimelineData | None:
                 ongoing = any(f.ongoing and f.end >= b for f in mine if f.severity == sev)
                 bars.append(TimelineBar(index[rule], sev, a, b, ongoing))
     acks = []
-    for a in tl.acks:  # on the incident's rows firing at that moment (else on all its rows)
-        mine = [f for f in tl.firings if f.incident_id == a.incident_id and f.rule in index]
-        firing = {index[f.rule] for f in mine if f.start <= a.at <= f.end}
-        acks.append(TimelineAck(a.at, sorted(firing or {index[f.rule] for f in mine}), a.actor))
+    for ack in tl.acks:  # on the incident's rows firing at that moment (else on all its rows)
+        mine = [f for f in tl.firings if f.incident_id == ack.incident_id and f.rule in index]
+        firing = {index[f.rule] for f in mine if f.start <= ack.at <= f.end}
+        acks.append(TimelineAck(ack.at, sorted(firing or {index[f.rule] for f in mine}), ack.actor))
     acked = {a.incident_id for a in tl.acks}
     return TimelineData(
         rows=rows, bars=bars, acks=acks, maintenance=_maintenance_spans(tl.maintenance, tl.since, tl.until),
