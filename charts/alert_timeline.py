@@ -121,7 +121,7 @@ def timeline_data(tl: AlertTimeline) -> TimelineData | None:
         mine = [f for f in tl.firings if f.rule == rule]
         for sev in sorted({f.severity for f in mine}, key=severity_rank):
             for a, b in merge_intervals(((f.start, f.end) for f in mine if f.severity == sev), tl.since, tl.until):
-                ongoing = any(f.ongoing and f.end >= b for f in mine if f.severity == sev)
+                ongoing = any(f.ongoing and f.end == b for f in mine if f.severity == sev)
                 bars.append(TimelineBar(index[rule], sev, a, b, ongoing))
     acks = []
     for ack in tl.acks:  # on the incident's rows firing at that moment (else on all its rows)

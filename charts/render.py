@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import timezone
 
+from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, DateFormatter
 from matplotlib.figure import Figure
@@ -85,7 +86,8 @@ def _thin(ts: list[float], values: list[float], n: int = MAX_LINE_POINTS) -> tup
     return out_t, out_v
 
 
-def _draw_panel(fig: Figure, ax, panel: PanelData, data: ChartData, drawn: list[str]) -> None:  # noqa: ANN001
+def _draw_panel(fig: Figure, ax, panel: PanelData, data: ChartData, drawn: list[str],  # noqa: ANN001
+                shared: dict[str, Artist]) -> None:
     ax.set_title(panel.title, fontsize=12, loc="left")
     ax.grid(True, alpha=0.3)
     # every panel spans the same time, up to the end of the longest forecast
@@ -139,10 +141,10 @@ def _draw_panel(fig: Figure, ax, panel: PanelData, data: ChartData, drawn: list[
     for span in panel.spans:
         _shade(ax, span, seen_spans)
         drawn.append(span.legend)
-    # the picture's incidents and maintenance: on every panel, in the first one's legend only
-    shared = seen_spans if panel is data.panels[0] else {s.legend for s in data.spans}
+    # the picture's incidents and maintenance: on every panel, named once in the figure's legend
     for span in data.spans:
-        _shade(ax, span, shared)
+        patch = _shade(ax, span)
+        shared.setdefault(_label(span.legend), patch)
         drawn.append(span.legend)
     if notes:
         ax.text(0.99, 0.97, "\n".join(notes), transform=ax.transAxes, ha="right", va="top", fontsize=9,
@@ -155,19 +157,21 @@ def _draw_panel(fig: Figure, ax, panel: PanelData, data: ChartData, drawn: list[
         ax.legend(fontsize=8, loc="upper left", ncols=min(3, len(handles)), framealpha=0.8)
 
 
-def _shade(ax, span: Span, seen: set[str]) -> None:  # noqa: ANN001
+def _shade(ax, span: Span, seen: set[str] | None = None) -> Artist:  # noqa: ANN001
     """One span across the panel: a band in red, an incident in its severity's colour, a
-    maintenance window hatched grey (each legend once per panel)."""
-    label = None if span.legend in seen else _label(span.legend)
-    seen.add(span.legend)
+    maintenance window hatched grey; labelled for the legend the first time ``seen`` meets it
+    (never without ``seen``). Returns the patch drawn."""
+    label = None if seen is None or span.legend in seen else _label(span.legend)
+    if seen is not None:
+        seen.add(span.legend)
     x0, x1 = _dt(span.start), _dt(span.end)
     if span.kind == MAINTENANCE:
-        ax.axvspan(x0, x1, facecolor="0.55", alpha=0.22, hatch="//", edgecolor="0.35", linewidth=0, label=label)
-    elif span.kind == INCIDENT:
-        ax.axvspan(x0, x1, color=SEVERITY_COLOURS.get(span.severity or "", "tab:orange"), alpha=0.17,
-                   linewidth=0, label=label)
-    else:
-        ax.axvspan(x0, x1, color="tab:red", alpha=0.15, label=label)
+        return ax.axvspan(x0, x1, facecolor="0.55", alpha=0.22, hatch="//", edgecolor="0.35", linewidth=0,
+                          label=label)
+    if span.kind == INCIDENT:
+        return ax.axvspan(x0, x1, color=SEVERITY_COLOURS.get(span.severity or "", "tab:orange"), alpha=0.13,
+                          linewidth=0, label=label)
+    return ax.axvspan(x0, x1, color="tab:red", alpha=0.15, label=label)
 
 
 def _time_axis(ax, data: ChartData) -> None:  # noqa: ANN001
@@ -269,9 +273,11 @@ def render_chart(data: ChartData) -> Picture:
         longest = max((len(_label(r, 28)) for r in data.timeline.rows), default=8)
         fig.subplots_adjust(left=min(0.42, 0.05 + 0.0125 * longest), right=0.97, bottom=0.85 / height_in,
                             top=1 - 0.6 / height_in)
-    else:
-        fig.subplots_adjust(left=0.12, right=0.98, bottom=0.3 / height_in, top=1 - 0.75 / height_in,
-                            hspace=0.45)
+    else:  # a line under the title names the incident and maintenance shading
+        height_in += 0.25 if data.spans else 0.0
+        fig.set_size_inches(WIDTH_IN, height_in)
+        fig.subplots_adjust(left=0.12, right=0.98, bottom=0.3 / height_in,
+                            top=1 - (1.0 if data.spans else 0.75) / height_in, hspace=0.45)
     canvas = FigureCanvasAgg(fig)
     span = {3600.0: "1 hour", 21600.0: "6 hours", 86400.0: "24 hours", 604800.0: "7 days"}.get(
         round(data.until - data.since), data.range_name)
@@ -281,8 +287,12 @@ def render_chart(data: ChartData) -> Picture:
     elif data.flow is not None:
         _draw_flow(fig.add_subplot(1, 1, 1), data.flow, drawn)
     else:
+        shared: dict[str, Artist] = {}
         for i, panel in enumerate(data.panels):
-            _draw_panel(fig, fig.add_subplot(n, 1, i + 1), panel, data, drawn)
+            _draw_panel(fig, fig.add_subplot(n, 1, i + 1), panel, data, drawn, shared)
+        if shared:
+            fig.legend(list(shared.values()), list(shared), loc="upper center", ncols=min(5, len(shared)),
+                       fontsize=9, frameon=False, bbox_to_anchor=(0.5, 1 - 0.5 / height_in))
     buf = io.BytesIO()
     canvas.print_png(buf, pil_kwargs={"compress_level": 1})
     png = buf.getvalue()

@@ -176,3 +176,13 @@ async def test_many_rules_and_hostile_names_stay_readable_and_escaped(sqlite_db)
     # the acknowledgment is marked on the rows firing when it came, not on every row of the incident
     [ack] = data.timeline.acks
     assert 0 < len(ack.rows) < MAX_ROWS
+
+
+def test_only_the_stretch_still_firing_is_marked_ongoing():
+    from alerts.history import AlertTimeline, FiringSpan
+
+    firings = [FiringSpan("api_slow", "fp1", 1, "warning", 100.0, 200.0, False),
+               FiringSpan("api_slow", "fp1", 2, "warning", 500.0, 1000.0, True)]
+    data = timeline_data(AlertTimeline(0.0, 1000.0, firings, [], [], []))
+    assert data is not None
+    assert [(b.start, b.end, b.ongoing) for b in data.bars] == [(100.0, 200.0, False), (500.0, 1000.0, True)]
