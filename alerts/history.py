@@ -1,5 +1,7 @@
 """What the alerts did over a time range: read-side statistics over ``alert_event`` and
-``alert_incident``, for /tune, the digest and the maintenance summary.
+``alert_incident``, for /tune, the digest and the maintenance summary; and what the pictures
+draw (``alert_timeline``, ``incidents_and_maintenance``: incidents, firings by rule,
+acknowledgments and maintenance windows over a range).
 
 The engine records the timeline (``alerts/models.py`` ``AlertEvent``): ``fired`` and
 ``resolved`` per series (rule, fingerprint, incident_id, at), ``ack`` per incident (actor),
@@ -27,14 +29,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, func
+from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import Database
 from app.percentiles import median
 from app.tables import table_of
-from alerts.models import AlertEvent, AlertIncident
+from alerts.models import AlertEvent, AlertIncident, AlertMaintenance, AlertState
 
 E = table_of(AlertEvent).c
 
@@ -325,3 +327,193 @@ async def alert_stats(session: AsyncSession, since: float, until: float, *, top:
         mean_time_to_ack_s=None if mtta is None else float(mtta),
         noisiest=[(str(rule), int(n)) for rule, n in noisy],
     )
+
+
+# --- pictures (charts/: the ``alerts`` preset's timeline, incidents shaded on metric panels) -----
+@dataclass(frozen=True)
+class FiringSpan:
+    """One alert series firing, clipped to the range asked for; ``ongoing`` when it had not
+    resolved by then. ``severity`` is the series' (its rule's), else its incident's."""
+
+    rule: str
+    fingerprint: str
+    incident_id: int | None
+    severity: str
+    start: float
+    end: float
+    ongoing: bool
+
+
+@dataclass(frozen=True)
+class AckMark:
+    at: float
+    incident_id: int
+    actor: str | None
+
+
+@dataclass(frozen=True)
+class IncidentSpan:
+    """An incident open over part of the range (clipped); ``ongoing`` when still open then."""
+
+    incident_id: int
+    severity: str
+    start: float
+    end: float
+    ongoing: bool
+    title: str
+
+
+@dataclass(frozen=True)
+class MaintenanceSpan:
+    """A maintenance window (clipped): until it was ended, else until it runs out."""
+
+    maintenance_id: int
+    start: float
+    end: float
+    ongoing: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class AlertTimeline:
+    since: float
+    until: float
+    firings: list[FiringSpan]
+    acks: list[AckMark]
+    incidents: list[IncidentSpan]
+    maintenance: list[MaintenanceSpan]
+
+
+_IN_CHUNK = 500
+
+
+async def _overlapping_incidents(session: AsyncSession, since: float, until: float) -> list[AlertIncident]:
+    return list((await session.exec(
+        select(AlertIncident)
+        .where(and_(col(AlertIncident.opened_at) < until,
+                    or_(col(AlertIncident.resolved_at).is_(None), col(AlertIncident.resolved_at) > since)))
+        .order_by(col(AlertIncident.opened_at), col(AlertIncident.id))
+    )).all())
+
+
+def _incident_spans(rows: Sequence[AlertIncident], since: float, until: float) -> list[IncidentSpan]:
+    out = []
+    for inc in rows:
+        assert inc.id is not None
+        end = inc.resolved_at if inc.resolved_at is not None else until
+        start, stop = max(inc.opened_at, since), min(end, until)
+        if stop > start:
+            out.append(IncidentSpan(inc.id, inc.severity, start, stop, inc.resolved_at is None or end > until,
+                                    inc.title))
+    return out
+
+
+async def _maintenance(session: AsyncSession, since: float, until: float) -> list[MaintenanceSpan]:
+    end = func.coalesce(col(AlertMaintenance.ended_at), col(AlertMaintenance.ends_at))
+    rows = (await session.exec(
+        select(AlertMaintenance)
+        .where(and_(col(AlertMaintenance.started_at) < until, end > since))
+        .order_by(col(AlertMaintenance.started_at), col(AlertMaintenance.id))
+    )).all()
+    out = []
+    for m in rows:
+        assert m.id is not None
+        stop = m.ended_at if m.ended_at is not None else m.ends_at
+        start, clipped = max(m.started_at, since), min(stop, until)
+        if clipped > start:
+            out.append(MaintenanceSpan(m.id, start, clipped, stop > until, m.reason))
+    return out
+
+
+async def _firing_spans(session: AsyncSession, since: float, until: float,
+                        incidents: Sequence[AlertIncident]) -> list[FiringSpan]:
+    """Pairs each series' ``fired`` with its next ``resolved``: the events in the range, and the
+    earlier ones of incidents still open at ``since`` (a firing that began before the range)."""
+    kinds = col(AlertEvent.kind).in_((FIRED, RESOLVED))
+    events = list((await session.exec(
+        select(AlertEvent).where(and_(kinds, col(AlertEvent.at) >= since, col(AlertEvent.at) < until))
+    )).all())
+    earlier = sorted(i.id for i in incidents if i.id is not None and i.opened_at < since)
+    for chunk in range(0, len(earlier), _IN_CHUNK):
+        events += (await session.exec(
+            select(AlertEvent).where(and_(kinds, col(AlertEvent.at) < since,
+                                          col(AlertEvent.incident_id).in_(earlier[chunk:chunk + _IN_CHUNK])))
+        )).all()
+    events.sort(key=lambda e: (float(e.at), int(e.id or 0)))
+    rows = [(e.kind, e.at, e.rule, e.fingerprint, e.incident_id) for e in events]
+    closed_at = {i.id: i.resolved_at for i in incidents}
+    inc_severity = {i.id: i.severity for i in incidents}
+    open_: dict[str, tuple[float, str, int | None]] = {}
+    raw: list[tuple[str, str, int | None, float, float | None]] = []
+    for kind, at, rule, fingerprint, incident_id in rows:
+        key = fingerprint or f"rule:{rule}"
+        if kind == FIRED:
+            if key not in open_:  # fired again while firing (flapping): the same firing goes on
+                open_[key] = (float(at), rule or "?", incident_id)
+        elif key in open_:
+            start, rule_name, iid = open_.pop(key)
+            raw.append((key, rule_name, iid if iid is not None else incident_id, start, float(at)))
+    for key, (start, rule_name, iid) in open_.items():
+        # no resolve: it lasts while its incident is open (a closed or merged incident ends it)
+        raw.append((key, rule_name, iid, start, closed_at.get(iid) if iid is not None else None))
+    fingerprints = sorted({key for key, *_ in raw if not key.startswith("rule:")})
+    severity: dict[str, str] = {}
+    for chunk in range(0, len(fingerprints), _IN_CHUNK):
+        severity.update((await session.exec(
+            select(AlertState.fingerprint, AlertState.severity)
+            .where(col(AlertState.fingerprint).in_(fingerprints[chunk:chunk + _IN_CHUNK]))
+        )).all())
+    out = []
+    for key, rule_name, iid, start, end in raw:
+        stop = min(end, until) if end is not None else until
+        begin = max(start, since)
+        if stop <= begin:
+            continue
+        sev = severity.get(key) or (inc_severity.get(iid) if iid is not None else None) or "warning"
+        out.append(FiringSpan(rule_name, key, iid, sev, begin, stop, end is None or end > until))
+    out.sort(key=lambda f: (f.start, f.rule, f.fingerprint))
+    return out
+
+
+async def _acks(session: AsyncSession, since: float, until: float) -> list[AckMark]:
+    rows = (await session.exec(
+        select(AlertEvent.at, AlertEvent.incident_id, AlertEvent.actor)
+        .where(and_(col(AlertEvent.kind) == ACK, col(AlertEvent.incident_id).is_not(None),
+                    col(AlertEvent.at) >= since, col(AlertEvent.at) < until))
+        .order_by(col(AlertEvent.at), col(AlertEvent.id))
+    )).all()
+    return [AckMark(float(at), int(iid), actor) for at, iid, actor in rows if iid is not None]
+
+
+async def alert_timeline(db: Database, since: float, until: float) -> AlertTimeline:
+    """Everything the ``alerts`` picture draws over ``[since, until)``, read in one transaction::
+
+        tl = await alert_timeline(db, now - 6 * 3600, now)
+        tl.firings[0].rule, tl.firings[0].severity, tl.firings[0].start   # a bar
+        tl.acks        # [AckMark(at, incident_id, actor)]: acknowledgments in the range
+        tl.incidents   # [IncidentSpan]: incidents open over part of the range
+        tl.maintenance # [MaintenanceSpan]: maintenance windows (ended, or until they run out)
+    """
+
+    async def run(session: AsyncSession) -> AlertTimeline:
+        incidents = await _overlapping_incidents(session, since, until)
+        firings = await _firing_spans(session, since, until, incidents)
+        return AlertTimeline(since, until, firings, await _acks(session, since, until),
+                             _incident_spans(incidents, since, until), await _maintenance(session, since, until))
+
+    return await db.run(run)
+
+
+async def incidents_and_maintenance(db: Database, since: float,
+                                    until: float) -> tuple[list[IncidentSpan], list[MaintenanceSpan]]:
+    """Incidents and maintenance windows overlapping ``[since, until)`` (clipped), for shading
+    metric pictures::
+
+        incidents, windows = await incidents_and_maintenance(db, now - 3600, now)
+    """
+
+    async def run(session: AsyncSession) -> tuple[list[IncidentSpan], list[MaintenanceSpan]]:
+        incidents = await _overlapping_incidents(session, since, until)
+        return _incident_spans(incidents, since, until), await _maintenance(session, since, until)
+
+    return await db.run(run)

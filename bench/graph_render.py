@@ -30,7 +30,7 @@ from app.clock import ManualClock  # noqa: E402
 from app.db import Database, make_engine  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from charts.data import ChartData, fetch_chart  # noqa: E402
-from charts.demo import synthetic_samples  # noqa: E402
+from charts.demo import synthetic_samples, write_synthetic_alerts  # noqa: E402
 from charts.presets import PRESETS  # noqa: E402
 from charts.render import render_chart  # noqa: E402
 from charts.worker import RenderWorker  # noqa: E402
@@ -78,6 +78,7 @@ async def run(label: str, url: str) -> ChartData | None:
     for i in range(0, len(samples), 20_000):
         await store.write(samples[i:i + 20_000])
     await store.rollup(NOW)
+    await write_synthetic_alerts(db, NOW, span_s=86400)  # the alerts preset and every picture's shading
     fill = time.perf_counter() - t0
     if db.dialect == "postgresql":
         async with db.engine.connect() as conn:
@@ -146,6 +147,7 @@ async def picture(path: str, preset: str = "health", span: str = "24h") -> None:
         store = MetricStore(db, ManualClock(NOW), raw_retention_h=24)
         await store.write(synthetic_samples(NOW, span_s=86400, step_s=60))
         await store.rollup(NOW)
+        await write_synthetic_alerts(db, NOW, span_s=86400)
         data = await fetch_chart(store, PRESETS[preset], span, NOW, settings=_Settings())
         assert isinstance(data, ChartData), data
         Path(path).write_bytes(render_chart(data).png)
@@ -154,7 +156,7 @@ async def picture(path: str, preset: str = "health", span: str = "24h") -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--picture":
-        asyncio.run(picture(sys.argv[2]))
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "--picture":  # --picture PATH [PRESET]
+        asyncio.run(picture(sys.argv[2], *sys.argv[3:4]))
     else:
         asyncio.run(main())

@@ -9,5 +9,7 @@ shows the pictures); it never imports ``bot``::
     picture.png, picture.series                                           # PNG bytes, names drawn
 
 A preset is a small declarative object (``charts.presets.Preset``) registered in one place
-(``charts.presets.PRESETS``); later presets (``alerts``, circuit-breaker shading) plug in there.
+(``charts.presets.PRESETS``); later presets (circuit-breaker shading) plug in there. The
+``alerts`` preset and the incident / maintenance shading read the alert engine's history
+through ``alerts.history`` (``charts.alert_timeline``); ``alerts`` never imports ``charts``.
 """

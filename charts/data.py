@@ -8,7 +8,12 @@
 
 Everything is read through ``MetricStore.query`` / ``latest`` / ``series_labels`` (the store
 picks raw, 1-minute or 1-hour rows for the span); the flow preset also reads
-``charts.flow.transition_counts``.
+``charts.flow.transition_counts``. Alert history comes through ``alerts.history``
+(``charts.alert_timeline``): the ``alerts`` preset's timeline, and on every metric picture the
+incidents and maintenance windows of the range (``ChartData.spans``, shaded on every panel)::
+
+    data.spans          # [Span(kind="incident", severity="critical"), Span(kind="maintenance"), ...]
+    data.shading        # ShadingSummary: incidents by severity, maintenance windows (the caption)
 """
 from __future__ import annotations
 
@@ -18,9 +23,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from charts.alert_timeline import ShadingSummary, TimelineData, fetch_shading, fetch_timeline
 from charts.flow import FlowData, fetch_flow
 from charts.presets import Band, Level, Line, Panel, Preset
 from charts.ranges import RANGES
+from charts.spans import Span
 from monitoring.sample import canonical_labels
 from monitoring.trend import theil_sen, time_to_reach
 from monitoring.store import MetricStore
@@ -47,13 +54,6 @@ class TrendData:
     limit: float | None = None
     limit_legend: str | None = None
     eta_s: float | None = None  # seconds until the trend reaches the limit (0: already there)
-
-
-@dataclass
-class Span:
-    start: float
-    end: float
-    legend: str
 
 
 @dataclass
@@ -93,6 +93,9 @@ class ChartData:
     panels: list[PanelData] = field(default_factory=list)
     flow: FlowData | None = None
     key: list[KeyFigure] = field(default_factory=list)
+    timeline: TimelineData | None = None       # the ``alerts`` preset
+    spans: list[Span] = field(default_factory=list)  # incidents and maintenance, shaded on every panel
+    shading: ShadingSummary = field(default_factory=ShadingSummary)
 
 
 @dataclass
@@ -101,8 +104,11 @@ class NotEnoughData:
     range_name: str
     points: int
     first_ts: float | None
+    text: str | None = None  # said instead of the points count (the ``alerts`` preset)
 
     def message(self) -> str:
+        if self.text is not None:
+            return self.text
         if not self.points or self.first_ts is None:
             return "not enough data yet: no points in this range"
         when = datetime.fromtimestamp(self.first_ts, tz=timezone.utc).strftime("%H:%M UTC")
@@ -250,6 +256,12 @@ async def fetch_window(store: MetricStore, preset: Preset, since: float, now: fl
     names the span in the title when it is not one of ``RANGES``."""
     until = now + 1e-6
     resolution = store.pick_resolution(since, until, now)
+    if preset.kind == "alerts":
+        timeline, windows = await fetch_timeline(store.db, since, until)
+        if timeline is None:
+            also = f" ({windows} maintenance window{'s' if windows != 1 else ''})" if windows else ""
+            return NotEnoughData(preset.name, range_name, 0, None, text=f"no incidents in this range{also}")
+        return ChartData(preset.name, preset.title, range_name, since, now, resolution, timeline=timeline)
     if preset.kind == "flow":
         flow = await fetch_flow(store, since, until, resolution)
         if flow.total_moves == 0 and flow.points < MIN_POINTS:
@@ -262,5 +274,6 @@ async def fetch_window(store: MetricStore, preset: Preset, since: float, now: fl
     if longest < MIN_POINTS:
         firsts = [s.ts[0] for p in panels for s in p.lines if s.ts]
         return NotEnoughData(preset.name, range_name, longest, min(firsts) if firsts else None)
+    spans, shading = await fetch_shading(store.db, since, until)
     return ChartData(preset.name, preset.title, range_name, since, now, resolution, panels,
-                     key=_key_figures(panels))
+                     key=_key_figures(panels), spans=spans, shading=shading)

@@ -3,6 +3,7 @@ the picture in docs/). Deterministic for a given seed.
 
     samples = synthetic_samples(now, span_s=86400, step_s=10)
     await store.write(samples); await store.rollup(now)
+    await write_synthetic_alerts(db, now, span_s=86400)     # incidents, acks, maintenance windows
 """
 from __future__ import annotations
 
@@ -76,3 +77,46 @@ def synthetic_samples(now: float, *, span_s: float, step_s: float, seed: int = 7
         for status, base in (("monitoring", 300.0), ("active", 40.0), ("archived", 2000.0)):
             add(Sample(m.TOKENS, base * (1 + f) + int(noise() * 5), {"status": status}, ts=ts))
     return out
+
+
+DEMO_RULES = (("market_api_down", "critical"), ("api_slow", "warning"), ("api_errors", "warning"),
+              ("api_rate_limited", "warning"), ("backlog_growing", "warning"), ("processing_stalled", "critical"),
+              ("memory_high", "warning"), ("loop_lag_high", "info"), ("activation_rate_low", "info"),
+              ("stuck_tokens", "warning"))
+
+
+async def write_synthetic_alerts(db, now: float, *, span_s: float, incidents: int = 40,  # noqa: ANN001
+                                 seed: int = 7) -> None:
+    """An alert engine's history over ``[now - span_s, now)`` as the engine records it:
+    ``incidents`` incidents of 1-3 rules each (5-60 minutes, the last one still open), about
+    half acknowledged, and two maintenance windows (for the benchmark and demo pictures)."""
+    from alerts.models import AlertEvent, AlertIncident, AlertMaintenance, AlertState
+
+    rng = random.Random(seed)
+    start = now - span_s
+    async with db.session() as session:
+        for i in range(incidents):
+            opened = start + (i + rng.random() * 0.5) * span_s / incidents
+            last = i == incidents - 1
+            length = rng.uniform(300, 3600)
+            rules = rng.sample(DEMO_RULES, rng.randint(1, 3))
+            severity = max((sev for _r, sev in rules), key=("info", "warning", "critical").index)
+            resolved = None if last else min(now - 1, opened + length)
+            inc = AlertIncident(group_key=f"g{i % 4}", title=f"demo incident {i}", severity=severity,
+                                status="open" if last else "resolved", opened_at=opened, resolved_at=resolved)
+            session.add(inc)
+            await session.flush()
+            for k, (rule, sev) in enumerate(rules):
+                fired, fp = opened + k * rng.uniform(0, 120), f"demo-{rule}-{i}"
+                session.add(AlertState(fingerprint=fp, rule=rule, severity=sev, incident_id=inc.id))
+                session.add(AlertEvent(kind="fired", at=fired, rule=rule, fingerprint=fp, incident_id=inc.id))
+                if resolved is not None:
+                    session.add(AlertEvent(kind="resolved", at=max(fired + 1, resolved), rule=rule, fingerprint=fp,
+                                           incident_id=inc.id))
+            if rng.random() < 0.5:
+                session.add(AlertEvent(kind="ack", at=opened + rng.uniform(30, 300), incident_id=inc.id,
+                                       actor="demo"))
+        for frac in (0.3, 0.7):
+            session.add(AlertMaintenance(started_at=start + frac * span_s, ends_at=start + frac * span_s + 2400,
+                                         reason="demo maintenance"))
+        await session.commit()

@@ -7,9 +7,11 @@ a trend projected to a limit, shaded spans. To add one, declare it and ``registe
         Panel("Ping", units.SECONDS, lines=(Line(m.DB_PING_SECONDS, "ping"),)),
     )))
 
-Later work plugs in here: the ``alerts`` preset (issue 8) and circuit-breaker shading on
-``api`` (a ``Band`` per breaker state, issue 9). ``kind="flow"`` presets are drawn as a flow
-diagram of token status changes instead of time series (``charts.flow``).
+Later work plugs in here: circuit-breaker shading on ``api`` (a ``Band`` per breaker state,
+issue 9). ``kind="flow"`` presets are drawn as a flow diagram of token status changes instead of
+time series (``charts.flow``); ``kind="alerts"`` as a timeline of incidents by rule from the alert
+engine's history (``charts.alert_timeline``). Every ``kind="series"`` picture also shades the
+range's incidents and maintenance windows on each panel.
 """
 from __future__ import annotations
 
@@ -78,7 +80,7 @@ class Preset:
     title: str
     description: str
     panels: tuple[Panel, ...] = ()
-    kind: Literal["series", "flow"] = "series"
+    kind: Literal["series", "flow", "alerts"] = "series"
     metrics: tuple[str, ...] = field(default=())  # for kind="flow": the store series it also reads
 
 
@@ -147,6 +149,8 @@ register(Preset("api", "External API", "latency p50/p95/p99, errors and 429s per
           lines=(Line(m.API_WINDOW_RATE_LIMITED, "{endpoint} 429", family={}),
                  Line(m.API_WINDOW_TIMEOUTS, "{endpoint} timeouts", family={}))),
 )))
+
+register(Preset("alerts", "Alerts", "incidents by rule, acknowledgments, maintenance windows", kind="alerts"))
 
 register(Preset("flow", "Token flow", "how tokens moved between monitoring, active and archived",
                 kind="flow", metrics=(m.TOKENS,)))

@@ -6,7 +6,9 @@ never pyplot: no global state, safe in a worker thread or process).
 
 Readable on a phone: one panel per row, large fonts, title with the range, units on the y axis,
 threshold lines (a level far off the data's scale is written in the corner instead of flattening
-the data), the Theil-Sen trend dotted with its forecast, shaded spans. Sizes stay inside
+the data), the Theil-Sen trend dotted with its forecast, shaded spans (bands in red, incidents
+in their severity's colour, maintenance hatched grey). The ``alerts`` preset is a timeline: a
+row per rule, bars where it fired coloured by severity, acknowledgments marked. Sizes stay inside
 Telegram's photo limits (<= 10 MB, width + height <= 10000, ratio <= 20).
 """
 from __future__ import annotations
@@ -16,14 +18,19 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import timezone
+from typing import Any
 
+from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
 from matplotlib.dates import AutoDateLocator, DateFormatter
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from charts.alert_timeline import TimelineData
 from charts.data import ChartData, PanelData
 from charts.flow import NEW, FlowData
+from charts.spans import INCIDENT, MAINTENANCE, Span
 from charts.units import axis_scale, fmt_eta, fmt_value
 from tokens.models import ACTIVE, ARCHIVED, MONITORING
 
@@ -38,6 +45,10 @@ OFF_SCALE = 3.0
 #: Lines are thinned to this many points before drawing.
 MAX_LINE_POINTS = 360
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+SEVERITY_COLOURS = {"critical": "tab:red", "warning": "tab:orange", "info": "tab:blue"}
+#: the timeline: inches per rule row, and above/below the rows
+ROW_H_IN = 0.42
+TIMELINE_PAD_IN = 1.7
 
 
 @dataclass
@@ -77,7 +88,8 @@ def _thin(ts: list[float], values: list[float], n: int = MAX_LINE_POINTS) -> tup
     return out_t, out_v
 
 
-def _draw_panel(fig: Figure, ax, panel: PanelData, data: ChartData, drawn: list[str]) -> None:  # noqa: ANN001
+def _draw_panel(fig: Figure, ax, panel: PanelData, data: ChartData, drawn: list[str],  # noqa: ANN001
+                shared: dict[str, Artist]) -> None:
     ax.set_title(panel.title, fontsize=12, loc="left")
     ax.grid(True, alpha=0.3)
     # every panel spans the same time, up to the end of the longest forecast
@@ -129,22 +141,105 @@ def _draw_panel(fig: Figure, ax, panel: PanelData, data: ChartData, drawn: list[
         drawn.append(f"trend {tr.line}")
     seen_spans: set[str] = set()
     for span in panel.spans:
-        ax.axvspan(_dt(span.start), _dt(span.end), color="tab:red", alpha=0.15,
-                   label=None if span.legend in seen_spans else _label(span.legend))
-        seen_spans.add(span.legend)
+        _shade(ax, span, seen_spans)
         drawn.append(span.legend)
+    # the picture's incidents and maintenance: on every panel, named once in the figure's legend;
+    # one collection per style (dozens of separate patches per panel cost ~50 ms of drawing each)
+    groups: dict[str, list[Span]] = {}
+    for span in data.spans:
+        groups.setdefault(span.legend, []).append(span)
+        drawn.append(span.legend)
+    for legend, spans in groups.items():
+        shared.setdefault(_label(legend), _shade_many(ax, spans))
     if notes:
         ax.text(0.99, 0.97, "\n".join(notes), transform=ax.transAxes, ha="right", va="top", fontsize=9,
                 bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85, "edgecolor": "0.7"})
     ax.set_ylim(bottom=0)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    _time_axis(ax, data)
+    handles, _labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(fontsize=8, loc="upper left", ncols=min(3, len(handles)), framealpha=0.8)
+
+
+def _shade(ax, span: Span, seen: set[str] | None = None) -> Artist:  # noqa: ANN001
+    """One span across the panel: a band in red, an incident in its severity's colour, a
+    maintenance window hatched grey; labelled for the legend the first time ``seen`` meets it
+    (never without ``seen``). Returns the patch drawn."""
+    label = None if seen is None or span.legend in seen else _label(span.legend)
+    if seen is not None:
+        seen.add(span.legend)
+    return ax.axvspan(_dt(span.start), _dt(span.end), label=label, **_span_style(span))
+
+
+def _span_style(span: Span) -> dict[str, Any]:
+    if span.kind == MAINTENANCE:
+        return {"facecolor": "0.55", "alpha": 0.22, "hatch": "//", "edgecolor": "0.35", "linewidth": 0}
+    if span.kind == INCIDENT:
+        return {"facecolor": SEVERITY_COLOURS.get(span.severity or "", "tab:orange"), "alpha": 0.13, "linewidth": 0}
+    return {"facecolor": "tab:red", "alpha": 0.15, "linewidth": 0}
+
+
+def _shade_many(ax, spans: list[Span]) -> Artist:  # noqa: ANN001
+    """Spans of one style as one collection, full height (for the figure's legend: the artist)."""
+    boxes = [[(_dt(s.start), 0.0), (_dt(s.start), 1.0), (_dt(s.end), 1.0), (_dt(s.end), 0.0)] for s in spans]
+    style = _span_style(spans[0])
+    coll = PolyCollection(boxes, transform=ax.get_xaxis_transform(), zorder=0.5,
+                          facecolors=style["facecolor"], alpha=style["alpha"], linewidths=0,
+                          edgecolors=style.get("edgecolor", "none"), hatch=style.get("hatch"))
+    ax.add_collection(coll, autolim=False)  # y in axes units: must not stretch the data's limits
+    return coll
+
+
+def _time_axis(ax, data: ChartData) -> None:  # noqa: ANN001
     span_s = data.until - data.since
     ax.xaxis.set_major_locator(AutoDateLocator(tz=timezone.utc, minticks=3, maxticks=7))
     ax.xaxis.set_major_formatter(DateFormatter("%H:%M" if span_s <= 86400 else "%d %b", tz=timezone.utc))
     ax.tick_params(labelsize=9)
-    handles, _labels = ax.get_legend_handles_labels()
+
+
+def _draw_timeline(ax, tl: TimelineData, data: ChartData, drawn: list[str]) -> None:  # noqa: ANN001
+    """One row per rule (most severe on top), a bar per stretch it fired, coloured by severity;
+    a black marker where its incident was acknowledged; maintenance windows hatched across."""
+    n = len(tl.rows)
+    # a little room past the end for the "still firing" arrows
+    ax.set_xlim(_dt(data.since), _dt(data.until + 0.02 * (data.until - data.since)))
+    ax.set_ylim(-0.6, n - 0.4)
+    ax.invert_yaxis()
+    ax.set_yticks(range(n), [_label(r, 28) for r in tl.rows], fontsize=10)
+    ax.grid(True, axis="x", alpha=0.3)
+    seen: set[str] = set()
+    for span in tl.maintenance:
+        _shade(ax, span, seen)
+        drawn.append("maintenance")
+    min_w = (data.until - data.since) / 86400.0 / 250  # a firing of seconds still shows
+    for bar in tl.bars:
+        colour = SEVERITY_COLOURS.get(bar.severity, "tab:orange")
+        label = None if bar.severity in seen else bar.severity
+        seen.add(bar.severity)
+        ax.broken_barh([(_dt(bar.start), max(min_w, _dt(bar.end) - _dt(bar.start)))], (bar.row - 0.32, 0.64),
+                       facecolors=colour, edgecolors="none", label=label)
+        if bar.ongoing:
+            ax.plot([_dt(bar.end)], [bar.row], marker=">", markersize=10, color=colour, markeredgecolor="black",
+                    linestyle="none", label=None if "still firing" in seen else "still firing")
+            seen.add("still firing")
+        drawn.append(f"rule {tl.rows[bar.row]}")
+    ack_label = "acknowledged"
+    for ack in tl.acks:
+        rows = ack.rows or []
+        if rows:
+            ax.plot([_dt(ack.at)] * len(rows), rows, marker="v", markersize=9, color="black", linestyle="none",
+                    label=ack_label if ack_label not in seen else None)
+            seen.add(ack_label)
+            drawn.append(ack_label)
+    if tl.hidden_rules:
+        ax.text(0.99, 0.01, f"+{tl.hidden_rules} more rules", transform=ax.transAxes, ha="right", va="bottom",
+                fontsize=9, color="0.3")
+    _time_axis(ax, data)
+    handles, labels = ax.get_legend_handles_labels()
     if handles:
-        ax.legend(fontsize=8, loc="upper left", ncols=min(3, len(handles)), framealpha=0.8)
+        ax.figure.legend(handles, labels, fontsize=9, loc="lower center", ncols=min(5, len(handles)),
+                         framealpha=0.8)
 
 
 _NODES = {NEW: (0.08, 0.5), MONITORING: (0.4, 0.5), ACTIVE: (0.85, 0.82), ARCHIVED: (0.85, 0.18)}
@@ -185,20 +280,36 @@ def render_chart(data: ChartData) -> Picture:
     """The PNG of ``data`` and the names of what was drawn (pure; runs in a worker)."""
     drawn: list[str] = []
     n = max(1, len(data.panels)) if data.flow is None else 1
-    height_in = 0.8 + PANEL_H_IN * n if data.flow is None else 5.5
+    if data.timeline is not None:
+        height_in = TIMELINE_PAD_IN + ROW_H_IN * max(3, len(data.timeline.rows))
+    else:
+        height_in = 0.8 + PANEL_H_IN * n if data.flow is None else 5.5
     fig = Figure(figsize=(WIDTH_IN, height_in), dpi=DPI)
     # fixed margins: constrained layout costs several extra draws
-    fig.subplots_adjust(left=0.12, right=0.98, bottom=0.3 / height_in, top=1 - 0.75 / height_in,
-                        hspace=0.45)
+    if data.timeline is not None:  # room on the left for rule names, below for the legend
+        longest = max((len(_label(r, 28)) for r in data.timeline.rows), default=8)
+        fig.subplots_adjust(left=min(0.42, 0.05 + 0.0125 * longest), right=0.97, bottom=0.85 / height_in,
+                            top=1 - 0.6 / height_in)
+    else:  # a line under the title names the incident and maintenance shading
+        height_in += 0.25 if data.spans else 0.0
+        fig.set_size_inches(WIDTH_IN, height_in)
+        fig.subplots_adjust(left=0.12, right=0.98, bottom=0.3 / height_in,
+                            top=1 - (1.0 if data.spans else 0.75) / height_in, hspace=0.45)
     canvas = FigureCanvasAgg(fig)
     span = {3600.0: "1 hour", 21600.0: "6 hours", 86400.0: "24 hours", 604800.0: "7 days"}.get(
         round(data.until - data.since), data.range_name)
     fig.suptitle(f"{_label(data.title, 60)} — last {span} (UTC)", fontsize=14, fontweight="bold")
-    if data.flow is not None:
+    if data.timeline is not None:
+        _draw_timeline(fig.add_subplot(1, 1, 1), data.timeline, data, drawn)
+    elif data.flow is not None:
         _draw_flow(fig.add_subplot(1, 1, 1), data.flow, drawn)
     else:
+        shared: dict[str, Artist] = {}
         for i, panel in enumerate(data.panels):
-            _draw_panel(fig, fig.add_subplot(n, 1, i + 1), panel, data, drawn)
+            _draw_panel(fig, fig.add_subplot(n, 1, i + 1), panel, data, drawn, shared)
+        if shared:
+            fig.legend(list(shared.values()), list(shared), loc="upper center", ncols=min(5, len(shared)),
+                       fontsize=9, frameon=False, bbox_to_anchor=(0.5, 1 - 0.5 / height_in))
     buf = io.BytesIO()
     canvas.print_png(buf, pil_kwargs={"compress_level": 1})
     png = buf.getvalue()

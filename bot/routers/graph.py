@@ -40,7 +40,7 @@ from delivery.html import esc
 
 log = logging.getLogger(__name__)
 
-GRAPH = CommandSpec("graph", "Pictures: processing, activation, health, api, flow, or a metric",
+GRAPH = CommandSpec("graph", "Pictures: processing, activation, health, api, alerts, flow, or a metric",
                     "/graph health 24h")
 COMMANDS = [GRAPH]
 DEFAULT_PRESET = "processing"

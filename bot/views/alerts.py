@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 
 from alerts.api import ActionResult, IncidentView, MaintenanceView, MemberView, TimelineEntry
+from alerts.units import fmt_unit
 from bot.alert_args import Usage
 from bot.views.fmt import fmt_duration, fmt_when
 from bot.views.stuck import one_line
@@ -45,14 +46,6 @@ def clock(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%d %b %H:%M UTC")
 
 
-def fmt_value(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "—"
-    if value == int(value) and abs(value) < 1e12:
-        return str(int(value))
-    return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
-
-
 def severity_icon(severity: str, status: str = "open") -> str:
     return "✅" if status == "resolved" else SEVERITY_ICONS.get(severity, "⚪")
 
@@ -68,7 +61,7 @@ def _member_line(m: MemberView, now: float) -> str:
     labels = _labels(m.labels)
     if labels:
         head += f" {labels}"
-    facts = [f"value {code(fmt_value(m.value))}"]
+    facts = [f"value {code(fmt_unit(m.value, m.unit))}"]
     if m.since is not None:
         facts.append(esc(fmt_when(m.since, now).replace(" ago", "")) + (" firing" if m.state == "firing" else ""))
     if m.flapping:
@@ -152,7 +145,7 @@ def _entry_line(e: TimelineEntry) -> str:
     if e.detail:
         text += f" — {line(e.detail, MAX_SUMMARY)}"
     if e.value is not None:
-        text += f" (value {code(fmt_value(e.value))})"
+        text += f" (value {code(fmt_unit(e.value, ''))})"
     if e.actor:
         text += f" · by {line(e.actor, 64)}"
     return text

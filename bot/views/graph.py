@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
+from app.durations import fmt_duration
 from bot.callbacks import CallbackSigner, GraphCb
+from charts.alert_timeline import ShadingSummary, TimelineData
 from charts.data import ChartData, KeyFigure
 from charts.presets import PRESETS
 from charts.ranges import RANGES
@@ -53,8 +55,44 @@ def _figure_line(f: KeyFigure) -> str:
     return f"{bold(f.panel)} ({esc(f.line)}): " + esc(", ".join(parts))
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _severities(by_severity: dict[str, int]) -> str:
+    return ", ".join(f"{n} {sev}" for sev, n in by_severity.items())
+
+
+def _timeline_lines(tl: TimelineData) -> list[str]:
+    head = _plural(tl.incidents, "incident")
+    if tl.incidents_by_severity:
+        head += f" ({_severities(tl.incidents_by_severity)})"
+    if tl.ongoing_incidents:
+        head += f", {tl.ongoing_incidents} still open"
+    head += f"; {tl.acknowledged_incidents} acknowledged"
+    lines = [esc(head)]
+    for rule in tl.rules:
+        lines.append(f"{code(rule.rule)} " + esc(f"{rule.severity}: fired {rule.firings}×, "
+                                                   f"{fmt_duration(rule.firing_s)} firing"))
+    if tl.maintenance:
+        total = sum(s.end - s.start for s in tl.maintenance)
+        lines.insert(1, esc(f"maintenance: {_plural(len(tl.maintenance), 'window')}, {fmt_duration(total)} (hatched)"))
+    return lines
+
+
+def _shading_line(s: ShadingSummary) -> str:
+    parts = []
+    if s.incidents:
+        part = f"{_plural(s.incidents, 'incident')} ({_severities(s.by_severity)})"
+        parts.append(part + (f", {s.ongoing} open" if s.ongoing else ""))
+    if s.maintenance_windows:
+        parts.append(f"maintenance {fmt_duration(s.maintenance_s)} (hatched)")
+    return esc("shaded: " + "; ".join(parts) + " · /graph alerts")
+
+
 def graph_caption(data: ChartData) -> str:
-    """Key numbers of the picture (now, min, max, trend, time to the limit), within 1024 characters."""
+    """Key numbers of the picture (now, min, max, trend, time to the limit; incidents and
+    maintenance shaded; for ``alerts`` incidents and each rule's firings), within 1024 characters."""
     head = f"{bold(data.title)} · last {esc(data.range_name)}"
     lines = [head]
     if data.flow is not None:
@@ -67,8 +105,12 @@ def graph_caption(data: ChartData) -> str:
         rate = f.success_rate
         lines.append(esc(f"activation success rate: {rate * 100:.0f}%" if rate is not None
                          else "activation success rate: no token left monitoring"))
+    elif data.timeline is not None:
+        lines += _timeline_lines(data.timeline)
     else:
         lines += [_figure_line(f) for f in data.key]
+        if data.shading:
+            lines.append(_shading_line(data.shading))
     out = lines[0]
     for line in lines[1:]:
         candidate = out + "\n" + line

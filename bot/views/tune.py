@@ -11,34 +11,15 @@ from collections.abc import Sequence
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from alerts.api import TuneRow
+from alerts.units import fmt_unit
 from bot.alert_buttons import REVERT, apply_button, revert_button
 from bot.callbacks import CallbackSigner
-from bot.views.alerts import fmt_value, line
+from bot.views.alerts import line
 from bot.views.fmt import fmt_duration
 from bot.views.stuck import one_line
 from delivery.html import bold, code, italic
 
 MAX_BUTTONS = 80  # Telegram allows 100 buttons in one keyboard
-
-
-def fmt_threshold(value: float | None, unit: str) -> str:
-    """A threshold in its rule's unit: ``2 s``, ``85%``, ``1.5 GB``, ``0.9``."""
-    if value is None or not math.isfinite(value):
-        return "—"
-    if unit == "s":
-        return fmt_duration(value)
-    if unit == "ratio":
-        return f"{value * 100:.3g}%"
-    if unit == "percent":
-        return f"{value:.3g}%"
-    if unit == "bytes":
-        for size, name in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
-            if abs(value) >= size:
-                return f"{value / size:.3g} {name}"
-        return f"{value:.0f} B"
-    if unit == "per_min":
-        return f"{fmt_value(value)}/min"
-    return fmt_value(value)
 
 
 def _share(value: float | None) -> str:
@@ -59,13 +40,13 @@ def render_tune(rows: Sequence[TuneRow]) -> str:
         lines += ["", f"{bold(one_line(r.rule, 48))} ({line(r.severity, 10)}): fired {code(r.fired)}× · "
                       f"firing {code(fmt_duration(r.total_firing_s))} · acked {code(_share(r.acked_share))} · "
                       f"cleared unattended {code(_share(r.cleared_unattended_share))}"]
-        now_t = f"threshold {code(fmt_threshold(r.threshold, u))}"
+        now_t = f"threshold {code(fmt_unit(r.threshold, u))}"
         if not math.isclose(r.threshold, r.file_threshold):
-            now_t += f" (file {code(fmt_threshold(r.file_threshold, u))})"
+            now_t += f" (file {code(fmt_unit(r.file_threshold, u))})"
         if r.suggested is None:
             now_t += f" · no suggestion ({line(r.suggestion_basis or 'not enough healthy history', 120)})"
         elif suggestion_differs(r):
-            now_t += f" → suggested {code(fmt_threshold(r.suggested, u))} ({line(r.suggestion_basis, 120)})"
+            now_t += f" → suggested {code(fmt_unit(r.suggested, u))} ({line(r.suggestion_basis, 120)})"
         else:
             now_t += " · suggestion agrees"
         lines.append("   " + now_t)

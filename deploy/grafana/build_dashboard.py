@@ -4,7 +4,8 @@ Grafana shows the same pictures as the chat:
     .venv/bin/python deploy/grafana/build_dashboard.py
 
 One row per preset, one panel per preset panel; gauges as they are, counters as their increase
-per minute (``rate(x[5m]) * 60``), shares as percent. The datasource is a dashboard variable,
+per minute (``rate(x[5m]) * 60``), shares as percent. The ``alerts`` preset is drawn from the
+database, not from Prometheus: its row holds a text panel pointing to ``/graph alerts``. The datasource is a dashboard variable,
 so the file imports as is (Dashboards -> Import) and provisions as is (docker compose --profile
 grafana up). tests/charts/test_grafana.py checks every metric it names is served by /metrics.
 """
@@ -92,6 +93,16 @@ def _flow_panels(pid: int, y: int) -> list[dict[str, Any]]:
     ]
 
 
+def _alerts_note(pid: int, y: int) -> dict[str, Any]:
+    """The ``alerts`` preset reads the alert engine's tables, not Prometheus: a text panel says
+    where to find the timeline instead of a chart with no query."""
+    return {"id": pid, "type": "text", "title": "Incidents by rule", "gridPos": {"h": 4, "w": 24, "x": 0, "y": y},
+            "options": {"mode": "markdown", "content": (
+                "The incident timeline (firings by rule, acknowledgments, maintenance windows) comes from "
+                "tokenwatch's database, not from `/metrics`: send `/graph alerts 24h` in Telegram. "
+                "The chat's metric pictures shade incidents and maintenance windows on every panel.")}}
+
+
 def build() -> dict[str, Any]:
     panels: list[dict[str, Any]] = []
     pid, y = 1, 0
@@ -102,11 +113,14 @@ def build() -> dict[str, Any]:
         if preset.kind == "flow":
             panels += _flow_panels(pid, y)
             pid += 3
+        elif preset.kind == "alerts":
+            panels.append(_alerts_note(pid, y))
+            pid += 1
         else:
             for i, panel in enumerate(preset.panels):
                 panels.append(_panel(panel, pid, 8 * (i % 3), y + 8 * (i // 3)))
                 pid += 1
-        y += 8 * max(1, (len(preset.panels) + 2) // 3)
+        y += 4 if preset.kind == "alerts" else 8 * max(1, (len(preset.panels) + 2) // 3)
     return {
         "uid": "tokenwatch", "title": "tokenwatch", "tags": ["tokenwatch"], "timezone": "utc",
         "schemaVersion": 39, "version": 1, "editable": True, "refresh": "30s",

@@ -29,7 +29,7 @@ async def test_memory_back_under_after_cleanup_does_not_fire(db, clock):
     assert await h.rows() == []
     assert ran == ["cache cleared"]
     [cleanup] = await h.events("cleanup")
-    assert "back under" in cleanup.detail and "91.0%" in cleanup.detail and "55.0%" in cleanup.detail
+    assert "back under" in cleanup.detail and "91%" in cleanup.detail and "55%" in cleanup.detail
     assert "gc.collect" in cleanup.detail
     await h.engine.close()
 
@@ -39,7 +39,7 @@ async def test_memory_still_over_after_cleanup_fires_with_before_and_after(db, c
     await h.feed(obs("memory_high", 0.93, threshold=0.8))
     [message] = await h.messages()
     shown = visible_text(message.text)
-    assert "Memory at 88.0% of the limit" in shown and "93.0% before cleanup, 88.0% after" in shown
+    assert "Memory at 88% of the limit" in shown and "93% before cleanup, 88% after" in shown
     assert ran == ["cache cleared"]
     await h.engine.close()
 

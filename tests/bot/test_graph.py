@@ -20,7 +20,7 @@ from simulator.telegram_api import ApiError
 from tests.bot.frame_fixtures import *  # noqa: F403
 from tests.bot.frame_fixtures import ADMIN, ALERT_CHAT, STRANGER, VIEWER, buttons, press, say
 from tests.bot.test_outbox import nothing_pending, until
-from tests.charts.history import craft_history, craft_transitions
+from tests.charts.history import craft_history, craft_incidents, craft_transitions
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -94,6 +94,25 @@ async def test_graph_sends_a_captioned_picture_with_preset_and_range_buttons(fak
     await press(fake, VIEWER, VIEWER, flow.message_id, buttons(flow)["1h"])
     short = await next_photo(fake, VIEWER, before)
     assert short.plain.startswith("Token flow · last 1h")
+
+
+async def test_graph_alerts_draws_the_incident_timeline_and_says_when_there_is_none(fake, live):
+    msg = await say(fake, VIEWER, VIEWER, "/graph alerts 24h")
+    assert msg.plain == "Alerts over 24h: no incidents in this range"
+    assert not any(x.photo for x in fake.sent(VIEWER))
+    await craft_incidents(live.db, time.time())
+    before = len(fake.sent(VIEWER))
+    fake.user_sends(VIEWER, VIEWER, "/graph alerts 6h")
+    photo = await next_photo(fake, VIEWER, before)
+    assert photo.photo.startswith(PNG)
+    assert photo.plain.startswith("Alerts · last 6h\n3 incidents (1 critical, 2 warning), 1 still open")
+    assert "market_api_down critical: fired 1×" in photo.plain
+    assert "• alerts" in buttons(photo)
+    # the metric pictures now mention the shaded incidents and the maintenance window
+    before = len(fake.sent(VIEWER))
+    await press(fake, VIEWER, VIEWER, photo.message_id, buttons(photo)["health"])
+    health = await next_photo(fake, VIEWER, before)
+    assert "shaded: 3 incidents (1 critical, 2 warning), 1 open; maintenance 20m 00s" in health.plain
 
 
 async def test_a_metric_name_works_and_an_unknown_one_gets_the_closest(fake, live):

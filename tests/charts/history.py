@@ -35,3 +35,61 @@ async def craft_transitions(db, now: float) -> None:
                                 reason="low_score"))
         session.add_all(moves)
         await session.commit()
+
+
+async def craft_incidents(db, now: float) -> dict[str, int]:
+    """The alert engine's history, as it records it, over the last 2 hours:
+
+    - incident A (critical, ``market`` group), 100 to 70 min ago: ``market_api_down`` fired
+      (endpoint tokens) and ``api_slow`` (warning) fired 95 min ago folded under it, both resolved
+      70 min ago; acknowledged by Ann 90 min ago;
+    - incident B (warning), opened 30 min ago and still open: ``backlog_growing`` fired and is
+      still firing; acknowledged by Bob 20 min ago;
+    - incident C (warning), opened 3 h ago, resolved 110 min ago (before a 1h range, inside 6h);
+    - a maintenance window 60 to 40 min ago (ended early; it was planned until 30 min ago).
+    Returns the incident ids by letter."""
+    from alerts.models import AlertEvent, AlertIncident, AlertMaintenance, AlertState
+
+    m = 60.0
+    async with db.session() as session:
+        a = AlertIncident(group_key="market", title="Market API down", severity="critical", status="resolved",
+                          opened_at=now - 100 * m, resolved_at=now - 70 * m, acked_by_name="Ann",
+                          acked_at=now - 90 * m)
+        b = AlertIncident(group_key="pipeline", title="Backlog growing", severity="warning", status="acknowledged",
+                          opened_at=now - 30 * m, acked_by_name="Bob", acked_at=now - 20 * m)
+        c = AlertIncident(group_key="db", title="DB slow", severity="warning", status="resolved",
+                          opened_at=now - 180 * m, resolved_at=now - 110 * m)
+        session.add_all([a, b, c])
+        await session.flush()
+        session.add_all([
+            AlertState(fingerprint="fp-down", rule="market_api_down", severity="critical", state="resolved",
+                       incident_id=a.id),
+            AlertState(fingerprint="fp-slow", rule="api_slow", severity="warning", state="resolved", incident_id=a.id),
+            AlertState(fingerprint="fp-backlog", rule="backlog_growing", severity="warning", state="firing",
+                       incident_id=b.id),
+            AlertState(fingerprint="fp-db", rule="db_slow", severity="warning", state="resolved", incident_id=c.id),
+        ])
+        ev = [
+            ("fired", now - 180 * m, c.id, "db_slow", "fp-db", None),
+            ("opened", now - 180 * m, c.id, "db_slow", "fp-db", None),
+            ("resolved", now - 110 * m, c.id, "db_slow", "fp-db", None),
+            ("closed", now - 110 * m, c.id, None, None, None),
+            ("fired", now - 100 * m, a.id, "market_api_down", "fp-down", None),
+            ("opened", now - 100 * m, a.id, "market_api_down", "fp-down", None),
+            ("fired", now - 95 * m, a.id, "api_slow", "fp-slow", None),
+            ("folded", now - 95 * m, a.id, "api_slow", "fp-slow", None),
+            ("ack", now - 90 * m, a.id, None, None, "Ann"),
+            ("resolved", now - 70 * m, a.id, "market_api_down", "fp-down", None),
+            ("resolved", now - 70 * m, a.id, "api_slow", "fp-slow", None),
+            ("closed", now - 70 * m, a.id, None, None, None),
+            ("maintenance", now - 60 * m, None, None, None, "Ann"),
+            ("fired", now - 30 * m, b.id, "backlog_growing", "fp-backlog", None),
+            ("opened", now - 30 * m, b.id, "backlog_growing", "fp-backlog", None),
+            ("ack", now - 20 * m, b.id, None, None, "Bob"),
+        ]
+        session.add_all([AlertEvent(kind=k, at=at, incident_id=iid, rule=rule, fingerprint=fp, actor=actor or "auto")
+                         for k, at, iid, rule, fp, actor in ev])
+        session.add(AlertMaintenance(started_at=now - 60 * m, ends_at=now - 30 * m, ended_at=now - 40 * m,
+                                     reason="db upgrade", started_by="Ann", ended_by="Ann"))
+        await session.commit()
+        return {"A": a.id, "B": b.id, "C": c.id}

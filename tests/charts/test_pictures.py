@@ -18,7 +18,7 @@ from delivery.html import MAX_CAPTION_LEN, to_plain, validate_html, visible_len
 from monitoring import metric_names as m
 from monitoring.sample import Sample
 from monitoring.store import MetricStore
-from tests.charts.history import craft_history, craft_transitions
+from tests.charts.history import craft_history, craft_incidents, craft_transitions
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NOW = 1_790_000_000.0
@@ -30,7 +30,10 @@ EXPECTED = {
     "health": {"RSS", "effective limit", "80% of limit", "trend RSS", "CPU", "p95", "max", "100 ms"},
     "api": {"tokens p50", "tokens p95", "pairs p99", "tokens", "pairs", "tokens 429", "pairs timeouts"},
     "flow": {"new->monitoring", "monitoring->active", "monitoring->archived", "active->archived"},
+    "alerts": {"rule backlog_growing", "acknowledged", "maintenance"},
 }
+#: every metric picture shades the incident still open and the maintenance window of the last hour
+SHADED = {"incident (warning)", "maintenance"}
 
 
 def png_size(png: bytes) -> tuple[int, int]:
@@ -48,6 +51,7 @@ async def test_every_preset_and_range_draws_its_series(db):
     store = MetricStore(db, clock)
     await craft_history(store, NOW)
     await craft_transitions(db, NOW)
+    await craft_incidents(db, NOW)
     assert set(EXPECTED) <= set(PRESETS)
     for name, preset in PRESETS.items():
         for span in RANGES:
@@ -61,6 +65,8 @@ async def test_every_preset_and_range_draws_its_series(db):
             assert len(picture.png) <= 10 * 1024 * 1024 and width + height <= 10_000
             assert max(width, height) / min(width, height) <= 20
             assert EXPECTED[name] <= set(picture.series), (name, span, sorted(picture.series))
+            if preset.kind == "series":
+                assert SHADED <= set(picture.series), (name, span, sorted(picture.series))
             caption = graph_caption(data)
             validate_html(caption)
             assert visible_len(caption) <= MAX_CAPTION_LEN
