@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from alerts.history import events_between
 from app.settings import Settings
 from simulator.telegram_api import FakeTelegram
 from tokenwatch.service import Service
@@ -41,7 +42,7 @@ async def wait_for(predicate, timeout: float) -> float | None:
     return None
 
 
-async def run(healthy_min: float, outage_min: float) -> None:
+async def run(healthy_min: float, outage_min: float, show_events: bool) -> None:
     fake = FakeTelegram()          # Telegram's flood limits enforced
     await fake.start()
     fake.add_bot(TOKEN, "tokenwatch_bench_bot")
@@ -61,6 +62,7 @@ async def run(healthy_min: float, outage_min: float) -> None:
         healthy = alerts()
         print(f"alert messages during the healthy phase: {len(healthy)} (aim 0)", flush=True)
         before = len(healthy)
+        outage_at = time.time()
         await service.market.apply_faults({"outage": True, "outage_mode": "503"})
         announced = await wait_for(lambda: any("Market API down" in m.plain for m in alerts()[before:]), 300)
         print(f"outage start -> incident message: {announced if announced is None else round(announced, 1)} s "
@@ -78,6 +80,12 @@ async def run(healthy_min: float, outage_min: float) -> None:
         for m in alerts():
             print(f"  #{m.message_id} ({len(m.edits)} edits) {m.plain.splitlines()[0][:150]}")
         print(f"Telegram refused: {sum(1 for r in fake.refusals if not r.injected and r.status == 400)} messages")
+        if show_events:
+            print("engine timeline (seconds from the outage's start):")
+            assert service.ctx is not None
+            for e in await events_between(service.ctx.db, outage_at, time.time() + 1):
+                print(f"  {e.at - outage_at:7.1f} {e.kind:<10} #{e.incident_id} {e.rule or '':<22} "
+                      f"{'' if e.value is None else round(e.value, 3)} {(e.detail or '')[:90]}")
     finally:
         await service.stop()
         await fake.stop()
@@ -87,9 +95,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--healthy-min", type=float, default=2.0, help="healthy phase, minutes (30 for the claim)")
     parser.add_argument("--outage-min", type=float, default=3.0, help="outage length, minutes")
+    parser.add_argument("--events", action="store_true", help="also print the engine's timeline of the run")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    asyncio.run(run(args.healthy_min, args.outage_min))
+    asyncio.run(run(args.healthy_min, args.outage_min, args.events))
 
 
 if __name__ == "__main__":       # the chart worker's process pool needs the main-module guard
