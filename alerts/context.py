@@ -6,10 +6,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from alerts.parts import Alerts
-from monitoring.context import MonitoringContext
+from recovery.context import RecoveryContext
 
 
 @dataclass
-class AlertsContext(MonitoringContext):
+class AlertsContext(RecoveryContext):
     alerts: Alerts | None = None  # set by build_alerts; None when alerting is off in this process

@@ -35,6 +35,7 @@ from bot.routers.graph import build_pictures
 from charts.digest_chart import DigestChart
 from bot.setup import RunningBot, build_bot
 from monitoring.setup import Monitoring, build_monitoring
+from recovery.setup import build_recovery
 from simulator.server import LocalMarket, market_from_settings
 from tokens.pipeline import Pipeline
 
@@ -105,6 +106,12 @@ class Service:
         ctx.scheduler.add_all(monitoring.jobs())
         supervisor.add_all(monitoring.loops())
         self._stoppers.append(monitoring.stop)
+
+        # recovery: the knob registry and the controllers that turn the knobs, within their bounds
+        recovery = await build_recovery(ctx)
+        ctx.scheduler.add_all(recovery.jobs())
+        supervisor.add_all(recovery.loops())
+        self._stoppers.append(recovery.stop)
 
         # alerts: rules over every monitoring snapshot -> incidents -> the outbox (built before the
         # bot, whose buttons the alert messages carry)
