@@ -171,6 +171,7 @@ class AlertEngine:
         self._posts: list[tuple[int, str, dict[str, Any]]] = []     # (incident, url, payload)
         self._aftermath: dict[str, float] = {}               # released consequence -> fires on its own from
         self._released_into: set[int] = set()                # incidents a released consequence moved to
+        self._root_resolved_at: dict[str, float] = {}        # root-cause rule -> when a series of it last resolved
         self._lock = asyncio.Lock()
         self._started = False
 
@@ -357,6 +358,8 @@ class AlertEngine:
                 return None
             if self._root_pending(rule, now):
                 return None    # its root cause is about to fire: wait, then fold under it
+            if self._in_root_aftermath(st, rule, now):
+                return None    # its root cause just resolved: a lagging window clears first
             self._aftermath.pop(fp, None)
             return await self._fire(st, rule, obs, now)
         # FIRING
@@ -423,11 +426,38 @@ class AlertEngine:
                     return True
         return False
 
+    def _aftermath_s(self, rule: Rule) -> float:
+        """How long a consequence waits after its root cause resolved before it may fire on its own:
+        its ``for`` + ``keep_firing_for`` + ``window`` (a lagging window clears by then)."""
+        return rule.for_s + rule.keep_firing_for_s + rule.window_s
+
+    def _in_root_aftermath(self, st: AlertState, rule: Rule, now: float) -> bool:
+        """A consequence about to fire while no root cause of it fires, but one resolved moments ago
+        (the market answers again while the 5-minute error rate still reads high): it waits out its
+        aftermath instead of joining or opening an incident as if unrelated; it fires on its own only
+        if still breached after that (``_release`` does the same for consequences already firing)."""
+        if not rule.depends_on or self._root_for(rule) is not None:
+            return False
+        resolved = [self._root_resolved_at[d] for d in rule.depends_on if d in self._root_resolved_at]
+        if not resolved:
+            return False
+        until = max(resolved) + self._aftermath_s(rule)
+        if now >= until:
+            return False
+        if self._aftermath.get(st.fingerprint) != until:
+            self._aftermath[st.fingerprint] = until
+            self._event("pending", now, st, value=self._value.get(st.fingerprint),
+                        detail=f"its root cause resolved; fires on its own if still breached in "
+                               f"{fmt_duration(until - now)}")
+        return True
+
     def _release(self, root: AlertState, now: float) -> None:
         """The root cause ``root`` resolved: the consequences folded under it still firing move under
         another firing root cause, or go back to pending, to fire on their own (a new message) only if
         they are still breached after their ``for`` + ``keep_firing_for`` + ``window`` (a lagging
         window, such as the API error rate, clears by then). The incident then resolves with its root cause, not minutes later."""
+        if root.rule in self._dependents:
+            self._root_resolved_at[root.rule] = now
         iid = root.incident_id
         if iid is None or root.flapping:    # a flapping root keeps its incident (and consequences) open
             return
@@ -443,7 +473,7 @@ class AlertEngine:
                 self._place(other, new_root.incident_id, inhibited_by=new_root.fingerprint)
                 self._released_into.add(new_root.incident_id)
                 continue
-            grace = rule.for_s + rule.keep_firing_for_s + rule.window_s   # a lagging window clears by then
+            grace = self._aftermath_s(rule)
             self._event("pending", now, other, value=self._value.get(fp),
                         detail=f"{root.rule} resolved; fires on its own if still breached in {fmt_duration(grace)}")
             self.members[iid].discard(fp)

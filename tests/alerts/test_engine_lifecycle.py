@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from alerts.api import Actor
 from simulator.telegram_html import check_message, visible_text
-from tests.alerts.conftest import ALERT_CHAT, obs
+from alerts.engine import AlertEngine
+from delivery import Outbox
+from tests.alerts.conftest import ALERT_CHAT, Harness, make_rules, obs
 
 
 async def test_nothing_is_sent_while_pending_and_one_message_after_for(harness):
@@ -215,3 +217,71 @@ async def test_a_consequence_still_breached_after_its_root_resolved_opens_its_ow
                        obs("backlog_high", 950, threshold=500))
     sent = await harness.messages()
     assert len(sent) == 3 and "Backlog 950 over 500" in visible_text(sent[2].text)
+
+
+LAGGING = {"name": "error_rate_high", "metric": "tokenwatch_collector_up", "threshold": 0.25, "for": "1m",
+           "keep_firing_for": "1m", "window": "2m", "severity": "warning", "group": "market",
+           "depends_on": ["market_api_down"], "unit": "ratio", "summary": "API errors {value}"}
+
+
+async def lagging_harness(db, clock, settings):
+    rules = make_rules([LAGGING])
+    outbox = Outbox(db, clock)
+    engine = AlertEngine(db, clock, settings, rules, outbox)
+    await engine.start()
+    return Harness(db, clock, settings, rules, outbox, engine)
+
+
+async def test_a_consequence_that_was_still_pending_when_its_root_resolved_waits_instead_of_joining(
+        db, clock, settings):
+    """The bench's 3-minute outage: the error rate (a lagging window) went over its limit during the
+    outage and was still waiting for its ``for`` when the market answered again. It must not join the
+    incident as something unrelated and keep it open: the incident resolves with its root cause, and
+    the error rate, clear by the end of its aftermath, never sends a message."""
+    h = await lagging_harness(db, clock, settings)
+    try:
+        down = obs("market_api_down", 0, endpoint="pairs")
+        await h.feed(down)
+        await h.advance(30)
+        await h.feed(down)
+        assert len(await h.messages()) == 1                                  # the incident
+        await h.advance(60)
+        await h.feed(down, obs("error_rate_high", 0.5, endpoint="pairs", threshold=0.25))   # pending (for 1m)
+        await h.advance(40)
+        up = obs("market_api_down", 1, breached=False, endpoint="pairs")
+        await h.feed(up, obs("error_rate_high", 0.6, endpoint="pairs", threshold=0.25))
+        await h.advance(20)                                                  # root's keep_firing_for: resolved
+        await h.feed(up, obs("error_rate_high", 0.55, endpoint="pairs", threshold=0.25))  # for 1m has passed
+        sent = await h.messages()
+        assert len(sent) == 2 and "Resolved" in visible_text(sent[1].text)
+        assert h.engine.open_counts() == {"critical": 0, "warning": 0, "info": 0}
+        for rate in (0.5, 0.4, 0.3, 0.2, 0.1):                               # the window drains
+            await h.advance(40)
+            await h.feed(up, obs("error_rate_high", rate, rate > 0.25, endpoint="pairs", threshold=0.25))
+        await h.advance(60)
+        assert len(await h.messages()) == 2                                  # nothing more
+        waits = [e.detail for e in await h.events("pending") if e.rule == "error_rate_high"]
+        assert any("root cause resolved" in (d or "") for d in waits)
+    finally:
+        await h.engine.close()
+
+
+async def test_a_consequence_still_breached_after_its_aftermath_fires_on_its_own(db, clock, settings):
+    h = await lagging_harness(db, clock, settings)
+    try:
+        down = obs("market_api_down", 0, endpoint="pairs")
+        await h.feed(down)
+        await h.advance(30)
+        await h.feed(down, obs("error_rate_high", 0.5, endpoint="pairs", threshold=0.25))
+        await h.advance(30)
+        up = obs("market_api_down", 1, breached=False, endpoint="pairs")
+        await h.feed(up, obs("error_rate_high", 0.5, endpoint="pairs", threshold=0.25))
+        await h.advance(20)
+        await h.feed(up, obs("error_rate_high", 0.5, endpoint="pairs", threshold=0.25))
+        assert len(await h.messages()) == 2                                  # opened, resolved
+        await h.advance(4 * 60)                                              # for + keep_firing_for + window
+        await h.feed(up, obs("error_rate_high", 0.5, endpoint="pairs", threshold=0.25))
+        sent = await h.messages()
+        assert len(sent) == 3 and "API errors 50%" in visible_text(sent[2].text)
+    finally:
+        await h.engine.close()

@@ -31,7 +31,7 @@ from alerts.rules import Remediation, RuleSet, parse_rules
 from app.clock import Clock
 
 
-def test_rules() -> RuleSet:
+def scenario_rules() -> RuleSet:
     """Two rules (the shipped file is being written in parallel): api_slow, with a remediation, and
     pipeline_stalled."""
     return parse_rules({"rule": [
@@ -272,7 +272,7 @@ class AlertServices:
         tuning = InMemoryTuning(calls, rows)
         now = clock.time()
         digest_svc = InMemoryDigest(calls, digest or DigestView(now - 86400, now, "📰 <b>Digest</b>\nno alerts"))
-        alerts = Alerts(rules=test_rules(), incidents=incidents, quiet=quiet, tuning=tuning,
+        alerts = Alerts(rules=scenario_rules(), incidents=incidents, quiet=quiet, tuning=tuning,
                         digest=digest_svc)
         return cls(alerts, incidents, quiet, tuning, digest_svc, calls.items)
 

@@ -47,7 +47,7 @@ def rule_dicts(*, runbook: str = "Check the provider's status page", summary: st
     ]
 
 
-def test_rules(**kw: Any) -> RuleSet:
+def scenario_rules(**kw: Any) -> RuleSet:
     return parse_rules({"rule": rule_dicts(**kw)})
 
 
@@ -73,7 +73,7 @@ class AlertWorld:
     async def build(cls, ctx: Any, rules: RuleSet | None = None, *, alert_chat_id: int) -> "AlertWorld":
         outbox = ctx.outbox if ctx.outbox is not None else Outbox(ctx.db, ctx.clock)
         ctx.outbox = outbox
-        alerts = await build_alerts(ctx, outbox, alert_chat_id=alert_chat_id, rules=rules or test_rules())
+        alerts = await build_alerts(ctx, outbox, alert_chat_id=alert_chat_id, rules=rules or scenario_rules())
         alerts.digest = build_watch(ctx, outbox, incidents=alerts.incidents, quiet=alerts.quiet,
                                     alert_chat_id=alert_chat_id).digest
         return cls(ctx, alerts, outbox)

@@ -19,7 +19,7 @@ from bot.callbacks import AlertAction, AlertCb, TuneAction, TuneCb
 from bot.routers.fallback import UNKNOWN_BUTTON
 from delivery.models import OutboxMessage
 from simulator.telegram_api import FakeTelegram, SentMessage
-from tests.bot.alert_world import AlertWorld, obs, test_rules
+from tests.bot.alert_world import AlertWorld, obs, scenario_rules
 from tests.bot.frame_fixtures import *  # noqa: F403
 from tests.bot.frame_fixtures import ADMIN, ALERT_CHAT, GROUP_MEMBER, STRANGER, VIEWER, buttons, press, say
 
@@ -288,7 +288,7 @@ def test_callback_data_fits_for_the_largest_ids():
     from bot.callbacks import CallbackSigner
 
     factory = AlertButtons(CallbackSigner(b"k", ManualClock(2e9)))
-    fixes = list(test_rules().get("api_slow").remediation) * 10
+    fixes = list(scenario_rules().get("api_slow").remediation) * 10
     markups = [factory.incident(2**62, remediations=fixes, resolved=False), factory.silence(2**62),
                factory.tuning(2**62)]
     for markup in markups:
