@@ -8,6 +8,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STAMP_TEST := $(VENV)/.installed-test
+# test processes (pytest-xdist); a test file stays in one process (--dist loadfile)
+TEST_WORKERS ?= 2
 
 .PHONY: run test install install-test clean
 
@@ -33,7 +35,7 @@ run: install
 
 test: install-test
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf $(VENV) data/*.db data/*.db-wal data/*.db-shm

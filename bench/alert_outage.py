@@ -2,12 +2,13 @@
 ports, the database file and Telegram's address change), the local market in-process, the fake Bot
 API server.
 
-    python bench/alert_outage.py                     # 2 min healthy, then an outage of 3 min
+    python bench/alert_outage.py                     # 2 min healthy, an outage of 3 min, 5 min after
     python bench/alert_outage.py --healthy-min 30    # the 30-minute healthy-run claim
 
 Prints: alert messages sent during the healthy phase (aim 0), seconds from the outage's start to
 the incident message reaching Telegram (aim <= 90), seconds from the market's recovery to the
-resolved message (aim <= 30), and every alert-chat message of the run.
+resolved message (aim <= 30), alert messages in the minutes after the resolution (aim 0), and
+every alert-chat message of the run (``--events``: the engine's timeline too).
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ async def wait_for(predicate, timeout: float) -> float | None:
     return None
 
 
-async def run(healthy_min: float, outage_min: float, show_events: bool) -> None:
+async def run(healthy_min: float, outage_min: float, after_min: float, show_events: bool) -> None:
     fake = FakeTelegram()          # Telegram's flood limits enforced
     await fake.start()
     fake.add_bot(TOKEN, "tokenwatch_bench_bot")
@@ -75,7 +76,11 @@ async def run(healthy_min: float, outage_min: float, show_events: bool) -> None:
         resolved = await wait_for(lambda: any(m.plain.startswith("✅ Resolved") for m in alerts()[count:]), 300)
         print(f"recovery -> resolved message: {resolved if resolved is None else round(resolved, 1)} s "
               "(aim <= 30)", flush=True)
-        await asyncio.sleep(30)
+        settled = len(alerts())
+        await asyncio.sleep(after_min * 60)
+        late = alerts()[settled:]
+        print(f"alert messages in the {after_min:g} min after the resolution: {len(late)} (aim 0: nothing the "
+              "outage left behind fires on its own)", flush=True)
         print("alert chat:")
         for m in alerts():
             print(f"  #{m.message_id} ({len(m.edits)} edits) {m.plain.splitlines()[0][:150]}")
@@ -95,10 +100,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--healthy-min", type=float, default=2.0, help="healthy phase, minutes (30 for the claim)")
     parser.add_argument("--outage-min", type=float, default=3.0, help="outage length, minutes")
+    parser.add_argument("--after-min", type=float, default=5.0,
+                        help="minutes to watch after the resolution (lagging windows drain)")
     parser.add_argument("--events", action="store_true", help="also print the engine's timeline of the run")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    asyncio.run(run(args.healthy_min, args.outage_min, args.events))
+    asyncio.run(run(args.healthy_min, args.outage_min, args.after_min, args.events))
 
 
 if __name__ == "__main__":       # the chart worker's process pool needs the main-module guard

@@ -21,7 +21,9 @@ from app.migrate import upgrade_sync
 
 PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_BASE_URL = os.environ.get("TEST_PG_BASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432")
-REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# each pytest-xdist worker (gw0, gw1, ...) flushes its own Redis database: 15, 14, ...
+REDIS_TEST_URL = os.environ.get(
+    "TEST_REDIS_URL", f"redis://127.0.0.1:6379/{15 - int(os.environ.get('PYTEST_XDIST_WORKER', 'gw0')[2:] or 0) % 15}")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # Property tests: no per-example deadline (a loaded 2-core CI machine is not a bug), and the
