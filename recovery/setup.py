@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from app.scheduler import JobSpec
 from app.supervisor import LoopSpec
 from recovery.context import RecoveryContext
+from recovery.flow import FlowController, wire_flow
 from recovery.knobs import KnobRegistry
 
 
@@ -24,6 +25,7 @@ class Recovery:
     """The running recovery parts; ``stop()`` undoes ``build_recovery``."""
 
     knobs: KnobRegistry
+    flow: FlowController | None = None  # the processor's in-flight limit (when a pipeline runs)
     _jobs: list[JobSpec] = field(default_factory=list)
     _loops: list[LoopSpec] = field(default_factory=list)
 
@@ -39,4 +41,8 @@ class Recovery:
 
 async def build_recovery(ctx: RecoveryContext) -> Recovery:
     knobs = ctx.knobs = ctx.knobs or KnobRegistry(ctx.clock)
-    return Recovery(knobs)
+    recovery = Recovery(knobs)
+    processor = ctx.pipeline.processor if ctx.pipeline is not None else None
+    if processor is not None:
+        recovery.flow = processor.flow = wire_flow(knobs, processor)
+    return recovery

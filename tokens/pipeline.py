@@ -193,5 +193,6 @@ class Pipeline:
                 "concurrency": self.processor.limit(), "batch_size": self.processor.batch_size(),
                 "last_run_checked": self.processor.last_run_checked,
                 "batches_in_flight": self.processor.batches_in_flight,
+                "max_batches_in_flight": self.processor.max_batches_in_flight,
                 "batches_overrun": self.processor.batches_overrun},
         }
