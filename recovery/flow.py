@@ -1,12 +1,14 @@
 """The flow controller: the processor's in-flight limit (knob ``fetch_concurrency``) from the AIMD law
-(``recovery.concurrency``), fed by the processor's flow hook (``tokens.flow``).
+(``recovery.concurrency``) and its batch size (knob ``batch_size``) from ``recovery.batching``, both fed
+by the processor's flow hook (``tokens.flow``).
 
 Every finished batch is a sample for the law (which moves a float at once); the knob follows the law
 at most once per ``min_interval_s`` (the processor runs about once a second), and only for a move that
 matters: at least ``max(1, deadband x current)`` (10 %), so a limit hovering between 14 and 15 records
 nothing, while a drop from 20 to 9 is one action with its reason. Everything goes through
 ``registry.adjust(controller="aimd", ...)``; a knob pinned by an operator is left alone, and the law
-takes the pinned value as its own, so releasing the pin continues from there::
+takes the pinned value as its own, so releasing the pin continues from there. The batch size moves
+the same way, as ``controller="batch"``::
 
     controller = wire_flow(ctx.knobs, pipeline.processor)     # registers the knob, sets processor.flow
     controller.snapshot()      # {"limit": 14.6, "need": 11.7, "ceiling": 18, "hold_s": 2.4}
@@ -15,16 +17,20 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from recovery.batching import BatchSizeLaw
 from recovery.concurrency import AimdLimit
 from recovery.knobs import Knob, KnobRegistry
 
 log = logging.getLogger(__name__)
 
 CONCURRENCY_KNOB = "fetch_concurrency"
+BATCH_KNOB = "batch_size"
 AIMD = "aimd"
+BATCH = "batch"
 SLOW_SHARE = 0.8  # an answer slower than this share of the timeout counts as a drop (about to time out)
 
 
@@ -67,6 +73,8 @@ class FlowTarget(Protocol):
 
     def limit(self) -> int: ...
     def set_limit(self, value: int) -> None: ...
+    def batch_size(self) -> int: ...
+    def set_batch_size(self, value: int) -> None: ...
 
 
 @dataclass
@@ -76,13 +84,19 @@ class _Window:
     batches: int = 0
     drops: int = 0
     slow: int = 0
+    failed: int = 0
+    timeouts: int = 0
     max_inflight: int = 0
+    max_fetch_s: float = 0.0
 
-    def add(self, dropped: bool, slow: bool, inflight: int) -> None:
+    def add(self, sample: "BatchSampleLike", slow: bool) -> None:
         self.batches += 1
-        self.drops += int(dropped)
-        self.slow += int(slow and not dropped)
-        self.max_inflight = max(self.max_inflight, inflight)
+        self.drops += int(sample.dropped)
+        self.slow += int(slow and not sample.dropped)
+        self.failed += int(not sample.ok)
+        self.timeouts += int(sample.timeouts > 0)
+        self.max_inflight = max(self.max_inflight, sample.inflight)
+        self.max_fetch_s = max(self.max_fetch_s, sample.fetch_s)
 
 
 def matters(current: float, target: float, deadband: float) -> bool:
@@ -97,41 +111,56 @@ class FlowController:
         controller.batch_done(sample); controller.run_done(run)
     """
 
-    def __init__(self, knobs: KnobRegistry, *, law: AimdLimit | None = None, min_interval_s: float = 1.0,
-                 deadband: float = 0.1, slow_share: float = SLOW_SHARE) -> None:
+    def __init__(self, knobs: KnobRegistry, *, law: AimdLimit | None = None, batch_law: BatchSizeLaw | None = None,
+                 min_interval_s: float = 1.0, deadband: float = 0.1, slow_share: float = SLOW_SHARE) -> None:
         self.knobs = knobs
         self.law = law or AimdLimit(initial=knobs.value(CONCURRENCY_KNOB))
+        self.batch_law = batch_law or BatchSizeLaw(initial=knobs.value(BATCH_KNOB))
         self.min_interval_s = min_interval_s
         self.deadband = deadband
         self.slow_share = slow_share
         self._rate_per_s = 0.0
         self._burst = 0
-        self._last_move_at: float | None = None
-        self._window = _Window()
+        self._last_move_at: dict[str, float] = {}
+        self._window = _Window()  # since the last move of the concurrency knob
+        self._batch_window = _Window()  # since the last move of the batch size
 
     def batch_done(self, sample: BatchSampleLike) -> None:
         slow = sample.ok and sample.fetch_s > self.slow_share * sample.timeout_s
-        self._window.add(sample.dropped, slow, sample.inflight)
+        self._window.add(sample, slow)
+        self._batch_window.add(sample, slow)
         self.law.update(inflight=sample.inflight, dropped=sample.dropped, slow=slow, hold_s=sample.hold_s,
                         rate_per_s=self._rate_per_s, burst=self._burst)
+        self.batch_law.update(ok=sample.ok, timed_out=sample.timeouts > 0, fetch_s=sample.fetch_s,
+                              timeout_s=sample.timeout_s)
 
     def run_done(self, sample: RunSampleLike) -> None:
         self._rate_per_s, self._burst = sample.rate_per_s, sample.burst
-        if self._last_move_at is not None and sample.at - self._last_move_at < self.min_interval_s:
-            return
-        self._apply(sample.at)
+        if self._move(CONCURRENCY_KNOB, self.law.limit, self.law.reset, AIMD, self._reason, sample.at):
+            self._window = _Window()
+        if self._move(BATCH_KNOB, self.batch_law.size, self.batch_law.reset, BATCH, self._batch_reason, sample.at):
+            self._batch_window = _Window()
 
-    def _apply(self, at: float) -> None:
-        current = self.knobs.value(CONCURRENCY_KNOB)
-        if self.knobs.pinned(CONCURRENCY_KNOB) is not None:
-            self.law.reset(current)  # the operator's value is the law's, until released
-            return
-        target = float(min(self.law.maximum, max(self.law.minimum, math.floor(self.law.limit + 0.5))))
+    def _move(self, name: str, value: float, reset: Callable[[float], None], controller: str,
+              reason: Callable[[], str], at: float) -> bool:
+        """Set knob ``name`` to the law's ``value`` if the move matters and the last one is old enough."""
+        last = self._last_move_at.get(name)
+        if last is not None and at - last < self.min_interval_s:
+            return False
+        current = self.knobs.value(name)
+        if self.knobs.pinned(name) is not None:
+            reset(current)  # the operator's value is the law's, until released
+            return False
+        target = float(math.floor(value + 0.5))
         if not matters(current, target, self.deadband):
-            return
-        self._last_move_at = at
-        self.knobs.adjust(CONCURRENCY_KNOB, target, controller=AIMD, reason=self._reason())
-        self._window = _Window()
+            return False
+        self._last_move_at[name] = at
+        return self.knobs.adjust(name, target, controller=controller, reason=reason()) is not None
+
+    def _batch_reason(self) -> str:
+        w = self._batch_window
+        return (f"{w.failed} failed, {w.timeouts} timed out, {w.slow} slow in {w.batches} batches; "
+                f"slowest answer {w.max_fetch_s:.2g} s")
 
     def _reason(self) -> str:
         w = self._window
@@ -143,16 +172,20 @@ class FlowController:
         return "; ".join(parts)
 
     def snapshot(self) -> dict:
-        return {"limit": round(self.law.limit, 2), "need": self.law.need(self._rate_per_s),
+        return {"limit": round(self.law.limit, 2), "batch_size": round(self.batch_law.size, 2),
+                "need": self.law.need(self._rate_per_s),
                 "ceiling": self.law.ceiling(self._rate_per_s, self._burst) if self._rate_per_s else None,
                 "hold_s": self.law.hold_s}
 
 
 def register_flow_knobs(knobs: KnobRegistry, target: FlowTarget, *, maximum: int = 64) -> None:
-    """The knob the flow controller turns (the operator may pin it with /tune)."""
+    """The knobs the flow controller turns (the operator may pin them with /tune)."""
     knobs.register(Knob(CONCURRENCY_KNOB, "count", 1, maximum, target.limit,
                         lambda v: target.set_limit(int(v)), integer=True,
                         help="market requests (batches) in flight at once"))
+    knobs.register(Knob(BATCH_KNOB, "count", 1, 30, target.batch_size,
+                        lambda v: target.set_batch_size(int(v)), integer=True,
+                        help="tokens per market request"))
 
 
 def wire_flow(knobs: KnobRegistry, target: FlowTarget, **kwargs: object) -> FlowController:

@@ -1,4 +1,5 @@
-"""The in-flight limit: AIMD bounded by Little's law, with crafted signals (no market, no clock).
+"""The in-flight limit (AIMD bounded by Little's law) and the batch size, with crafted signals
+(no market, no clock).
 
 A tiny model of the processor under a rate limiter closes the loop: in flight is what the limit
 allows, but never more than the limiter can keep busy (rate x hold time)."""
@@ -9,6 +10,7 @@ import random
 from dataclasses import dataclass
 
 from app.clock import ManualClock
+from recovery.batching import BatchSizeLaw
 from recovery.concurrency import AimdLimit
 from recovery.flow import CONCURRENCY_KNOB, FlowController, register_flow_knobs
 from recovery.knobs import Action, KnobRegistry
@@ -93,12 +95,19 @@ def test_with_30_percent_errors_the_limit_stays_bounded_and_above_the_minimum() 
 @dataclass
 class Box:
     v: float
+    size: int = 30
 
     def limit(self) -> int:
         return int(self.v)
 
     def set_limit(self, value: int) -> None:
         self.v = value
+
+    def batch_size(self) -> int:
+        return self.size
+
+    def set_batch_size(self, value: int) -> None:
+        self.size = value
 
 
 @dataclass(frozen=True)
@@ -158,8 +167,53 @@ def test_a_pinned_knob_is_left_alone_and_the_law_continues_from_the_pinned_value
     for i in range(50):
         ctl.batch_done(Batch(i * 0.2, inflight=1, dropped=True))
         ctl.run_done(Run(i * 0.2))
-    assert box.v == 8 and [a.controller for a in actions] == ["operator"]
+    assert box.v == 8 and [a.controller for a in actions if a.knob == CONCURRENCY_KNOB] == ["operator"]
     knobs.release(CONCURRENCY_KNOB, actor="ann")
     ctl.batch_done(Batch(20.0, inflight=8, dropped=True))
     ctl.run_done(Run(20.0))
     assert box.v == 7 and actions[-1].controller == "aimd" and actions[-1].before == 8
+
+
+def test_batch_size_halves_on_timeouts_and_failures_and_comes_back_to_30() -> None:
+    law = BatchSizeLaw()
+    sizes = [law.update(ok=False, timed_out=False, fetch_s=2.0, timeout_s=10.0) for _ in range(8)]
+    assert sizes[:3] == [15.0, 7.5, 3.75] and sizes[-1] == 1.0  # an outage: one token per lost request
+    assert law.update(ok=False, timed_out=True, fetch_s=10.0, timeout_s=10.0) == 1.0  # the bound
+    back = [law.update(ok=True, timed_out=False, fetch_s=0.1, timeout_s=10.0) for _ in range(8)]
+    assert back[-1] == 30.0 and back.index(30.0) <= 6
+
+
+def test_batch_size_shrinks_near_the_timeout_and_settles_in_its_band() -> None:
+    law = BatchSizeLaw()
+    for _ in range(3):
+        law.update(ok=True, timed_out=False, fetch_s=6.0, timeout_s=10.0)  # over half the timeout
+    assert law.size == 30 * 0.8 ** 3
+    settled = law.size
+    rng = random.Random(3)
+    for _ in range(200):  # answers between a quarter and half of the timeout: no reason to move
+        law.update(ok=True, timed_out=False, fetch_s=rng.uniform(2.6, 4.9), timeout_s=10.0)
+    assert law.size == settled
+
+
+def test_at_3s_latency_with_a_10s_timeout_the_batch_stays_full() -> None:
+    law = BatchSizeLaw()
+    rng = random.Random(4)
+    for _ in range(300):  # 30 % server errors absorbed by retries: the batch succeeded
+        law.update(ok=rng.random() > 0.01, timed_out=False, fetch_s=2.4, timeout_s=10.0)
+    assert law.size >= 25
+
+
+def test_the_batch_knob_follows_its_law_as_the_batch_controller() -> None:
+    ctl, box, _, actions = controller()
+    ctl.run_done(Run(0.0))
+    for i in range(10):  # ten seconds of timeouts
+        ctl.batch_done(Batch(float(i), inflight=1, dropped=True, ok=False, timeouts=1, fetch_s=10.0))
+        ctl.run_done(Run(float(i)))
+    assert box.size == 1
+    for i in range(10, 30):
+        ctl.batch_done(Batch(float(i), inflight=1, fetch_s=0.1, hold_s=0.2))
+        ctl.run_done(Run(float(i)))
+    assert box.size == 30
+    moves = [a for a in actions if a.knob == "batch_size"]
+    assert moves and all(a.controller == "batch" for a in moves) and len(moves) <= 16
+    assert "timed out" in moves[0].reason

@@ -40,12 +40,15 @@ async def test_the_flow_controller_raises_the_limit_under_latency(db, clock, mar
     actions: list[Action] = []
     knobs.on_action(actions.append)
     pipeline.processor.flow = wire_flow(knobs, pipeline.processor)
+    knobs.adjust("batch_size", 1, controller="operator", reason="one token per request", actor="test")  # pinned
     await _seed(pipeline, market, 300)
     market.faults.set(latency_ms=400)
     await _drive(pipeline, clock, market)
     await pipeline.processor.close()
     assert market.stats.max_in_flight > 4
     assert pipeline.processor.limit() > 4
-    assert actions and all(a.controller == "aimd" and a.knob == CONCURRENCY_KNOB for a in actions)
-    assert actions[0].before == 4 and actions[-1].after == pipeline.processor.limit()
+    moves = [a for a in actions if a.knob == CONCURRENCY_KNOB]
+    assert moves and all(a.controller == "aimd" for a in moves)
+    assert moves[0].before == 4 and moves[-1].after == pipeline.processor.limit()
+    assert pipeline.processor.batch_size() == 1  # the operator's pin holds
     assert market.stats.served_429 == 0
