@@ -11,7 +11,9 @@ a slow batch: one still in flight at the deadline finishes in the background (it
 leased and in ``inflight_ids``, it keeps its in-flight slot, so no later run claims them or
 exceeds the limit; ``close()`` cancels such tasks); its checks, counters and stage timings are
 recorded when it ends. After every batch and every run the ``flow`` hook (``tokens.flow``) hears
-how it went; recovery's flow controller sets the limit and the batch size from that::
+how it went; recovery's flow controller sets the limit and the batch size from that. When more is
+due than the ceiling lets a run check (``backlogged``), claims put hot and high-score tokens first
+and cold checks stretch (``tokens.repository.ClaimPriority``)::
 
     processor = Processor(db, client, settings, clock)
     checked = await processor.run_once()
@@ -60,6 +62,7 @@ from tokens.repository import (
     QUARANTINE_S,
     WRITE_RETRY_S,
     CheckOutcome,
+    ClaimPriority,
     DueToken,
     apply_checks,
     archive_expired,
@@ -75,6 +78,7 @@ from tokens.text import clean_text
 log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 500
+BACKLOG_SCORE_WEIGHT_S = 0.1  # under a backlog, each point of smoothed score moves a token 0.1 s up the queue
 
 
 # Checks that failed for these reasons while pools were present are handed to failure listeners
@@ -118,6 +122,7 @@ class Processor:
         self.batches_overrun = 0  # batches still in flight at a run's deadline, finished in the background
         self.max_batches_in_flight = 0  # the most batches ever in flight at once
         self.flow: FlowHook | None = None  # told about every batch and run (recovery's flow controller)
+        self.backlogged = False  # more due than the ceiling allows per run: claims by priority
         self.fetching = FailureStreak(log, "fetching", unit="batches", clock=clock)
         self.last_run_at: float | None = None
         self.last_run_checked = 0
@@ -154,6 +159,7 @@ class Processor:
         self.stages.set_queue("scheduler", queued)
         self.stages.set_queue("fetch", queued)
         limiter = self.client.limiter
+        self._note_backlog(queued, limiter.rate_per_min / 60.0)
         drained = False
         slot_waits = 0
         mine: list[asyncio.Task[int]] = []
@@ -194,8 +200,31 @@ class Processor:
             self._tell_flow(lambda f: f.run_done(RunSample(
                 at=self.clock.monotonic(), due=queued, inflight=len(self._batch_tasks), limit=self._limit,
                 batch_size=self._batch_size, rate_per_s=limiter.rate_per_min / 60.0, burst=limiter.burst,
-                slot_waits=slot_waits, backlogged=False)))
+                slot_waits=slot_waits, backlogged=self.backlogged)))
         return checked
+
+    def _note_backlog(self, due: int, rate_per_s: float) -> None:
+        """Backlogged: more tokens due than the ceiling lets this run check (limiter pace x interval x
+        batch size). Then claims put hot and high-score tokens first and cold checks stretch by up to a
+        cold interval (``ClaimPriority``). Logged on change of state."""
+        per_run = rate_per_s * self.settings.process_interval_s * self._batch_size
+        backlogged = due > max(1.0, per_run)
+        if backlogged != self.backlogged:
+            if backlogged:
+                log.info("backlog: %d tokens due, the ceiling allows about %.0f per run; hot and high-score "
+                         "tokens go first, cold checks stretch", due, per_run)
+            else:
+                log.info("backlog cleared: %d tokens due; oldest due first again", due)
+        self.backlogged = backlogged
+
+    @property
+    def claim_priority(self) -> ClaimPriority | None:
+        """How claims are ordered now: by priority while backlogged, else oldest due first."""
+        if not self.backlogged:
+            return None
+        p = self.policy
+        return ClaimPriority(hot_boost_s=p.cold_interval_s, score_weight_s=BACKLOG_SCORE_WEIGHT_S,
+                             hot_score_threshold=p.hot_score_threshold, fresh_hot_s=p.fresh_hot_s)
 
     async def _wait_for_slot(self, deadline: float) -> bool:
         """Wait until fewer than ``limit()`` batches are in flight; False when the deadline comes first."""
@@ -247,7 +276,8 @@ class Processor:
         async with self._claim_lock:  # one claimer at a time: no token is handed to two workers
             now = self.clock.time()
             exclude = frozenset(self._inflight)
-            batch = await self.db.run(lambda s: claim_due(s, now, self._batch_size, self.lease_s, exclude))
+            priority = self.claim_priority
+            batch = await self.db.run(lambda s: claim_due(s, now, self._batch_size, self.lease_s, exclude, priority))
             self._inflight.update(t.id for t in batch)
             return batch
 
