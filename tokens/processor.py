@@ -37,6 +37,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import Database, is_transient
@@ -107,6 +108,8 @@ class Processor:
         self.counters = counters or PipelineCounters()
         self.rules = rules or ActivationRules.from_settings(settings)
         self.policy = policy or LifecyclePolicy.from_settings(settings)
+        self._base_policy = self.policy
+        self._cold_factor = 1.0
         interval = settings.process_interval_s
         self.run_budget_s = run_budget_s if run_budget_s is not None else max(interval * 0.5, interval - 0.4)
         self.lease_s = lease_s if lease_s is not None else max(120.0, settings.api_timeout_s * 6)
@@ -138,6 +141,16 @@ class Processor:
 
     def batch_size(self) -> int:
         return self._batch_size
+
+    def cold_factor(self) -> float:
+        """How much longer than ``COLD_CHECK_INTERVAL_S`` cold tokens wait between checks (1: not at all)."""
+        return self._cold_factor
+
+    def set_cold_factor(self, value: float) -> None:
+        """Stretch cold checks (load shedding): the cold interval times ``value`` (1..10)."""
+        self._cold_factor = max(1.0, min(10.0, float(value)))
+        base = self._base_policy
+        self.policy = replace(base, cold_interval_s=base.cold_interval_s * self._cold_factor)
 
     def set_batch_size(self, value: int) -> None:
         self._batch_size = max(1, min(30, int(value)))
