@@ -1,8 +1,9 @@
 """The in-flight limit for market requests: AIMD in the manner of Netflix's concurrency-limits,
 bounded by Little's law. A pure law: samples in, a limit out; no clock, no I/O.
 
-- A drop (a 429, a timeout, a server error) or a slow answer (over ``slow_share`` of the request
-  timeout: about to time out) multiplies the limit by ``backoff`` (0.9).
+- Each drop (a 429, a timeout, a server error: every failed attempt of a batch counts, as each is
+  a request) or a slow answer (over ``slow_share`` of the request timeout: about to time out)
+  multiplies the limit by ``backoff`` (0.9).
 - Any other sample adds 1, but only while the limit is being used (``inflight * 2 >= limit``):
   the limit never grows while the application itself (the database, the queue, the loop) is what
   holds the requests back.
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+
+MAX_DROPS_PER_SAMPLE = 10  # one batch's retries never count as more than this many drops
 
 
 @dataclass
@@ -62,12 +65,14 @@ class AimdLimit:
         weight = self.rise if hold_s > self.hold_s else self.fall
         self.hold_s += weight * (hold_s - self.hold_s)
 
-    def update(self, *, inflight: int, dropped: bool, slow: bool, hold_s: float, rate_per_s: float,
+    def update(self, *, inflight: int, dropped: bool | int, slow: bool, hold_s: float, rate_per_s: float,
                burst: int = 0) -> float:
-        """One finished request (batch); returns the new limit (a float: round it to use it)."""
+        """One finished batch (``dropped``: whether, or how many of its attempts, dropped); returns the
+        new limit (a float: round it to use it)."""
         self._observe_hold(hold_s)
-        if dropped or slow:
-            self.limit = max(float(self.minimum), self.limit * self.backoff)
+        drops = min(MAX_DROPS_PER_SAMPLE, int(dropped)) + int(slow and not dropped)
+        if drops:
+            self.limit = max(float(self.minimum), self.limit * self.backoff ** drops)
         elif inflight * 2 >= self.limit:
             self.limit += 1.0
         self.limit = min(self.limit, float(self.ceiling(rate_per_s, burst)))

@@ -50,6 +50,10 @@ class BatchSampleLike(Protocol):
     @property
     def timeouts(self) -> int: ...
     @property
+    def rate_limited(self) -> int: ...
+    @property
+    def errors(self) -> int: ...
+    @property
     def inflight(self) -> int: ...
     @property
     def timeout_s(self) -> float: ...
@@ -129,7 +133,8 @@ class FlowController:
         slow = sample.ok and sample.fetch_s > self.slow_share * sample.timeout_s
         self._window.add(sample, slow)
         self._batch_window.add(sample, slow)
-        self.law.update(inflight=sample.inflight, dropped=sample.dropped, slow=slow, hold_s=sample.hold_s,
+        drops = sample.rate_limited + sample.timeouts + sample.errors
+        self.law.update(inflight=sample.inflight, dropped=drops, slow=slow, hold_s=sample.hold_s,
                         rate_per_s=self._rate_per_s, burst=self._burst)
         self.batch_law.update(ok=sample.ok, timed_out=sample.timeouts > 0, fetch_s=sample.fetch_s,
                               timeout_s=sample.timeout_s)

@@ -73,6 +73,12 @@ def test_drops_back_off_by_a_tenth_down_to_the_minimum_and_never_past_the_bounds
     assert law.limit == 32.0
 
 
+def test_every_dropped_attempt_of_a_batch_counts() -> None:
+    law = AimdLimit(initial=10)
+    assert math.isclose(law.update(inflight=10, dropped=4, slow=False, hold_s=3.0, rate_per_s=RATE),
+                        10 * 0.9 ** 4)  # an outage: four failed attempts of one batch
+
+
 def test_a_slow_answer_counts_as_a_drop() -> None:
     law = AimdLimit(initial=10)
     assert law.update(inflight=10, dropped=False, slow=True, hold_s=3.0, rate_per_s=RATE) == 9.0
@@ -121,6 +127,11 @@ class Batch:
     ok: bool = True
     timeouts: int = 0
     timeout_s: float = 10.0
+    rate_limited: int = 0
+
+    @property
+    def errors(self) -> int:
+        return int(self.dropped) - self.timeouts if self.dropped else 0
 
 
 @dataclass(frozen=True)
