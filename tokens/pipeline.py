@@ -195,5 +195,6 @@ class Pipeline:
                 "last_run_checked": self.processor.last_run_checked,
                 "batches_in_flight": self.processor.batches_in_flight,
                 "max_batches_in_flight": self.processor.max_batches_in_flight,
+                "backlogged": self.processor.backlogged, "cold_factor": self.processor.cold_factor(),
                 "batches_overrun": self.processor.batches_overrun},
         }
