@@ -5,18 +5,25 @@
     ...
     await recovery.stop()
 
+Controllers wired here when a pipeline runs: ``recovery.flow`` (the processor's in-flight limit and
+batch size, fed by the processor's flow hook after every batch and run) and ``recovery.shedding``
+(cold checks and profile polls under high CPU, fed by every monitoring snapshot).
+
 Each controller reads what monitoring measured (the snapshot, the metric store) or the hooks the
 pipeline offers, and acts only through ``ctx.knobs`` (``recovery.knobs``) and the protocols in
 ``recovery.controllers``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from app.scheduler import JobSpec
 from app.supervisor import LoopSpec
 from recovery.context import RecoveryContext
+from recovery.flow import FlowController, wire_flow
 from recovery.knobs import KnobRegistry
+from recovery.shedding import SheddingController, register_shedding_knobs
 
 
 @dataclass
@@ -24,6 +31,9 @@ class Recovery:
     """The running recovery parts; ``stop()`` undoes ``build_recovery``."""
 
     knobs: KnobRegistry
+    flow: FlowController | None = None  # the processor's in-flight limit (when a pipeline runs)
+    shedding: SheddingController | None = None  # cold checks and profile polls under high CPU
+    _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
     _jobs: list[JobSpec] = field(default_factory=list)
     _loops: list[LoopSpec] = field(default_factory=list)
 
@@ -34,9 +44,20 @@ class Recovery:
         return list(self._loops)
 
     async def stop(self) -> None:
-        return None
+        while self._unsubscribe:
+            self._unsubscribe.pop()()
 
 
 async def build_recovery(ctx: RecoveryContext) -> Recovery:
     knobs = ctx.knobs = ctx.knobs or KnobRegistry(ctx.clock)
-    return Recovery(knobs)
+    recovery = Recovery(knobs)
+    processor = ctx.pipeline.processor if ctx.pipeline is not None else None
+    if processor is not None:
+        recovery.flow = processor.flow = wire_flow(knobs, processor)
+        profiles = ctx.pipeline.profiles if ctx.pipeline is not None else None
+        register_shedding_knobs(knobs, processor, profiles)
+        shedding = recovery.shedding = SheddingController(
+            knobs, profiles_base_s=profiles.interval_s if profiles is not None else None)
+        if ctx.collectors is not None:  # CPU from monitoring's process collector, every cycle
+            recovery._unsubscribe.append(ctx.collectors.coordinator.add_listener(shedding.on_snapshot))
+    return recovery

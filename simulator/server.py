@@ -332,6 +332,14 @@ class LocalMarket:
                 self.stats.served_429 += 1
             return web.Response(status=429, text="Too Many Requests",
                                 headers={"Retry-After": self.faults.retry_after_header(retry_after)})
+        self.stats.enter()
+        try:
+            return await self._answer(request, handler)
+        finally:
+            self.stats.leave()
+
+    async def _answer(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """An accepted request on the rate-limited endpoints: latency, then the response faults."""
         delay = self.faults.latency_s()
         if delay > 0:
             self.stats.faults["latency"] += 1

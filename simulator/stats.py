@@ -88,7 +88,16 @@ class MarketStats:
     ws_subscribers: int = 0
     migrations_sent: int = 0
     api_limiter: SlidingWindowLimiter | None = None
+    in_flight: int = 0  # accepted requests being answered right now (rate-limited endpoints)
+    max_in_flight: int = 0  # the most ever answered at once: how many a client kept in flight
     profiles_limiter: SlidingWindowLimiter | None = None
+
+    def enter(self) -> None:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        self.in_flight -= 1
 
     @property
     def max_in_window(self) -> int:
@@ -110,6 +119,7 @@ class MarketStats:
             "served_429_profiles": self.served_429_profiles,
             "max_in_window": self.max_in_window,
             "max_in_window_profiles": self.max_in_window_profiles,
+            "max_in_flight": self.max_in_flight,
             "faults": dict(self.faults),
             "ws_connections": self.ws_connections,
             "ws_open": self.ws_open,

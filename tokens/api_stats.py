@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -41,6 +42,34 @@ STREAK_MIN_FAILURES = 3  # failed attempts in a row before ``failing_s`` counts 
 ENDPOINTS = ("tokens_batch", "token_pairs", "token_profiles")
 #: upper bounds (seconds) of the latency histogram's buckets; +Inf is implied
 LATENCY_BUCKETS_S = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass
+class RequestTally:
+    """The attempts one task (and the tasks it starts) made, by outcome; see ``tally_requests``."""
+
+    attempts: int = 0
+    rate_limited: int = 0
+    timeouts: int = 0
+    errors: int = 0  # 5xx, connection errors, unreadable bodies
+
+
+_TALLY: ContextVar[RequestTally | None] = ContextVar("tokenwatch_request_tally", default=None)
+
+
+def tally_requests() -> RequestTally:
+    """Count every attempt ``ApiStats.record`` sees from now on in this task (and in tasks it starts)
+    into a new tally; call it at the start of a task of its own (``asyncio.create_task`` copies the
+    context, so the tally never leaks to the caller)::
+
+        async def batch():
+            tally = tally_requests()
+            await client.fetch_batch(mints)
+            tally.rate_limited, tally.timeouts
+    """
+    tally = RequestTally()
+    _TALLY.set(tally)
+    return tally
 
 
 class _Event(NamedTuple):
@@ -159,6 +188,15 @@ class ApiStats:
             s.bucket_counts[bisect.bisect_left(LATENCY_BUCKETS_S, answered)] += 1
             s.latency_sum_s += answered
         s.events.append(_Event(now, answered, failed, status == 429, timeout))
+        tally = _TALLY.get()
+        if tally is not None:
+            tally.attempts += 1
+            if status == 429:
+                tally.rate_limited += 1
+            elif timeout:
+                tally.timeouts += 1
+            elif error is not None or (status is not None and status >= 500):
+                tally.errors += 1
         down = timeout or error is not None or status is None or status >= 500 or status == 429
         if down:
             if s.streak_start_at is None:

@@ -11,6 +11,9 @@ next poll; the rest of the poll goes on. After ``MAX_INSERT_FAILURES_PER_POLL`` 
 poll the remaining addresses are queued without trying (the database is down: each attempt
 would only wait out ``Database.run``'s retries). Discovery loses nothing.
 
+Load shedding may slow the polls down: with ``set_every_s(30)`` a poll fetches only when 30 s
+(less half a job interval) have passed since the last fetch; the others return at once.
+
 Failures are logged on change of state (one WARNING when polls start failing, one INFO with
 the count when they recover), not on every poll.
 """
@@ -39,9 +42,15 @@ class ProfilesPoller:
         await poller.poll_once()
     """
 
-    def __init__(self, client: DexScreenerClient, intake: TokenIntake, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(self, client: DexScreenerClient, intake: TokenIntake, clock: Clock = SYSTEM_CLOCK, *,
+                 interval_s: float = 10.0) -> None:
         self.client = client
         self.intake = intake
+        self.clock = clock
+        self.interval_s = interval_s  # how often the job calls poll_once
+        self._every_s = interval_s
+        self._last_fetch: float | None = None
+        self.skipped = 0
         self.fetching = FailureStreak(log, "token profiles", unit="polls", clock=clock)
         self.storing = FailureStreak(log, "storing discovered profile tokens", unit="polls", clock=clock)
         self.polls = 0
@@ -55,8 +64,22 @@ class ProfilesPoller:
         """Addresses whose insert failed, oldest first (retried on the next poll)."""
         return list(self._pending)
 
+    def every_s(self) -> float:
+        """Seconds between fetches of the profiles (the job's interval unless slowed down)."""
+        return self._every_s
+
+    def set_every_s(self, seconds: float) -> None:
+        self._every_s = max(self.interval_s, float(seconds))
+
     async def poll_once(self) -> int:
-        """Retry pending addresses, then fetch and admit new profiles; returns tokens added."""
+        """Retry pending addresses, then fetch and admit new profiles; returns tokens added
+        (0 at once when slowed down and the next fetch is not due yet)."""
+        now = self.clock.monotonic()
+        slowed = self._every_s > self.interval_s
+        if slowed and self._last_fetch is not None and now - self._last_fetch < self._every_s - self.interval_s / 2:
+            self.skipped += 1
+            return 0
+        self._last_fetch = now
         self.polls += 1
         addresses: list[str] = []
         try:

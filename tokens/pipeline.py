@@ -113,7 +113,8 @@ class Pipeline:
         self.listener = MigrationListener(self.pumpportal_ws_url, self.session, self.intake,
                                           min_backoff_s=self.settings.ws_reconnect_min_s,
                                           max_backoff_s=self.settings.ws_reconnect_max_s, clock=self.clock)
-        self.profiles = ProfilesPoller(self.client, self.intake, self.clock)
+        self.profiles = ProfilesPoller(self.client, self.intake, self.clock,
+                                       interval_s=self.settings.profiles_poll_interval_s)
 
     async def start(self) -> None:
         """Open the HTTP session and build the parts (idempotent). The websocket listener runs
@@ -193,5 +194,7 @@ class Pipeline:
                 "concurrency": self.processor.limit(), "batch_size": self.processor.batch_size(),
                 "last_run_checked": self.processor.last_run_checked,
                 "batches_in_flight": self.processor.batches_in_flight,
+                "max_batches_in_flight": self.processor.max_batches_in_flight,
+                "backlogged": self.processor.backlogged, "cold_factor": self.processor.cold_factor(),
                 "batches_overrun": self.processor.batches_overrun},
         }

@@ -1,18 +1,23 @@
 """The processor: take due tokens, fetch their pools, score, evaluate, write, reschedule.
 
-``run_once()`` is the ``pipeline.process`` job. It starts ``limit()`` workers; each one
-takes a rate-limiter slot, claims up to ``batch_size()`` due tokens (leasing them), fetches
-them in one request, evaluates every token and writes all checks and transitions of the
-batch in one transaction. Workers stop taking new slots when the next one would start
-after the run's budget, so a run ends just before the next tick and the limiter (not the
-database, not the scheduler) stays the bottleneck. A run never waits past its budget for a
-slow batch: one still in flight at the deadline finishes in a tracked background task (its
-tokens stay leased and in ``inflight_ids``, so no later run claims them; ``close()`` cancels
-such tasks); its checks, counters and stage timings are recorded when it ends::
+``run_once()`` is the ``pipeline.process`` job. It dispatches batches while fewer than
+``limit()`` are in flight (an explicit bound, counted across runs): for each it takes a
+rate-limiter slot, claims up to ``batch_size()`` due tokens (leasing them) and starts the batch
+as a tracked task, which fetches them in one request, evaluates every token and writes all
+checks and transitions of the batch in one transaction. The run stops dispatching when the next
+slot would start after the run's budget, so a run ends just before the next tick and the limiter
+(not the database, not the scheduler) stays the bottleneck. A run never waits past its budget for
+a slow batch: one still in flight at the deadline finishes in the background (its tokens stay
+leased and in ``inflight_ids``, it keeps its in-flight slot, so no later run claims them or
+exceeds the limit; ``close()`` cancels such tasks); its checks, counters and stage timings are
+recorded when it ends. After every batch and every run the ``flow`` hook (``tokens.flow``) hears
+how it went; recovery's flow controller sets the limit and the batch size from that. When more is
+due than the ceiling lets a run check (``backlogged``), claims put hot and high-score tokens first
+and cold checks stretch (``tokens.repository.ClaimPriority``)::
 
     processor = Processor(db, client, settings, clock)
     checked = await processor.run_once()
-    processor.set_limit(2); processor.set_batch_size(20)    # recovery's controls
+    processor.set_limit(2); processor.set_batch_size(20)    # recovery's controls (through the knobs)
 
 A failed fetch writes a failed check (``ok=False`` with the error), bumps
 ``consecutive_failures`` and reschedules the token with backoff: a token is never lost.
@@ -32,6 +37,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import Database, is_transient
@@ -46,8 +52,10 @@ from tokens.activation import (
 )
 from tokens.catch_up import CatchUp
 from tokens.counters import PipelineCounters
-from tokens.dexscreener import BatchResult, DexScreenerClient, FetchError
+from tokens.api_stats import tally_requests
+from tokens.dexscreener import TOKENS_BATCH, BatchResult, DexScreenerClient, FetchError
 from tokens.failure_streak import FailureStreak
+from tokens.flow import BatchSample, FlowHook, RunSample
 from tokens.lifecycle import ACTIVATED, Decision, LifecyclePolicy, TokenState, decide
 from tokens.models import ACTIVE
 from tokens.repository import (
@@ -55,6 +63,7 @@ from tokens.repository import (
     QUARANTINE_S,
     WRITE_RETRY_S,
     CheckOutcome,
+    ClaimPriority,
     DueToken,
     apply_checks,
     archive_expired,
@@ -70,6 +79,7 @@ from tokens.text import clean_text
 log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 500
+BACKLOG_SCORE_WEIGHT_S = 0.1  # under a backlog, each point of smoothed score moves a token 0.1 s up the queue
 
 
 # Checks that failed for these reasons while pools were present are handed to failure listeners
@@ -98,18 +108,24 @@ class Processor:
         self.counters = counters or PipelineCounters()
         self.rules = rules or ActivationRules.from_settings(settings)
         self.policy = policy or LifecyclePolicy.from_settings(settings)
+        self._base_policy = self.policy
+        self._cold_factor = 1.0
         interval = settings.process_interval_s
         self.run_budget_s = run_budget_s if run_budget_s is not None else max(interval * 0.5, interval - 0.4)
         self.lease_s = lease_s if lease_s is not None else max(120.0, settings.api_timeout_s * 6)
         self._limit = settings.fetch_concurrency
         self._batch_size = settings.batch_size
         self._claim_lock = asyncio.Lock()
+        self._slot_freed = asyncio.Event()
         self._inflight: set[int] = set()
         self.failure_listeners: list[FailureListener] = []
         self.max_listener_calls_per_batch = 2
         self._listener_tasks: set[asyncio.Task] = set()
-        self._batch_tasks: set[asyncio.Task] = set()  # batches still in flight (some outlive their run)
+        self._batch_tasks: set[asyncio.Task] = set()  # batches in flight (at most limit(); some outlive their run)
         self.batches_overrun = 0  # batches still in flight at a run's deadline, finished in the background
+        self.max_batches_in_flight = 0  # the most batches ever in flight at once
+        self.flow: FlowHook | None = None  # told about every batch and run (recovery's flow controller)
+        self.backlogged = False  # more due than the ceiling allows per run: claims by priority
         self.fetching = FailureStreak(log, "fetching", unit="batches", clock=clock)
         self.last_run_at: float | None = None
         self.last_run_checked = 0
@@ -125,6 +141,16 @@ class Processor:
 
     def batch_size(self) -> int:
         return self._batch_size
+
+    def cold_factor(self) -> float:
+        """How much longer than ``COLD_CHECK_INTERVAL_S`` cold tokens wait between checks (1: not at all)."""
+        return self._cold_factor
+
+    def set_cold_factor(self, value: float) -> None:
+        """Stretch cold checks (load shedding): the cold interval times ``value`` (1..10)."""
+        self._cold_factor = max(1.0, min(10.0, float(value)))
+        base = self._base_policy
+        self.policy = replace(base, cold_interval_s=base.cold_interval_s * self._cold_factor)
 
     def set_batch_size(self, value: int) -> None:
         self._batch_size = max(1, min(30, int(value)))
@@ -145,59 +171,108 @@ class Processor:
             self._first_run, self.catch_up = False, CatchUp.at_start(await self.db.run(lambda s: due_count(s, born)))
         self.stages.set_queue("scheduler", queued)
         self.stages.set_queue("fetch", queued)
-        drained = asyncio.Event()
-        totals = [0]
-
-        async def worker() -> None:
-            limiter = self.client.limiter
-            while not drained.is_set():
+        limiter = self.client.limiter
+        self._note_backlog(queued, limiter.rate_per_min / 60.0)
+        drained = False
+        slot_waits = 0
+        mine: list[asyncio.Task[int]] = []
+        try:
+            while True:
+                if len(self._batch_tasks) >= self._limit:  # the in-flight limit holds this run back
+                    slot_waits += 1
+                    if not await self._wait_for_slot(deadline):
+                        break
                 if time.monotonic() + limiter.delay() > deadline:
-                    return
+                    break
                 await limiter.acquire()
-                if drained.is_set():
-                    return  # another worker found the queue empty; this slot goes unused
                 batch = await self._claim()
                 if not batch:
-                    drained.set()
-                    return
-                task = self._start_batch(batch)
-                # Wait for the batch only until the deadline: a slow (hanging) batch goes on in the
-                # background, its tokens still leased and in flight, and this run ends on time.
-                done, _ = await asyncio.wait({task}, timeout=max(0.0, deadline - time.monotonic()))
-                if not done:
-                    self.batches_overrun += 1
-                    log.debug("batch of %d tokens still in flight at the run's deadline; finishing in the background",
-                              len(batch))
-                    return
-                if not task.cancelled() and task.exception() is None:
-                    totals[0] += task.result()
-
-        workers = [asyncio.create_task(worker()) for _ in range(self._limit)]
-        try:
-            results = await asyncio.gather(*workers, return_exceptions=True)
-        finally:
-            for task in workers:
-                task.cancel()
-        for res in results:
-            if isinstance(res, BaseException) and not isinstance(res, asyncio.CancelledError):
-                log.error("processor worker failed: %s: %s", type(res).__name__, res)
+                    drained = True
+                    break
+                mine.append(self._start_batch(batch))
+        except Exception as exc:  # noqa: BLE001 - a claim that failed (database down): the run ends, nothing lost
+            log.error("processor run failed: %s: %s", type(exc).__name__, exc)
+        # Wait for this run's batches only until the deadline: a slow (hanging) batch goes on in the
+        # background, its tokens still leased and in flight (and holding its slot), and the run ends on time.
+        pending = [t for t in mine if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic()))
+        checked = 0
+        for task in mine:
+            if not task.done():
+                self.batches_overrun += 1
+            elif not task.cancelled() and task.exception() is None:
+                checked += task.result()
         self.stages.record("scheduler", time.perf_counter() - started)
         self.last_run_at = self.clock.time()
-        self.last_run_checked = totals[0]
-        if self.catch_up is not None and self.catch_up.over(queue_drained=drained.is_set() and not self._batch_tasks):
+        self.last_run_checked = checked
+        if self.catch_up is not None and self.catch_up.over(queue_drained=drained and not self._batch_tasks):
             log.info(self.catch_up.summary())
             self.catch_up = None
-        return totals[0]
+        if self.flow is not None:
+            self._tell_flow(lambda f: f.run_done(RunSample(
+                at=self.clock.monotonic(), due=queued, inflight=len(self._batch_tasks), limit=self._limit,
+                batch_size=self._batch_size, rate_per_s=limiter.rate_per_min / 60.0, burst=limiter.burst,
+                slot_waits=slot_waits, backlogged=self.backlogged)))
+        return checked
+
+    def _note_backlog(self, due: int, rate_per_s: float) -> None:
+        """Backlogged: more tokens due than the ceiling lets this run check (limiter pace x interval x
+        batch size). Then claims put hot and high-score tokens first and cold checks stretch by up to a
+        cold interval (``ClaimPriority``). Logged on change of state."""
+        per_run = rate_per_s * self.settings.process_interval_s * self._batch_size
+        backlogged = due > max(1.0, per_run)
+        if backlogged != self.backlogged:
+            if backlogged:
+                log.info("backlog: %d tokens due, the ceiling allows about %.0f per run; hot and high-score "
+                         "tokens go first, cold checks stretch", due, per_run)
+            else:
+                log.info("backlog cleared: %d tokens due; oldest due first again", due)
+        self.backlogged = backlogged
+
+    @property
+    def claim_priority(self) -> ClaimPriority | None:
+        """How claims are ordered now: by priority while backlogged, else oldest due first."""
+        if not self.backlogged:
+            return None
+        p = self.policy
+        return ClaimPriority(hot_boost_s=p.cold_interval_s, score_weight_s=BACKLOG_SCORE_WEIGHT_S,
+                             hot_score_threshold=p.hot_score_threshold, fresh_hot_s=p.fresh_hot_s)
+
+    async def _wait_for_slot(self, deadline: float) -> bool:
+        """Wait until fewer than ``limit()`` batches are in flight; False when the deadline comes first."""
+        while len(self._batch_tasks) >= self._limit:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._slot_freed.clear()
+            try:
+                await asyncio.wait_for(self._slot_freed.wait(), remaining)
+            except asyncio.TimeoutError:
+                return False
+        return True
+
+    def _tell_flow(self, call: Callable[[FlowHook], object]) -> None:
+        """Hand a sample to the flow hook; its failure is logged, never raised into processing."""
+        if self.flow is None:
+            return
+        try:
+            call(self.flow)
+        except Exception:  # noqa: BLE001 - a controller's bug never stops the checks
+            log.exception("flow controller failed")
 
     def _start_batch(self, batch: Sequence[DueToken]) -> asyncio.Task[int]:
-        """Run one batch as a tracked task; its tokens leave ``_inflight`` only when it ends."""
+        """Run one batch as a tracked task; its tokens leave ``_inflight`` (and it frees its
+        in-flight slot) only when it ends."""
         ids = [t.id for t in batch]
         task = asyncio.create_task(self._process_batch(batch))
         self._batch_tasks.add(task)
+        self.max_batches_in_flight = max(self.max_batches_in_flight, len(self._batch_tasks))
 
         def finished(t: asyncio.Task[int]) -> None:
             self._batch_tasks.discard(t)
             self._inflight.difference_update(ids)
+            self._slot_freed.set()
             if not t.cancelled() and t.exception() is not None:
                 exc = t.exception()
                 log.error("processor batch failed: %s: %s", type(exc).__name__, exc)
@@ -214,7 +289,8 @@ class Processor:
         async with self._claim_lock:  # one claimer at a time: no token is handed to two workers
             now = self.clock.time()
             exclude = frozenset(self._inflight)
-            batch = await self.db.run(lambda s: claim_due(s, now, self._batch_size, self.lease_s, exclude))
+            priority = self.claim_priority
+            batch = await self.db.run(lambda s: claim_due(s, now, self._batch_size, self.lease_s, exclude, priority))
             self._inflight.update(t.id for t in batch)
             return batch
 
@@ -222,6 +298,7 @@ class Processor:
         mints = [t.mint for t in batch]
         result: BatchResult | None = None
         error: str | None = None
+        tally = tally_requests()  # this task's attempts, by outcome, for the flow hook
         t0 = time.perf_counter()
         try:
             result = await self.client.fetch_batch(mints, acquired=True)
@@ -250,6 +327,13 @@ class Processor:
         written = await self._write(outcomes, now)
         self.stages.record("db_write", time.perf_counter() - t2, items=len(outcomes))
         self.counters.checks += written
+        if self.flow is not None:
+            sample = BatchSample(
+                at=self.clock.monotonic(), tokens=len(mints), hold_s=time.perf_counter() - t0, fetch_s=fetch_s,
+                ok=error is None, attempts=tally.attempts, rate_limited=tally.rate_limited,
+                timeouts=tally.timeouts, errors=tally.errors, inflight=len(self._batch_tasks),
+                timeout_s=self.client.timeout_s(TOKENS_BATCH))
+            self._tell_flow(lambda f: f.batch_done(sample))
         if result is not None:
             self._notify_failures(batch, outcomes, result, now)
         for o in outcomes:

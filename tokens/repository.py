@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, insert, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -103,15 +103,42 @@ async def due_count(session: AsyncSession, now: float) -> int:
     return int((await execute(session, stmt)).scalar_one())
 
 
-async def claim_due(session: AsyncSession, now: float, limit: int, lease_s: float,
-                    exclude_ids: Collection[int] = ()) -> list[DueToken]:
-    """Take up to ``limit`` due tokens (oldest due first) and lease them for ``lease_s``."""
+@dataclass(frozen=True)
+class ClaimPriority:
+    """How a backlog is ordered: a hot token (active, fresh in monitoring, or scoring over
+    ``hot_score_threshold``) ranks ``hot_boost_s`` earlier than its due time, and every point of
+    smoothed score ``score_weight_s`` earlier. So hot and high-score tokens go first, and a cold
+    token waits at most ``hot_boost_s + 100 x score_weight_s`` longer than it would have: its
+    checks stretch, it never starves.
+
+        claim_due(s, now, 30, 120.0, priority=ClaimPriority(hot_boost_s=45.0))
+    """
+
+    hot_boost_s: float
+    score_weight_s: float = 0.1
+    hot_score_threshold: float = 50.0
+    fresh_hot_s: float = 120.0
+
+
+def _rank(now: float, p: ClaimPriority) -> ColumnElement[float]:
     c = TOKENS.c
+    hot = or_(c.status == ACTIVE, c.score_ewma > p.hot_score_threshold,
+              and_(c.status == MONITORING, c.status_since > now - p.fresh_hot_s))
+    return (c.next_check_at - case((hot, literal(p.hot_boost_s)), else_=literal(0.0))
+            - func.coalesce(c.score_ewma, 0.0) * literal(p.score_weight_s))
+
+
+async def claim_due(session: AsyncSession, now: float, limit: int, lease_s: float,
+                    exclude_ids: Collection[int] = (), priority: ClaimPriority | None = None) -> list[DueToken]:
+    """Take up to ``limit`` due tokens and lease them for ``lease_s``: oldest due first, or with
+    ``priority`` (a backlog) hot and high-score tokens first (``ClaimPriority``). One query either way."""
+    c = TOKENS.c
+    order = [c.next_check_at] if priority is None else [_rank(now, priority), c.next_check_at]
     stmt = (
         select(c.id, c.mint, c.status, c.status_since, c.score_ewma, c.low_score_since,
                c.consecutive_failures, c.name)
         .where(c.next_check_at <= now)
-        .order_by(c.next_check_at)
+        .order_by(*order)
         .limit(limit)
     )
     if exclude_ids:

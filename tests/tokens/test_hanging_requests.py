@@ -47,16 +47,21 @@ async def _seed(pipeline, market, n: int) -> list[str]:
 
 
 async def test_runs_end_on_time_while_a_batch_hangs_and_other_tokens_get_checked(db, market, make_pipeline) -> None:
-    pipeline = await make_pipeline(batch_size=5, fetch_concurrency=1)
+    # two slots: the hanging batch keeps one (it is in flight), the other slot goes on checking
+    pipeline = await make_pipeline(batch_size=5, fetch_concurrency=2)
     processor = pipeline.processor
     pipeline.client.set_timeout_s("tokens_batch", 1.0)
     mints = await _seed(pipeline, market, 10)
 
     market.faults.set(hang_rate=1.0)
+    processor.set_limit(1)
     processor.run_budget_s = 0.2
     assert await processor.run_once() == 0  # returned at its deadline, not after the timeout
     assert processor.batches_in_flight == 1 and len(processor.inflight_ids) == 5
     hanging = set(processor.inflight_ids)
+    assert await processor.run_once() == 0  # the one slot is held by the hanging batch: nothing more is sent
+    assert processor.batches_in_flight == 1 and processor.inflight_ids == hanging
+    processor.set_limit(2)
 
     market.faults.reset()
     processor.run_budget_s = 30.0  # ends as soon as nothing is due
