@@ -50,7 +50,7 @@ async def test_runs_end_on_time_while_a_batch_hangs_and_other_tokens_get_checked
     # two slots: the hanging batch keeps one (it is in flight), the other slot goes on checking
     pipeline = await make_pipeline(batch_size=5, fetch_concurrency=2)
     processor = pipeline.processor
-    pipeline.client.set_timeout_s("tokens_batch", 1.0)
+    pipeline.client.set_timeout_s("tokens_batch", 3.0)  # the two short runs below end long before it
     mints = await _seed(pipeline, market, 10)
 
     market.faults.set(hang_rate=1.0)
@@ -68,7 +68,7 @@ async def test_runs_end_on_time_while_a_batch_hangs_and_other_tokens_get_checked
     assert await processor.run_once() == 5  # the other five; the hanging five are not claimed twice
     assert processor.inflight_ids <= hanging  # still hanging, or (on a slow machine) already timed out
 
-    await eventually(lambda: processor.batches_in_flight == 0, timeout_s=10)
+    await eventually(lambda: processor.batches_in_flight == 0, timeout_s=20)
     assert not processor.inflight_ids
     assert pipeline.counters.checks == 10 and pipeline.counters.check_failures == 5
     assert pipeline.stage_stats.snapshot()["fetch"].count == 10
