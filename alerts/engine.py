@@ -428,8 +428,9 @@ class AlertEngine:
 
     def _aftermath_s(self, rule: Rule) -> float:
         """How long a consequence waits after its root cause resolved before it may fire on its own:
-        its ``for`` + ``keep_firing_for`` + ``window`` (a lagging window clears by then)."""
-        return rule.for_s + rule.keep_firing_for_s + rule.window_s
+        its ``for`` + ``keep_firing_for`` + ``window`` + ``lookback`` (by then neither the rule's
+        window nor the metric's own past, such as a 5-minute error rate, still covers the outage)."""
+        return rule.for_s + rule.keep_firing_for_s + rule.window_s + rule.lookback_s
 
     def _in_root_aftermath(self, st: AlertState, rule: Rule, now: float) -> bool:
         """A consequence about to fire while no root cause of it fires, but one resolved moments ago

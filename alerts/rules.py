@@ -13,6 +13,8 @@ A rule reads like a Prometheus alerting rule::
     threshold = 2.0
     for = "1m"                   # condition true this long before it fires (pending until then)
     keep_firing_for = "20s"      # condition false this long before it resolves (hysteresis)
+    lookback = "5m"              # the metric itself summarizes this much past (a 5-minute error
+                                 # rate): a consequence waits it out after its root cause resolves
     severity = "warning"         # info | warning | critical
     group = "market"             # incidents group the alerts of one group
     depends_on = ["market_api_down"]   # folded under that alert while it fires (inhibition)
@@ -138,6 +140,7 @@ class Rule(_Strict):
     threshold: float
     for_s: float = Field(default=0.0, alias="for", ge=0)
     keep_firing_for_s: float = Field(default=0.0, alias="keep_firing_for", ge=0)
+    lookback_s: float = Field(default=0.0, alias="lookback", ge=0)
     severity: Severity = "warning"
     group: str = Field(default="general", pattern=r"^[a-z][a-z0-9_]{0,31}$")
     depends_on: tuple[str, ...] = ()
@@ -152,7 +155,7 @@ class Rule(_Strict):
     notify: Literal["chat", "out_of_band"] = "chat"  # out_of_band: console, log, fallback webhook
     when_configured: Literal["", "redis"] = ""       # evaluated only when that part is configured
 
-    _d = field_validator("window_s", "for_s", "keep_firing_for_s", mode="before")(_duration)
+    _d = field_validator("window_s", "for_s", "keep_firing_for_s", "lookback_s", mode="before")(_duration)
 
     @field_validator("name")
     @classmethod

@@ -3,7 +3,7 @@
     path = scaled_rules_file(tmp_path / "rules.toml", factor=10)   # ALERT_RULES_FILE=path
 
 The text of ``alerts/default_rules.toml`` is kept (groups, depends_on, severities, summaries,
-relaxations, tuning bounds); only durations change: ``for``, ``keep_firing_for``, ``window``
+relaxations, tuning bounds); only durations change: ``for``, ``keep_firing_for``, ``window``, ``lookback``
 (also inside ``maintenance = {...}``) and a forecast's ``history``/``horizon``, each divided by
 ``factor`` with a floor of 1 s. Thresholds that are themselves elapsed seconds scale with them
 (a forecast's predicted seconds, the market outage's failing seconds), and a tune range around
@@ -19,7 +19,7 @@ from pathlib import Path
 from alerts.rules import DEFAULT_RULES_FILE, load_rules
 from app.durations import parse_duration
 
-DURATION_KEYS = ("for", "keep_firing_for", "window", "history", "horizon")
+DURATION_KEYS = ("for", "keep_firing_for", "window", "lookback", "history", "horizon")
 ELAPSED_SECONDS_RULES = frozenset({"market_api_down"})   # threshold = seconds of failing
 _DURATION = re.compile(r'\b(' + "|".join(DURATION_KEYS) + r')(\s*=\s*)"([^"]+)"')
 _THRESHOLD = re.compile(r"^threshold = ([0-9.]+)$", re.MULTILINE)

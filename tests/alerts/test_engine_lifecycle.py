@@ -224,8 +224,8 @@ LAGGING = {"name": "error_rate_high", "metric": "tokenwatch_collector_up", "thre
            "depends_on": ["market_api_down"], "unit": "ratio", "summary": "API errors {value}"}
 
 
-async def lagging_harness(db, clock, settings):
-    rules = make_rules([LAGGING])
+async def lagging_harness(db, clock, settings, **over):
+    rules = make_rules([{**LAGGING, **over}])
     outbox = Outbox(db, clock)
     engine = AlertEngine(db, clock, settings, rules, outbox)
     await engine.start()
@@ -283,5 +283,30 @@ async def test_a_consequence_still_breached_after_its_aftermath_fires_on_its_own
         await h.feed(up, obs("error_rate_high", 0.5, endpoint="pairs", threshold=0.25))
         sent = await h.messages()
         assert len(sent) == 3 and "API errors 50%" in visible_text(sent[2].text)
+    finally:
+        await h.engine.close()
+
+
+async def test_a_consequence_waits_out_its_metrics_own_lookback_too(db, clock, settings):
+    """``lookback = "5m"``: the metric is itself a 5-minute error rate, so 4 minutes after the market
+    answered again it still reads the outage; it may fire on its own only once that past is gone."""
+    h = await lagging_harness(db, clock, settings, lookback="5m")
+    try:
+        down = obs("market_api_down", 0, endpoint="pairs")
+        await h.feed(down)
+        await h.advance(30)
+        await h.feed(down, obs("error_rate_high", 0.5, endpoint="pairs", threshold=0.25))
+        await h.advance(30)
+        up = obs("market_api_down", 1, breached=False, endpoint="pairs")
+        await h.feed(up, obs("error_rate_high", 0.5, endpoint="pairs", threshold=0.25))
+        await h.advance(20)
+        for _ in range(8):                      # 4 minutes of the rate still reading the outage
+            await h.advance(30)
+            await h.feed(up, obs("error_rate_high", 0.4, endpoint="pairs", threshold=0.25))
+        assert len(await h.messages()) == 2     # opened, resolved: nothing of its own yet
+        await h.advance(5 * 60)
+        await h.feed(up, obs("error_rate_high", 0.4, endpoint="pairs", threshold=0.25))
+        sent = await h.messages()
+        assert len(sent) == 3 and "API errors 40%" in visible_text(sent[2].text)
     finally:
         await h.engine.close()
