@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     breaker_failure_rate: float = Field(default=0.5, gt=0, le=1)
     breaker_slow_call_s: float = Field(default=10.0, gt=0)
     breaker_open_max_s: float = Field(default=20.0, gt=0, le=600)
-    rto_min_s: float = Field(default=1.0, gt=0)
+    rto_min_s: float = Field(default=2.0, gt=0)
     rto_max_s: float = Field(default=30.0, gt=0, le=600)
 
     # --- pipeline: scoring and lifecycle ----------------------------------

@@ -63,7 +63,7 @@ CIRCUIT_OPEN = "circuit_open"  # FetchError.kind of a call the breaker did not l
 class LatencyObserver(Protocol):
     """Hears request latencies to adapt timeouts (``recovery.rto.RtoController`` implements it)."""
     def sample(self, endpoint: str, seconds: float) -> None: ...
-    def expired(self, endpoint: str) -> None: ...
+    def expired(self, endpoint: str, timeout_s: float) -> None: ...
 
 
 class FetchError(Exception):
@@ -187,8 +187,9 @@ class DexScreenerClient:
                     await limiter.acquire()
                 started = time.perf_counter()
                 kind: str
+                timeout_s = self.timeouts.timeout_s(endpoint)
                 try:
-                    timeout = aiohttp.ClientTimeout(total=self.timeouts.timeout_s(endpoint))
+                    timeout = aiohttp.ClientTimeout(total=timeout_s)
                     async with self.session.get(url, timeout=timeout) as resp:
                         body = await resp.read()
                         latency = answered_s = time.perf_counter() - started
@@ -232,12 +233,11 @@ class DexScreenerClient:
                     outcome = FAILURE
                     self.stats.record(endpoint, timeout=True)
                     if self.latency_observer is not None:
-                        self.latency_observer.expired(endpoint)
+                        self.latency_observer.expired(endpoint, timeout_s)
                     kind = "timeout"
                     timeouts += 1
                     if timeouts > self.max_timeout_retries:  # a hanging server: waiting again costs a full timeout
-                        raise FetchError(kind, f"{endpoint} timed out after "
-                                               f"{self.timeouts.timeout_s(endpoint):g}s ({attempt + 1} attempts)")
+                        raise FetchError(kind, f"{endpoint} timed out after {timeout_s:g}s ({attempt + 1} attempts)")
                 except aiohttp.ClientError as exc:
                     outcome = FAILURE
                     self.stats.record(endpoint, error=type(exc).__name__)
