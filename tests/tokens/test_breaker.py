@@ -161,3 +161,15 @@ def test_outcomes_of_calls_let_through_before_a_change_are_ignored() -> None:
     assert breaker.state == HALF_OPEN and not breaker.admits()
     breaker.record(probe, FAILURE)
     assert breaker.state == OPEN
+
+
+def test_a_run_of_failures_opens_it_before_the_rate_would() -> None:
+    """An outage after a healthy spell: the window still holds the successes, the run does not."""
+    breaker, _, seen = make(BreakerPolicy(min_calls=10, consecutive_failures=10))
+    for _ in range(30):
+        call(breaker, SUCCESS)
+    for _ in range(9):
+        call(breaker, FAILURE)
+    assert breaker.state == CLOSED  # 9 of 39 = 23 %
+    call(breaker, FAILURE)
+    assert breaker.state == OPEN and seen[-1].reason == "10 calls in a row failed"
