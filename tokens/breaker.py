@@ -21,8 +21,10 @@ States, as resilience4j has them:
   30 % error rate the window is there to tolerate (0.3^10 ~ 6e-6 per call).
 - **open**: nothing goes (``allow`` returns None) for a wait that doubles with every open in a row,
   from ``open_base_s`` up to ``open_max_s``, jittered (``app.backoff.Backoff``, the one backoff rule).
-- **half-open**: once the wait is over, one probe at a time; ``half_open_successes`` good probes in a
-  row close it, one failed (or slow) probe opens it again with a longer wait.
+- **half-open**: once the wait is over, one probe at a time; ``half_open_successes`` (1) good probes in
+  a row close it, one failed (or slow) probe opens it again with a longer wait. One good probe is
+  enough by default: it is the same answer that ends ``market_api_down`` (the API's failing streak),
+  so the breaker and the outage alert clear together, and a relapse reopens it after 10 failures.
 
 A 429 is throttling, not failure: it is neither a success nor a failure here (the shared limiter
 already pauses for its ``Retry-After``), and a throttled probe just frees the probe slot. Outcomes of
@@ -73,7 +75,7 @@ class BreakerPolicy:
     slow_rate: float = 0.8
     open_base_s: float = 5.0
     open_max_s: float = 20.0
-    half_open_successes: int = 2
+    half_open_successes: int = 1
     consecutive_failures: int = 10
 
     @classmethod
@@ -193,7 +195,8 @@ class CircuitBreaker:
             self._probe_successes += 1
             if self._probe_successes >= self.policy.half_open_successes:
                 self._opens_in_row = 0
-                self._move(CLOSED, f"{self._probe_successes} probes answered")
+                n = self._probe_successes
+                self._move(CLOSED, "probe answered" if n == 1 else f"{n} probes answered")
             return
         if outcome in (THROTTLED, DROPPED) or self._state != CLOSED:
             return

@@ -28,8 +28,7 @@ def test_an_outage_is_one_open_and_one_close_action() -> None:
         call(FAILURE)
     clock.advance(board.get("tokens_batch").retry_in_s())
     call(SUCCESS)
-    call(SUCCESS)
     assert [(a.controller, a.knob, a.before, a.after, a.reason, a.detail) for a in seen] == [
         ("breaker", None, 0.0, 2.0, "4 of 4 calls failed in 30 s", "tokens_batch open; next probe in 5.0s"),
-        ("breaker", None, 1.0, 0.0, "2 probes answered", "tokens_batch closed"),
+        ("breaker", None, 1.0, 0.0, "probe answered", "tokens_batch closed"),
     ]

@@ -61,7 +61,7 @@ async def test_an_outage_costs_probes_only_and_checks_resume_after_it(db, clock,
     assert kept and all(t.next_check_at == due_at[t.id] for t in kept)
 
     # the market comes back: the next probe finds it (the open wait is at most BREAKER_OPEN_MAX_S
-    # = 20 s), two good probes close the breaker, and every token is checked at full pace
+    # = 20 s), its answer closes the breaker, and every token is checked at full pace
     await market.reset_faults()
     back_at = clock.time()
     while await _checks(db, ok=True, since=back_at) < TOKENS and clock.time() - back_at <= 60:
