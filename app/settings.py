@@ -60,6 +60,15 @@ class Settings(BaseSettings):
     ws_reconnect_min_s: float = Field(default=0.5, gt=0)
     ws_reconnect_max_s: float = Field(default=30.0, gt=0)
 
+    # --- market APIs: circuit breakers and adaptive timeouts (issue 9) -----
+    breaker_window_s: float = Field(default=30.0, gt=0)
+    breaker_min_calls: int = Field(default=10, ge=1)
+    breaker_failure_rate: float = Field(default=0.5, gt=0, le=1)
+    breaker_slow_call_s: float = Field(default=10.0, gt=0)
+    breaker_open_max_s: float = Field(default=20.0, gt=0, le=600)
+    rto_min_s: float = Field(default=2.0, gt=0)
+    rto_max_s: float = Field(default=30.0, gt=0, le=600)
+
     # --- pipeline: scoring and lifecycle ----------------------------------
     score_ewma_alpha: float = Field(default=0.3, gt=0, le=1)
     min_score: float = 20.0

@@ -27,6 +27,9 @@ def host_status(snapshot: MonitoringSnapshot | None) -> HostStatus:
             error_rate=value(m.API_ERROR_RATE, {"endpoint": ep}),
             rate_limited=value(m.API_WINDOW_RATE_LIMITED, {"endpoint": ep}),
             timeouts=value(m.API_WINDOW_TIMEOUTS, {"endpoint": ep}),
+            circuit=value(m.CIRCUIT_STATE, {"endpoint": ep}),
+            circuit_retry_in_s=value(m.CIRCUIT_RETRY_IN_SECONDS, {"endpoint": ep}),
+            timeout_s=value(m.API_TIMEOUT_SECONDS, {"endpoint": ep}),
         )
         for ep in endpoints
     ]

@@ -317,3 +317,15 @@ DISCOVERY_SILENCE_SECONDS = define(
 STUCK_TOKENS_BY_REASON = define(
     "tokenwatch_stuck_tokens_by_reason", "gauge",
     "Stuck tokens by reason {reason=quarantined|failing_checks|never_checked|no_successful_check}")
+
+# --- market circuit breakers and timeouts (monitoring/collectors/breakers.py, issue 9) -------
+CIRCUIT_STATE = define(
+    "tokenwatch_circuit_state", "gauge",
+    "Circuit breaker of a market endpoint: 0 closed, 1 half-open (probing), 2 open {endpoint}")
+CIRCUIT_RETRY_IN_SECONDS = define(
+    "tokenwatch_circuit_retry_in_seconds", "gauge",
+    "Seconds until an open circuit breaker lets its next probe through, 0 otherwise {endpoint}")
+CIRCUIT_OPENED_TOTAL = define(
+    "tokenwatch_circuit_opened_total", "counter", "Times the circuit breaker opened (reopenings included) {endpoint}")
+API_TIMEOUT_SECONDS = define(
+    "tokenwatch_api_timeout_seconds", "gauge", "Request timeout in force (adaptive, RFC 6298) {endpoint}")

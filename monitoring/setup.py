@@ -30,6 +30,7 @@ from app.supervisor import LoopSpec
 from monitoring.context import MonitoringContext
 from monitoring.collector import Collector, CollectorRegistry
 from monitoring.collectors.api import ApiCollector
+from monitoring.collectors.breakers import BreakerCollector
 from monitoring.collectors.build_info import BuildInfoCollector
 from monitoring.collectors.pipeline import PipelineCollector
 from monitoring.collectors.pipeline_counters import PipelineCountersCollector
@@ -127,6 +128,7 @@ async def build_monitoring(
     pipeline = ctx.pipeline
     if pipeline is not None:
         registry.register(ApiCollector(pipeline.api_stats.snapshot))
+        registry.register(BreakerCollector(pipeline.breakers, pipeline.client))
         registry.register(PipelineCountersCollector(pipeline.counters))
     if ctx.scheduler is not None:
         registry.register(SchedulerCollector(ctx.scheduler.job_stats))

@@ -83,6 +83,12 @@ async def test_service_discovers_checks_activates_and_resumes(tmp_path, caplog):
                 body = await resp.text()
         assert resp.status == 200 and "tokenwatch_tokens" in body
         assert "tokenwatch_outbox_pending" in body and "tokenwatch_process_resident_bytes" in body
+        # the market's circuit breakers are shown (closed), and recovery's RFC 6298 timer has taken the
+        # batch timeout from API_TIMEOUT_S to what the answers measured, within RTO_MIN_S..RTO_MAX_S
+        assert 'tokenwatch_circuit_state{endpoint="tokens_batch"} 0.0' in body
+        batch_timeout = ctx.knobs.value("timeout:tokens_batch")
+        assert settings.rto_min_s <= batch_timeout <= settings.rto_max_s and batch_timeout != settings.api_timeout_s
+        assert 'tokenwatch_api_timeout_seconds{endpoint="tokens_batch"}' in body
     finally:
         await service.stop()
 

@@ -18,7 +18,12 @@
   costs one timeout per request, not one per attempt. The token is rescheduled anyway.
 - 429s are logged on change of state: one WARNING when an endpoint starts answering 429,
   one INFO when it answers again (with the count); every 429 is counted in ``ApiStats``.
-- Timeouts are per endpoint and adjustable at run time (``TimeoutControl``).
+- Timeouts are per endpoint and adjustable at run time (``TimeoutControl``). A ``LatencyObserver``
+  (recovery's RFC 6298 timer, wired by the service) hears each first attempt's latency (Karn: never
+  a retried call's) and each timeout.
+- With a ``BreakerBoard`` (``tokens.breaker``), every attempt asks the endpoint's circuit breaker
+  first: while it is open nothing is sent and ``FetchError("circuit_open")`` is raised at once
+  (no retries), so an outage costs probes, not the full request rate. 429s are not failures there.
 """
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -37,6 +42,7 @@ from app.backoff import Backoff
 from app.clock import SYSTEM_CLOCK, Clock
 from app.retry_after import parse_retry_after
 from tokens.api_stats import ApiStats
+from tokens.breaker import DROPPED, FAILURE, SUCCESS, THROTTLED, BreakerBoard, Outcome, Permit
 from tokens.failure_streak import FailureStreak
 from tokens.pairs import Pair, parse_pairs
 from tokens.ratelimit import RateLimiter, Sleep
@@ -49,6 +55,15 @@ TOKEN_PROFILES = "token_profiles"
 MAX_BATCH = 30
 MAX_RETRY_AFTER_S = 120.0  # a longer Retry-After (seconds or HTTP date) is clamped to this
 DEFAULT_RETRY_AFTER_S = 1.0  # a 429 without a usable Retry-After
+
+
+CIRCUIT_OPEN = "circuit_open"  # FetchError.kind of a call the breaker did not let through (nothing was sent)
+
+
+class LatencyObserver(Protocol):
+    """Hears request latencies to adapt timeouts (``recovery.rto.RtoController`` implements it)."""
+    def sample(self, endpoint: str, seconds: float) -> None: ...
+    def expired(self, endpoint: str, timeout_s: float) -> None: ...
 
 
 class FetchError(Exception):
@@ -103,7 +118,8 @@ class DexScreenerClient:
                  chain: str = "solana", max_retries: int = 3, retry_base_s: float = 0.25,
                  retry_max_s: float = 5.0, max_429_retries: int = 5, max_fallbacks: int = 3,
                  max_timeout_retries: int = 0, profiles_limiter: RateLimiter | None = None,
-                 sleep: Sleep = asyncio.sleep) -> None:
+                 sleep: Sleep = asyncio.sleep, breakers: BreakerBoard | None = None,
+                 latency_observer: LatencyObserver | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = session
         self.limiter = limiter
@@ -120,6 +136,12 @@ class DexScreenerClient:
         self.max_timeout_retries = max_timeout_retries
         self._sleep = sleep
         self._throttled: dict[str, FailureStreak] = {}
+        self.breakers = breakers
+        self.latency_observer = latency_observer
+
+    def admits(self, endpoint: str) -> bool:
+        """Whether the endpoint's breaker would let a call through now (always, without breakers)."""
+        return self.breakers is None or self.breakers.admits(endpoint)
 
     # --- TimeoutControl ------------------------------------------------------
     def timeout_s(self, endpoint: str) -> float:
@@ -150,56 +172,79 @@ class DexScreenerClient:
             streak = self._throttled[endpoint] = FailureStreak(log, f"{endpoint} rate limiting (429)",
                                                                unit="answers", clock=self.clock)
         while True:
-            if acquired:
-                acquired = False
-            else:
-                await limiter.acquire()
-            started = time.perf_counter()
-            kind: str
+            permit: Permit | None = None
+            if self.breakers is not None:
+                permit = self.breakers.allow(endpoint)
+                if permit is None:
+                    raise FetchError(CIRCUIT_OPEN, f"{endpoint} circuit open (next probe in "
+                                                   f"{self.breakers.get(endpoint).retry_in_s():.1f}s)")
+            outcome: Outcome = DROPPED
+            answered_s: float | None = None
             try:
-                timeout = aiohttp.ClientTimeout(total=self.timeouts.timeout_s(endpoint))
-                async with self.session.get(url, timeout=timeout) as resp:
-                    body = await resp.read()
-                    latency = time.perf_counter() - started
-                    if resp.status == 429:
-                        self.stats.record(endpoint, latency_s=latency, status=429)
-                        wait = parse_retry_after(resp.headers.get("Retry-After"), self.clock.time(),
-                                                 default=DEFAULT_RETRY_AFTER_S, maximum=MAX_RETRY_AFTER_S)
-                        limiter.pause_for(wait)
-                        throttled += 1
-                        streak.failed(f"429 from {endpoint}: pausing requests for {wait:.1f}s")
-                        if throttled > self.max_429_retries:
-                            raise FetchError("rate_limited", f"429 from {endpoint} {throttled} times")
-                        continue
-                    streak.succeeded()
-                    if resp.status >= 500:
-                        self.stats.record(endpoint, latency_s=latency, status=resp.status)
-                        kind = f"http_{resp.status}"
-                    elif resp.status >= 400:
-                        self.stats.record(endpoint, latency_s=latency, status=resp.status)
-                        raise FetchError(f"http_{resp.status}", f"{endpoint} answered {resp.status}")
-                    else:
-                        try:
-                            data = json.loads(body) if body.strip() else None
-                        except (ValueError, RecursionError):  # RecursionError: nested too deep
-                            data = _BAD
-                        if data is _BAD or data is None:
-                            self.stats.record(endpoint, latency_s=latency, status=resp.status,
-                                              error="malformed_json" if data is _BAD else "empty_body")
-                            kind = "malformed_json" if data is _BAD else "empty_body"
-                        else:
+                if acquired:
+                    acquired = False
+                else:
+                    await limiter.acquire()
+                started = time.perf_counter()
+                kind: str
+                timeout_s = self.timeouts.timeout_s(endpoint)
+                try:
+                    timeout = aiohttp.ClientTimeout(total=timeout_s)
+                    async with self.session.get(url, timeout=timeout) as resp:
+                        body = await resp.read()
+                        latency = answered_s = time.perf_counter() - started
+                        if resp.status == 429:
+                            outcome = THROTTLED
+                            self.stats.record(endpoint, latency_s=latency, status=429)
+                            wait = parse_retry_after(resp.headers.get("Retry-After"), self.clock.time(),
+                                                     default=DEFAULT_RETRY_AFTER_S, maximum=MAX_RETRY_AFTER_S)
+                            limiter.pause_for(wait)
+                            throttled += 1
+                            streak.failed(f"429 from {endpoint}: pausing requests for {wait:.1f}s")
+                            if throttled > self.max_429_retries:
+                                raise FetchError("rate_limited", f"429 from {endpoint} {throttled} times")
+                            continue
+                        streak.succeeded()
+                        if resp.status >= 500:
+                            outcome = FAILURE
                             self.stats.record(endpoint, latency_s=latency, status=resp.status)
-                            return data
-            except asyncio.TimeoutError:
-                self.stats.record(endpoint, timeout=True)
-                kind = "timeout"
-                timeouts += 1
-                if timeouts > self.max_timeout_retries:  # a hanging server: waiting again costs a full timeout
-                    raise FetchError(kind, f"{endpoint} timed out after "
-                                           f"{self.timeouts.timeout_s(endpoint):g}s ({attempt + 1} attempts)")
-            except aiohttp.ClientError as exc:
-                self.stats.record(endpoint, error=type(exc).__name__)
-                kind = "connection"
+                            kind = f"http_{resp.status}"
+                        elif resp.status >= 400:
+                            outcome = SUCCESS  # the server works; the request was wrong
+                            self.stats.record(endpoint, latency_s=latency, status=resp.status)
+                            raise FetchError(f"http_{resp.status}", f"{endpoint} answered {resp.status}")
+                        else:
+                            try:
+                                data = json.loads(body) if body.strip() else None
+                            except (ValueError, RecursionError):  # RecursionError: nested too deep
+                                data = _BAD
+                            if data is _BAD or data is None:
+                                outcome = FAILURE
+                                self.stats.record(endpoint, latency_s=latency, status=resp.status,
+                                                  error="malformed_json" if data is _BAD else "empty_body")
+                                kind = "malformed_json" if data is _BAD else "empty_body"
+                            else:
+                                outcome = SUCCESS
+                                self.stats.record(endpoint, latency_s=latency, status=resp.status)
+                                if attempt == 0 and throttled == 0 and self.latency_observer is not None:
+                                    self.latency_observer.sample(endpoint, latency)  # Karn: first tries only
+                                return data
+                except asyncio.TimeoutError:
+                    outcome = FAILURE
+                    self.stats.record(endpoint, timeout=True)
+                    if self.latency_observer is not None:
+                        self.latency_observer.expired(endpoint, timeout_s)
+                    kind = "timeout"
+                    timeouts += 1
+                    if timeouts > self.max_timeout_retries:  # a hanging server: waiting again costs a full timeout
+                        raise FetchError(kind, f"{endpoint} timed out after {timeout_s:g}s ({attempt + 1} attempts)")
+                except aiohttp.ClientError as exc:
+                    outcome = FAILURE
+                    self.stats.record(endpoint, error=type(exc).__name__)
+                    kind = "connection"
+            finally:
+                if permit is not None and self.breakers is not None:
+                    self.breakers.record(permit, outcome, answered_s)
             if attempt >= self.max_retries:
                 raise FetchError(kind, f"{endpoint} failed after {attempt + 1} attempts")
             await self._sleep(self.retry_backoff.delay(attempt))
@@ -251,7 +296,8 @@ class DexScreenerClient:
         for mint, outcome in zip(mints, outcomes):
             result.requests += 1
             if isinstance(outcome, FetchError):
-                result.errors[mint] = str(outcome)
+                if outcome.kind != CIRCUIT_OPEN:  # refused, nothing sent: as if beyond max_fallbacks
+                    result.errors[mint] = str(outcome)
                 continue
             if isinstance(outcome, BaseException):
                 if isinstance(outcome, asyncio.CancelledError):

@@ -9,7 +9,8 @@
 
 What monitoring reads: ``api_stats`` (``ApiStats``), ``stage_stats`` (``StageStats``),
 ``counters`` (``PipelineCounters``: garbage, duplicates, malformed_pairs, discovered, ...),
-``listener.state``, ``limiter``. Request pacing always runs on real time (the limiters use
+``listener.state``, ``limiter``, ``breakers`` (``BreakerBoard``: the circuit breaker of each
+endpoint, on ``clock``). Request pacing always runs on real time (the limiters use
 the system clock even when ``clock`` is a ``ManualClock``), as does the processor's run budget. What recovery turns: ``processor`` (``ConcurrencyControl``,
 ``BatchSizeControl``) and ``client`` (``TimeoutControl``).
 
@@ -28,6 +29,7 @@ from app.clock import SYSTEM_CLOCK, Clock
 from app.db import Database
 from app.settings import Settings
 from tokens.api_stats import ApiStats
+from tokens.breaker import BreakerBoard, BreakerPolicy
 from tokens.counters import PipelineCounters
 from tokens.dexscreener import DexScreenerClient, EndpointTimeouts
 from tokens.discovery_profiles import ProfilesPoller
@@ -87,6 +89,7 @@ class Pipeline:
         self.limiter = api_limiter(settings)
         self.profiles_limiter = profiles_limiter(settings)
         self.timeouts = EndpointTimeouts(settings.api_timeout_s)
+        self.breakers = BreakerBoard(BreakerPolicy.from_settings(settings), clock)
         self.intake = TokenIntake(db, clock, self.counters, self.stage_stats)
         self._run_budget_s = run_budget_s
         self.session: aiohttp.ClientSession | None = None
@@ -107,7 +110,8 @@ class Pipeline:
         connector = aiohttp.TCPConnector(limit=64, ttl_dns_cache=300)
         self.session = aiohttp.ClientSession(connector=connector, headers={"User-Agent": "tokenwatch/0.1"})
         self.client = DexScreenerClient(self.dexscreener_base_url, self.session, self.limiter, self.api_stats,
-                                        self.timeouts, self.clock, profiles_limiter=self.profiles_limiter)
+                                        self.timeouts, self.clock, profiles_limiter=self.profiles_limiter,
+                                        breakers=self.breakers)
         self.processor = Processor(self.db, self.client, self.settings, self.clock, stages=self.stage_stats,
                                    counters=self.counters, run_budget_s=self._run_budget_s)
         self.listener = MigrationListener(self.pumpportal_ws_url, self.session, self.intake,
@@ -190,6 +194,7 @@ class Pipeline:
                 "state": self.listener.state, "connects": self.listener.connects,
                 "disconnects": self.listener.disconnects, "pending": len(self.listener.pending)},
             "limiter": {"rate_per_min": self.limiter.rate_per_min, "pauses": self.limiter.pauses},
+            "breakers": self.breakers.states(),
             "processor": None if self.processor is None else {
                 "concurrency": self.processor.limit(), "batch_size": self.processor.batch_size(),
                 "last_run_checked": self.processor.last_run_checked,

@@ -21,6 +21,9 @@ and cold checks stretch (``tokens.repository.ClaimPriority``)::
 
 A failed fetch writes a failed check (``ok=False`` with the error), bumps
 ``consecutive_failures`` and reschedules the token with backoff: a token is never lost.
+While the market's circuit breaker is open (``tokens.breaker``) workers claim nothing, and a batch
+the breaker refused is released unchecked, due when it was due: an outage costs one probe at a time,
+not a failed check for every due token.
 A batch's checks are written in one transaction; if that write fails for a non-transient reason
 (a value no database takes), they are written one by one, so one bad row never holds the others:
 a check that still cannot be written is counted against its token (``record_write_failure``:
@@ -53,7 +56,7 @@ from tokens.activation import (
 from tokens.catch_up import CatchUp
 from tokens.counters import PipelineCounters
 from tokens.api_stats import tally_requests
-from tokens.dexscreener import TOKENS_BATCH, BatchResult, DexScreenerClient, FetchError
+from tokens.dexscreener import CIRCUIT_OPEN, TOKENS_BATCH, BatchResult, DexScreenerClient, FetchError
 from tokens.failure_streak import FailureStreak
 from tokens.flow import BatchSample, FlowHook, RunSample
 from tokens.lifecycle import ACTIVATED, Decision, LifecyclePolicy, TokenState, decide
@@ -71,6 +74,7 @@ from tokens.repository import (
     delete_old,
     due_count,
     record_write_failure,
+    release_claims,
 )
 from tokens.scoring import ewma, score_pairs
 from tokens.stage_stats import StageStats
@@ -184,7 +188,11 @@ class Processor:
                         break
                 if time.monotonic() + limiter.delay() > deadline:
                     break
+                if not self.client.admits(TOKENS_BATCH):
+                    break  # the market's circuit is open (or its one probe is out): claim nothing, wait
                 await limiter.acquire()
+                if not self.client.admits(TOKENS_BATCH):
+                    break  # the one probe went out while this run waited for the limiter
                 batch = await self._claim()
                 if not batch:
                     drained = True
@@ -303,6 +311,9 @@ class Processor:
         try:
             result = await self.client.fetch_batch(mints, acquired=True)
         except FetchError as exc:
+            if exc.kind == CIRCUIT_OPEN:  # nothing was sent: not a check; the tokens keep their due place
+                await self.db.run(lambda s: release_claims(s, batch))
+                return 0
             error = str(exc)
         except Exception as exc:  # noqa: BLE001 - whatever happens, the tokens stay scheduled
             error = f"{type(exc).__name__}: {exc}"

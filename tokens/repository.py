@@ -58,6 +58,7 @@ class DueToken:
     low_score_since: float | None
     consecutive_failures: int
     has_name: bool
+    next_check_at: float | None = None  # when it was due (before the lease): ``release_claims`` puts it back
 
 
 @dataclass
@@ -136,7 +137,7 @@ async def claim_due(session: AsyncSession, now: float, limit: int, lease_s: floa
     order = [c.next_check_at] if priority is None else [_rank(now, priority), c.next_check_at]
     stmt = (
         select(c.id, c.mint, c.status, c.status_since, c.score_ewma, c.low_score_since,
-               c.consecutive_failures, c.name)
+               c.consecutive_failures, c.name, c.next_check_at)
         .where(c.next_check_at <= now)
         .order_by(*order)
         .limit(limit)
@@ -153,9 +154,23 @@ async def claim_due(session: AsyncSession, now: float, limit: int, lease_s: floa
     return [
         DueToken(id=r.id, mint=r.mint, status=r.status, status_since=r.status_since, score_ewma=r.score_ewma,
                  low_score_since=r.low_score_since, consecutive_failures=r.consecutive_failures or 0,
-                 has_name=r.name is not None)
+                 has_name=r.name is not None, next_check_at=r.next_check_at)
         for r in rows
     ]
+
+
+async def release_claims(session: AsyncSession, tokens: Sequence[DueToken]) -> int:
+    """Give claimed tokens back unchecked, due when they were due (nothing fetched: no check, no
+    failure counted; e.g. the market's circuit breaker refused the request). Returns rows released."""
+    c = TOKENS.c
+    released = 0
+    for tok in tokens:
+        if tok.next_check_at is None:
+            continue
+        result = await execute(session, update(TOKENS).where(and_(c.id == tok.id, c.status == tok.status))
+                               .values(next_check_at=tok.next_check_at))
+        released += result.rowcount or 0
+    return released
 
 
 async def apply_checks(session: AsyncSession, outcomes: Sequence[CheckOutcome]) -> int:

@@ -109,6 +109,10 @@ class Service:
 
         # recovery: the knob registry and the controllers that turn the knobs, within their bounds
         recovery = await build_recovery(ctx)
+        if ctx.pipeline.client is not None:  # recovery's hooks on the market client's hot path
+            ctx.pipeline.client.latency_observer = recovery.rto
+        if recovery.breaker_actions is not None:
+            ctx.pipeline.breakers.on_transition(recovery.breaker_actions)
         ctx.scheduler.add_all(recovery.jobs())
         supervisor.add_all(recovery.loops())
         self._stoppers.append(recovery.stop)

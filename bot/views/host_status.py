@@ -23,6 +23,9 @@ class ApiHealth:
     error_rate: float | None
     rate_limited: float | None
     timeouts: float | None
+    circuit: float | None = None           # tokenwatch_circuit_state: 0 closed, 1 half-open, 2 open
+    circuit_retry_in_s: float | None = None
+    timeout_s: float | None = None         # the request timeout in force (adaptive)
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,16 @@ def _lag(seconds: float | None) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else fmt_duration(seconds)
 
 
+def _circuit(api: ApiHealth) -> str:
+    """" · 🔴 circuit open, next probe in 12s" / " · 🟡 circuit half-open (probing)" / "" when closed."""
+    if api.circuit is None or api.circuit < 1:
+        return ""
+    if api.circuit >= 2:
+        wait = api.circuit_retry_in_s
+        return " · 🔴 circuit open" + ("" if wait is None or wait <= 0 else f", next probe in {fmt_duration(wait)}")
+    return " · 🟡 circuit half-open (probing)"
+
+
 def render_host_section(h: HostStatus) -> str:
     lines = [bold("Host")]
     lines.append(f"Memory: {esc(_mib(h.rss_bytes))} of {esc(_memory_limit(h))} ({esc(_pct(h.memory_share))})")
@@ -101,5 +114,7 @@ def render_host_section(h: HostStatus) -> str:
                 f"{esc(api.endpoint)} ({API_WINDOW}): p95 {esc(p95)}, errors {esc(_pct(api.error_rate))}, "
                 f"429s {esc('—' if api.rate_limited is None else f'{api.rate_limited:.0f}')}, "
                 f"timeouts {esc('—' if api.timeouts is None else f'{api.timeouts:.0f}')}"
+                + ("" if api.timeout_s is None else f" (timeout {esc(fmt_duration(api.timeout_s))})")
+                + esc(_circuit(api))
             )
     return "\n".join(lines)

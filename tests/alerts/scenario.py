@@ -44,6 +44,7 @@ def healthy(t: float, rng: random.Random) -> dict[Key, float]:
     out: dict[Key, float] = {}
     for endpoint in ENDPOINTS:
         out[series(m.API_FAILING_SECONDS, endpoint=endpoint)] = 0.0
+        out[series(m.CIRCUIT_STATE, endpoint=endpoint)] = 0.0
         out[series(m.API_ERROR_RATE, endpoint=endpoint)] = jitter(0.0, 0.03)
         out[series(m.API_RATE_LIMITED_TOTAL, endpoint=endpoint)] = float(int(t // 600))  # one 429 every 10 min
         out[series(m.API_LATENCY_P95_SECONDS, endpoint=endpoint)] = jitter(0.05, 0.6)

@@ -48,6 +48,9 @@ CASES: dict[str, tuple[float, Over, Over]] = {
                          counter(series(m.API_RATE_LIMITED_TOTAL, **BATCH), 60, 30.0)),
     "api_slow": (10, after(60, {series(m.API_LATENCY_P95_SECONDS, **BATCH): 3.0}),
                  after(60, {series(m.API_LATENCY_P95_SECONDS, **BATCH): 1.8})),
+    # open (2) with half-open probes (1) between; near miss: open 20 s, then closed (a blip under its `for`)
+    "circuit_open": (5, lambda t: {series(m.CIRCUIT_STATE, **BATCH): 1.0 if int(t) % 30 == 0 else 2.0} if t >= 60 else {},
+                     between(60, 80, {series(m.CIRCUIT_STATE, **BATCH): 2.0})),
     "discovery_silent": (30, growing(series(m.DISCOVERY_SILENCE_SECONDS, source="pumpportal"), 0),
                          lambda t: {series(m.DISCOVERY_SILENCE_SECONDS, source="pumpportal"): t % 1100}),
     "pipeline_stalled": (3, after(60, {series(m.PIPELINE_STALLED): 1.0}), lambda t: {}),
@@ -187,7 +190,7 @@ async def test_every_placeholder_of_every_summary_is_always_present(name: str) -
 def test_inhibition_declarations_resolve() -> None:
     down = "market_api_down"
     for name in ("pipeline_stalled", "backlog_high", "tokens_stuck", "api_errors", "api_slow", "api_rate_limited",
-                 "activation_rate_low", "backlog_exhaustion_predicted"):
+                 "circuit_open", "activation_rate_low", "backlog_exhaustion_predicted"):
         assert down in RULES.causes(name), name
     assert RULES.causes(down) == []
     assert RULES.causes("tokens_stuck") == ["market_api_down", "pipeline_stalled"]
