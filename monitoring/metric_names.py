@@ -317,3 +317,29 @@ DISCOVERY_SILENCE_SECONDS = define(
 STUCK_TOKENS_BY_REASON = define(
     "tokenwatch_stuck_tokens_by_reason", "gauge",
     "Stuck tokens by reason {reason=quarantined|failing_checks|never_checked|no_successful_check}")
+
+# --- self-healing: memory (recovery/memory.py, issue 9) ------------------------------------------
+MEMORY_BASELINE_BYTES = define(
+    "tokenwatch_memory_baseline_bytes", "gauge", "Resident memory right after a full garbage collection (the baseline)")
+MEMORY_WARN_SHARE = define(
+    "tokenwatch_memory_warn_share", "gauge",
+    "The memory policy's warning threshold, a share of the effective limit (knob memory_warn_share)")
+MEMORY_CRITICAL_SHARE = define(
+    "tokenwatch_memory_critical_share", "gauge",
+    "The memory policy's critical threshold, a share of the effective limit (knob memory_critical_share)")
+MEMORY_CLEANUPS_TOTAL = define(
+    "tokenwatch_memory_cleanups_total", "counter", "Memory cleanups (gc, caches, malloc_trim), whoever asked")
+MEMORY_RECLAIMED_BYTES_TOTAL = define(
+    "tokenwatch_memory_reclaimed_bytes_total", "counter", "Resident bytes the cleanups gave back")
+MEMORY_LEAK_DIAGNOSING = define(
+    "tokenwatch_memory_leak_diagnosing", "gauge",
+    "1 while the post-GC baseline rises and tracemalloc snapshots look for the source, else 0")
+MEMORY_LEAK_BYTES_PER_MINUTE = define(
+    "tokenwatch_memory_leak_bytes_per_minute", "gauge",
+    "Growth of the post-GC baseline once a leak is diagnosed (robust slope), 0 when none is")
+MEMORY_LEAK_CULPRIT = define(
+    "tokenwatch_memory_leak_culprit_bytes", "gauge",
+    "What the last leak diagnosis saw grow, by component and top source line {component,source}")
+MEMORY_STRUCTURE_SIZE = define(
+    "tokenwatch_memory_structure_size", "gauge",
+    "Items held by a registered cache or queue (app.memory.RECLAIMERS) {name,component,kind}")

@@ -13,10 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from collections.abc import Awaitable, Callable
+
+from app.memory import RECLAIMERS
 from app.scheduler import JobSpec
 from app.supervisor import LoopSpec
+from monitoring.host.process import ProcessCollector
 from recovery.context import RecoveryContext
 from recovery.knobs import KnobRegistry
+from recovery.memory import MemoryParams, MemoryPolicy
 
 
 @dataclass
@@ -24,8 +29,10 @@ class Recovery:
     """The running recovery parts; ``stop()`` undoes ``build_recovery``."""
 
     knobs: KnobRegistry
+    memory: MemoryPolicy | None = None
     _jobs: list[JobSpec] = field(default_factory=list)
     _loops: list[LoopSpec] = field(default_factory=list)
+    _stoppers: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
 
     def jobs(self) -> list[JobSpec]:
         return list(self._jobs)
@@ -34,9 +41,23 @@ class Recovery:
         return list(self._loops)
 
     async def stop(self) -> None:
-        return None
+        while self._stoppers:
+            result = self._stoppers.pop()()
+            if result is not None:
+                await result
 
 
 async def build_recovery(ctx: RecoveryContext) -> Recovery:
     knobs = ctx.knobs = ctx.knobs or KnobRegistry(ctx.clock)
-    return Recovery(knobs)
+    recovery = Recovery(knobs)
+    process = next((c for c in (ctx.collectors.collectors if ctx.collectors else [])
+                    if isinstance(c, ProcessCollector)), None)
+    if process is not None:  # the memory policy: thresholds, cleanups, leak diagnosis
+        policy = recovery.memory = MemoryPolicy(process.memory, clock=ctx.clock, reclaimers=RECLAIMERS,
+                                                knobs=knobs, params=MemoryParams.from_settings(ctx.settings))
+        recovery._jobs += policy.jobs()
+        assert ctx.collectors is not None
+        ctx.collectors.register(policy.collector())
+        collectors = ctx.collectors
+        recovery._stoppers += [policy.close, lambda: collectors.unregister(policy.collector().name)]
+    return recovery

@@ -56,6 +56,7 @@ def healthy(t: float, rng: random.Random) -> dict[Key, float]:
     out[series(m.PROCESS_MEMORY_SHARE)] = jitter(0.25, 0.35)
     out[series(m.PROCESS_RESIDENT_BYTES)] = 300 * MIB + jitter(-5, 5) * MIB
     out[series(m.PROCESS_MEMORY_LIMIT_BYTES)] = 1024 * MIB
+    out[series(m.MEMORY_LEAK_BYTES_PER_MINUTE)] = 0.0
     out[series(m.PROCESS_CPU_PERCENT)] = jitter(5.0, 60.0)
     out[series(m.LOOP_LAG_P95_SECONDS)] = jitter(0.001, 0.05)
     out[series(m.DB_UP)] = 1.0
