@@ -162,8 +162,8 @@ class Settings(BaseSettings):
     memory_sample_s: float = Field(default=10.0, gt=0)
     memory_baseline_s: float = Field(default=30.0, gt=0)
     memory_leak_window_s: float = Field(default=600.0, ge=60)
-    memory_leak_min_mib_per_min: float = Field(default=0.5, gt=0)
-    memory_diagnose_s: float = Field(default=120.0, gt=0)
+    memory_leak_min_mib_per_min: float = Field(default=1.0, gt=0)
+    memory_diagnose_s: float = Field(default=90.0, gt=0)
 
     # --- alerts (rules) -------------------------------------------------------
     alert_rules_file: str = ""  # empty: the shipped alerts/default_rules.toml

@@ -37,6 +37,7 @@ import asyncio
 import gc
 import logging
 import math
+import statistics
 import tracemalloc
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -60,6 +61,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: The packages a source file is attributed to (anything else under the project root: its first folder).
 TRACE_FRAMES = 12
 TOP_SOURCES = 5
+SHOWN = 64 * 1024   # growth below this is left out of the report's lists
 
 ReadMemory = Callable[[], Awaitable[tuple[int, int | None]]]
 
@@ -80,10 +82,10 @@ class MemoryParams:
     adapt_step: float = 0.02
     leak_window_s: float = 600.0
     leak_min_span_s: float = 240.0      # the baselines must cover this long before any verdict
-    leak_min_rate: float = 0.5 * MIB    # bytes per minute
-    leak_min_rise: float = 4 * MIB      # over the window
+    leak_min_rate: float = 1.0 * MIB    # bytes per minute
+    leak_min_rise: float = 6 * MIB      # over the window
     leak_min_fit: float = 0.7           # R² of the Theil-Sen line
-    diagnose_s: float = 120.0
+    diagnose_s: float = 90.0
     rediagnose_s: float = 1800.0
 
     @classmethod
@@ -196,24 +198,45 @@ class LeakReport:
 
     def describe(self) -> str:
         parts = [f"baseline +{self.rate / MIB:.1f} MiB/min (fit {self.fit:.2f}); culprit {self.component}"]
-        comps = sorted(self.by_component.items(), key=lambda kv: -kv[1])[:4]
+        comps = [(c, v) for c, v in sorted(self.by_component.items(), key=lambda kv: -kv[1])[:4] if v >= SHOWN]
         if comps:
             parts.append("by component: " + ", ".join(f"{c} +{v / MIB:.1f} MiB" for c, v in comps))
-        if self.top:
-            parts.append("top: " + ", ".join(f"{g.source} +{g.size / MIB:.1f} MiB" for g in self.top[:TOP_SOURCES]))
+        top = [g for g in self.top[:TOP_SOURCES] if g.size >= SHOWN]
+        if top:
+            parts.append("top: " + ", ".join(f"{g.source} +{g.size / MIB:.1f} MiB" for g in top))
         if self.structures:
             parts.append("grew: " + ", ".join(f"{n} {a:,.0f} -> {b:,.0f}" for n, (a, b) in self.structures.items()))
         return "; ".join(parts)
 
 
-def fit_quality(fit: TrendFit, ts: list[float], vs: list[float]) -> float:
-    """R² of the line: 1 - residual / total sum of squares (0 for a flat or noisy series)."""
-    mean = sum(vs) / len(vs)
-    total = sum((v - mean) ** 2 for v in vs)
+def fit_quality(fit: TrendFit, ts: list[float], vs: list[float], trim: float = 0.1) -> float:
+    """R² of the line (1 - residual / total sum of squares; 0 for a flat or noisy series), trimmed:
+    the ``trim`` share of points farthest from the line (a lone spike) is left out."""
+    pts = sorted(zip(ts, vs), key=lambda p: abs(p[1] - fit.at(p[0])))
+    keep = pts[:max(3, len(pts) - int(len(pts) * trim))]
+    mean = sum(v for _, v in keep) / len(keep)
+    total = sum((v - mean) ** 2 for _, v in keep)
     if total <= 0:
         return 0.0
-    resid = sum((v - fit.at(t)) ** 2 for t, v in zip(ts, vs))
+    resid = sum((v - fit.at(t)) ** 2 for t, v in keep)
     return max(0.0, 1.0 - resid / total)
+
+
+def _sse(vs: list[float]) -> float:
+    mean = sum(vs) / len(vs)
+    return sum((v - mean) ** 2 for v in vs)
+
+
+def _step_sse(vs: list[float]) -> float:
+    """The least squared error of flat levels: two or three, split anywhere (at least 2 points
+    each). A cache that filled once or twice fits it; a steady climb does not."""
+    n, best = len(vs), math.inf
+    for i in range(2, n - 1):
+        left = _sse(vs[:i])
+        best = min(best, left + _sse(vs[i:]))
+        for j in range(i + 2, n - 1):
+            best = min(best, left + _sse(vs[i:j]) + _sse(vs[j:]))
+    return best
 
 
 @dataclass
@@ -399,30 +422,60 @@ class MemoryPolicy:
 
     # -- leaks ----------------------------------------------------------------------------------
     def trend(self, now: float) -> tuple[float, float, float] | None:
-        """(bytes per minute, R², rise over the window) of the baselines, or None before
-        ``leak_min_span_s`` of them. The fit counts as 0 when either half of the window is flat
-        (a step, such as a cache filled once, is not a climb)."""
+        """(bytes per minute, fit, rise) of the baselines: the steepest window (the last
+        ``leak_min_span_s``, 1.5x, 2x, ... up to ``leak_window_s``) that passes every gate, else the
+        longest; None before ``leak_min_span_s`` of baselines. A climb that began mid-window is seen
+        by the short windows. The fit counts as 0 for steps (two or three flat levels fit as well as
+        the line) and for a rise under 4 robust sigmas of the residuals (noise)."""
         p = self.params
-        pts = [(t, v) for t, v in self.baselines if t >= now - p.leak_window_s]
-        if len(pts) < 5 or pts[-1][0] - pts[0][0] < p.leak_min_span_s:
+        if not self.baselines or self.baselines[-1][0] - self.baselines[0][0] < p.leak_min_span_s:
+            return None
+        spans, span = [], p.leak_min_span_s
+        while span < p.leak_window_s:
+            spans.append(span)
+            span *= 1.5
+        spans.append(p.leak_window_s)
+        best: tuple[float, float, float] | None = None
+        for span in reversed(spans):
+            found = self._fit(now, span)
+            if found is None:
+                continue
+            if best is None:
+                best = found
+            if self._passes(found):
+                return found
+        return best
+
+    def _passes(self, trend: tuple[float, float, float]) -> bool:
+        p = self.params
+        return trend[0] >= p.leak_min_rate and trend[1] >= p.leak_min_fit and trend[2] >= p.leak_min_rise
+
+    def _fit(self, now: float, span: float) -> tuple[float, float, float] | None:
+        pts = [(t, v) for t, v in self.baselines if t >= now - span]
+        if len(pts) < 5 or pts[-1][0] - pts[0][0] < min(span, self.params.leak_min_span_s) * 0.9:
             return None
         ts, vs = [float(t) for t, _ in pts], [float(v) for _, v in pts]
         fit = theil_sen(ts, vs)
         if fit is None:
             return None
-        rate = fit.slope * 60.0
-        # a climb, not a step: each half of the window rises too (a one-off jump leaves one half flat)
-        half = len(ts) // 2
-        halves = [theil_sen(ts[:half + 1], vs[:half + 1]), theil_sen(ts[half:], vs[half:])]
-        if any(h is None or h.slope * 60.0 < rate / 3 for h in halves):
-            return rate, 0.0, fit.slope * (ts[-1] - ts[0])
-        return rate, fit_quality(fit, ts, vs), fit.slope * (ts[-1] - ts[0])
+        rate, rise = fit.slope * 60.0, fit.slope * (ts[-1] - ts[0])
+        # well above the noise: the rise is at least 4 robust sigmas of the residuals
+        resid = [v - fit.at(t) for t, v in zip(ts, vs)]
+        med = statistics.median(resid)
+        sigma = 1.4826 * statistics.median(abs(r - med) for r in resid)
+        if rise < 4 * sigma:
+            return rate, 0.0, rise
+        # a climb, not steps: one or two jumps between flat levels (a cache filled once or twice) fit as well
+        # (lone spikes, over 4 sigmas off the line, left out of both)
+        kept = [(t, v) for (t, v), r in zip(zip(ts, vs), resid) if abs(r - med) <= 4 * sigma + 1.0]
+        if _step_sse([v for _, v in kept]) <= sum((v - fit.at(t)) ** 2 for t, v in kept):
+            return rate, 0.0, rise
+        return rate, fit_quality(fit, ts, vs), rise
 
     async def _leak_check(self, now: float) -> None:
         p = self.params
         trend = self.trend(now)
-        rising = (trend is not None and trend[0] >= p.leak_min_rate and trend[1] >= p.leak_min_fit
-                  and trend[2] >= p.leak_min_rise)
+        rising = trend is not None and self._passes(trend)
         if not rising:
             if self.leak_suspected and trend is not None:
                 log.info("memory: the post-GC baseline no longer rises (%.2f MiB/min); leak suspicion over",
@@ -434,8 +487,8 @@ class MemoryPolicy:
         rate, quality, rise = trend
         if not self.leak_suspected:
             self.leak_suspected = True
-            log.warning("memory: the post-GC baseline rises %.1f MiB/min (fit %.2f, +%.1f MiB over %.0f min); "
-                        "diagnosing with tracemalloc", rate / MIB, quality, rise / MIB, p.leak_window_s / 60)
+            log.warning("memory: the post-GC baseline rises %.1f MiB/min (fit %.2f, +%.1f MiB); "
+                        "diagnosing with tracemalloc", rate / MIB, quality, rise / MIB)
         if self._diagnosis is None:
             due = self._last_diagnosis_at is None or now - self._last_diagnosis_at >= p.rediagnose_s
             if due:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 class LeakyCache:
     def __init__(self) -> None:
-        self.items: list[bytearray] = []
+        self.items: list[bytes] = []
 
     def add(self, nbytes: int) -> None:
-        self.items.append(bytearray(nbytes))  # LEAK
+        self.items.append(b"\x01" * nbytes)  # LEAK
 
     def __len__(self) -> int:
         return len(self.items)

@@ -166,8 +166,9 @@ async def test_a_healthy_half_hour_reports_no_leak() -> None:
     cache: list[int] = []
     reclaimers.register("charts.cache", cache.clear, size=lambda: len(cache))
     for i in range(180):                   # 30 minutes, a sample every 10 s
-        # noise, a cache that fills in steps and is bounded, garbage that comes and goes
-        host.extra = rng.uniform(-3, 3) * MIB + min(i // 30, 3) * 4 * MIB + (20 * MIB if i % 17 == 0 else 0)
+        # noise, a bounded cache that fills in 4 MiB steps every 10 minutes (0.4 MiB/min, under the
+        # 1 MiB/min that counts as a leak), garbage that comes and goes
+        host.extra = rng.uniform(-3, 3) * MIB + min(i // 60, 3) * 4 * MIB + (20 * MIB if i % 17 == 0 else 0)
         await policy.tick()
         assert not policy.leak_suspected, i
         clock.advance(10)
