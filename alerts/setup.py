@@ -63,7 +63,7 @@ def remediations(ctx: AlertsContext) -> dict[str, Remediator]:
     async def restart_stuck_jobs() -> str:
         if ctx.scheduler is None:
             return "No scheduler runs in this process."
-        restarted = await ctx.scheduler.cancel_overrunning(grace_s=0.0)
+        restarted = await ctx.scheduler.cancel_overrunning(grace_s=0.0, gated=False)
         return f"Restarted {', '.join(restarted)}." if restarted else "No job was over its time budget."
 
     return {"memory_cleanup": memory_cleanup, "restart_stuck_jobs": restart_stuck_jobs}

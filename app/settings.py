@@ -155,6 +155,8 @@ class Settings(BaseSettings):
     # --- scheduler ------------------------------------------------------------
     job_misfire_grace_s: int = Field(default=30, ge=1)
     job_budget_s: float = Field(default=60.0, gt=0)
+    watchdog_max_skips: int = Field(default=3, ge=0)
+    watchdog_restarts_per_hour: int = Field(default=3, ge=0)
 
     # --- recovery: memory (recovery/memory.py) -----------------------------------
     memory_warn_share: float = Field(default=0.80, ge=0.7, le=0.9)

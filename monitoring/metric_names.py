@@ -343,3 +343,12 @@ MEMORY_LEAK_CULPRIT = define(
 MEMORY_STRUCTURE_SIZE = define(
     "tokenwatch_memory_structure_size", "gauge",
     "Items held by a registered cache or queue (app.memory.RECLAIMERS) {name,component,kind}")
+
+# --- self-healing: the watchdog (recovery/watchdog.py, issue 9) ---------------------------------
+WATCHDOG_RESTARTS_TOTAL = define(
+    "tokenwatch_watchdog_restarts_total", "counter",
+    "Restarts of a stuck job or a hung loop by the watchdog {kind=job|loop,id}")
+WATCHDOG_GAVE_UP = define(
+    "tokenwatch_watchdog_gave_up", "gauge",
+    "1 while a job or loop is stuck and its restarts for the hour are spent (WATCHDOG_RESTARTS_PER_HOUR), "
+    "else 0 {kind=job|loop,id}")

@@ -22,6 +22,7 @@ from monitoring.host.process import ProcessCollector
 from recovery.context import RecoveryContext
 from recovery.knobs import KnobRegistry
 from recovery.memory import MemoryParams, MemoryPolicy
+from recovery.watchdog import Watchdog
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Recovery:
 
     knobs: KnobRegistry
     memory: MemoryPolicy | None = None
+    watchdog: Watchdog | None = None
     _jobs: list[JobSpec] = field(default_factory=list)
     _loops: list[LoopSpec] = field(default_factory=list)
     _stoppers: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
@@ -60,4 +62,13 @@ async def build_recovery(ctx: RecoveryContext) -> Recovery:
         ctx.collectors.register(policy.collector())
         collectors = ctx.collectors
         recovery._stoppers += [policy.close, lambda: collectors.unregister(policy.collector().name)]
+    # the watchdog's restart budget: the scheduler and the supervisor ask it before a restart
+    watchdog = recovery.watchdog = Watchdog(ctx.clock, knobs, per_hour=ctx.settings.watchdog_restarts_per_hour)
+    for part in (ctx.scheduler, ctx.supervisor):
+        if part is not None:
+            part.restart_gate = watchdog
+    if ctx.collectors is not None:
+        ctx.collectors.register(watchdog.collector())
+        registry = ctx.collectors
+        recovery._stoppers.append(lambda: registry.unregister(watchdog.collector().name))
     return recovery

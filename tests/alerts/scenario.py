@@ -65,6 +65,7 @@ def healthy(t: float, rng: random.Random) -> dict[Key, float]:
     for job in JOBS:
         out[series(m.JOB_ERRORS_TOTAL, job=job)] = 0.0
         out[series(m.JOB_TIMEOUTS_TOTAL, job=job)] = 0.0
+    out[series(m.WATCHDOG_GAVE_UP, kind="job", id="pipeline.process")] = 0.0
     out[series(m.TELEGRAM_OUTAGE_SECONDS)] = 0.0
     out[series(m.TELEGRAM_UNAUTHORIZED)] = 0.0
     out[series(m.OUTBOX_OLDEST_PENDING_SECONDS)] = jitter(0.0, 3.0)

@@ -74,6 +74,8 @@ CASES: dict[str, tuple[float, Over, Over]] = {
     "job_failing": (10, counter(series(m.JOB_ERRORS_TOTAL, job="pipeline.process"), 60, 60.0),
                     counter(series(m.JOB_ERRORS_TOTAL, job="pipeline.process"), 60, 600.0)),
     "job_overrunning": (5, after(120, {series(m.JOB_TIMEOUTS_TOTAL, job="pipeline.process"): 1.0}), lambda t: {}),
+    "watchdog_gave_up": (5, after(60, {series(m.WATCHDOG_GAVE_UP, kind="job", id="pipeline.process"): 1.0}),
+                         after(60, {series(m.WATCHDOG_GAVE_UP, kind="job", id="pipeline.process"): 0.0})),
     "telegram_unreachable": (5, growing(series(m.TELEGRAM_OUTAGE_SECONDS), 60),
                              lambda t: {series(m.TELEGRAM_OUTAGE_SECONDS): min(max(0.0, t - 60), 90.0)} if t < 150 else {}),
     "telegram_unauthorized": (2, after(60, {series(m.TELEGRAM_UNAUTHORIZED): 1.0}), lambda t: {}),

@@ -193,8 +193,14 @@ async def test_build_recovery_wires_the_policy_to_the_real_process(sqlite_db) ->
     clock = ManualClock(1_700_000_000.0)
     registry = CollectorRegistry(clock=clock)
     registry.register(ProcessCollector(clock=clock))
-    ctx = RecoveryContext(settings=Settings(), db=sqlite_db, clock=clock, collectors=registry)
+    from app.scheduler import Scheduler
+    from app.supervisor import Supervisor
+
+    ctx = RecoveryContext(settings=Settings(), db=sqlite_db, clock=clock, collectors=registry,
+                          scheduler=Scheduler(Settings(), clock), supervisor=Supervisor(clock))
     recovery = await build_recovery(ctx)
+    assert ctx.scheduler is not None and ctx.supervisor is not None
+    assert ctx.scheduler.restart_gate is recovery.watchdog and ctx.supervisor.restart_gate is recovery.watchdog
     assert recovery.memory is not None and [j.id for j in recovery.jobs()] == ["recovery.memory"]
     assert {k.name for k in recovery.knobs.knobs()} >= {"memory_warn_share", "memory_critical_share"}
     await recovery.memory.tick()
@@ -203,4 +209,4 @@ async def test_build_recovery_wires_the_policy_to_the_real_process(sqlite_db) ->
     assert {"tokenwatch_memory_baseline_bytes", "tokenwatch_memory_warn_share",
             "tokenwatch_memory_leak_bytes_per_minute"} <= names
     await recovery.stop()
-    assert "memory_policy" not in {c.name for c in registry.collectors}
+    assert not {"memory_policy", "watchdog"} & {c.name for c in registry.collectors}
