@@ -158,6 +158,9 @@ class Settings(BaseSettings):
     watchdog_max_skips: int = Field(default=3, ge=0)
     watchdog_restarts_per_hour: int = Field(default=3, ge=0)
 
+    # --- recovery: database (recovery/slow_queries.py) ---------------------------
+    db_slow_query_s: float = Field(default=0.5, ge=0)
+
     # --- recovery: memory (recovery/memory.py) -----------------------------------
     memory_warn_share: float = Field(default=0.80, ge=0.7, le=0.9)
     memory_critical_share: float = Field(default=0.92, ge=0.85, le=0.97)

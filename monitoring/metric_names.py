@@ -352,3 +352,12 @@ WATCHDOG_GAVE_UP = define(
     "tokenwatch_watchdog_gave_up", "gauge",
     "1 while a job or loop is stuck and its restarts for the hour are spent (WATCHDOG_RESTARTS_PER_HOUR), "
     "else 0 {kind=job|loop,id}")
+
+# --- self-healing: the database (recovery/slow_queries.py, issue 9) -------------------------------
+DB_SLOW_QUERIES_TOTAL = define(
+    "tokenwatch_db_slow_queries_total", "counter", "Statements that took longer than DB_SLOW_QUERY_S")
+DB_SLOW_QUERY_SHAPES = define(
+    "tokenwatch_db_slow_query_shapes", "gauge", "Distinct statement shapes in the slow-query log")
+DB_SLOW_QUERY_TABLE_WALKS = define(
+    "tokenwatch_db_slow_query_table_walks", "gauge",
+    "Slow statement shapes whose plan walks a whole table (SCAN / Seq Scan), each with an index suggestion")

@@ -22,6 +22,7 @@ from monitoring.host.process import ProcessCollector
 from recovery.context import RecoveryContext
 from recovery.knobs import KnobRegistry
 from recovery.memory import MemoryParams, MemoryPolicy
+from recovery.slow_queries import SlowQueryLog
 from recovery.watchdog import Watchdog
 
 
@@ -32,6 +33,7 @@ class Recovery:
     knobs: KnobRegistry
     memory: MemoryPolicy | None = None
     watchdog: Watchdog | None = None
+    slow_queries: SlowQueryLog | None = None
     _jobs: list[JobSpec] = field(default_factory=list)
     _loops: list[LoopSpec] = field(default_factory=list)
     _stoppers: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
@@ -71,4 +73,13 @@ async def build_recovery(ctx: RecoveryContext) -> Recovery:
         ctx.collectors.register(watchdog.collector())
         registry = ctx.collectors
         recovery._stoppers.append(lambda: registry.unregister(watchdog.collector().name))
+    # the slow-query log: statements over DB_SLOW_QUERY_S, each shape's plan taken once, off the hot path
+    if ctx.settings.db_slow_query_s > 0:
+        slow = recovery.slow_queries = SlowQueryLog(ctx.db, threshold_s=ctx.settings.db_slow_query_s)
+        recovery._jobs += slow.jobs()
+        recovery._stoppers.append(slow.close)
+        if ctx.collectors is not None:
+            ctx.collectors.register(slow.collector())
+            registry2 = ctx.collectors
+            recovery._stoppers.append(lambda: registry2.unregister(slow.collector().name))
     return recovery
