@@ -160,6 +160,8 @@ class Settings(BaseSettings):
 
     # --- recovery: database (recovery/slow_queries.py) ---------------------------
     db_slow_query_s: float = Field(default=0.5, ge=0)
+    db_pool_min: int = Field(default=5, ge=1)
+    db_pool_max: int = Field(default=30, ge=1)
 
     # --- recovery: memory (recovery/memory.py) -----------------------------------
     memory_warn_share: float = Field(default=0.80, ge=0.7, le=0.9)

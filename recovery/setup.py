@@ -22,6 +22,8 @@ from monitoring.host.process import ProcessCollector
 from recovery.context import RecoveryContext
 from recovery.knobs import KnobRegistry
 from recovery.memory import MemoryParams, MemoryPolicy
+from monitoring import metric_names as m
+from recovery.db_pool import PoolController, PoolReading
 from recovery.slow_queries import SlowQueryLog
 from recovery.watchdog import Watchdog
 
@@ -34,6 +36,7 @@ class Recovery:
     memory: MemoryPolicy | None = None
     watchdog: Watchdog | None = None
     slow_queries: SlowQueryLog | None = None
+    db_pool: PoolController | None = None
     _jobs: list[JobSpec] = field(default_factory=list)
     _loops: list[LoopSpec] = field(default_factory=list)
     _stoppers: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
@@ -82,4 +85,17 @@ async def build_recovery(ctx: RecoveryContext) -> Recovery:
             ctx.collectors.register(slow.collector())
             registry2 = ctx.collectors
             recovery._stoppers.append(lambda: registry2.unregister(slow.collector().name))
+    # the PostgreSQL pool: grows while connections wait, shrinks when idle (knob db_pool_size)
+    if ctx.db.dialect == "postgresql" and ctx.collectors is not None and ctx.db.pool_size is not None:
+        latest = ctx.collectors.latest_value
+
+        def readings() -> PoolReading:
+            return PoolReading(latest(m.DB_POOL_ACQUIRE_SECONDS), latest(m.DB_POOL_CHECKED_OUT),
+                               latest(m.DB_POOL_OVERFLOW))
+
+        s = ctx.settings
+        pool = recovery.db_pool = PoolController(ctx.db, readings, knobs, ctx.clock, minimum=s.db_pool_min,
+                                                 maximum=max(s.db_pool_min, s.db_pool_max),
+                                                 interval_s=s.collect_interval_s)
+        recovery._jobs += pool.jobs()
     return recovery

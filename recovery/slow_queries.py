@@ -115,15 +115,31 @@ class SlowQueryLog:
         self.pending: deque[SlowQuery] = deque(maxlen=MAX_PENDING)
         self.slow_total = 0
         self._engine: Engine = db.engine.sync_engine
-        event.listen(self._engine, "before_cursor_execute", self._before)
-        event.listen(self._engine, "after_cursor_execute", self._after)
-        event.listen(self._engine, "handle_error", self._failed)
+        self._listen(self._engine)
+        db.on_engine(self._moved)
+
+    def _events(self) -> tuple[tuple[str, Callable[..., None]], ...]:
+        return (("before_cursor_execute", self._before), ("after_cursor_execute", self._after),
+                ("handle_error", self._failed))
+
+    def _listen(self, engine: Engine) -> None:
+        for name, fn in self._events():
+            event.listen(engine, name, fn)
+
+    def _unlisten(self, engine: Engine) -> None:
+        for name, fn in self._events():
+            if event.contains(engine, name, fn):
+                event.remove(engine, name, fn)
+
+    def _moved(self, old: Any, new: Any) -> None:
+        """The pool was resized (a new engine): time the statements on the new one."""
+        self._unlisten(self._engine)
+        self._engine = new.sync_engine
+        self._listen(self._engine)
 
     def close(self) -> None:
-        for name, fn in (("before_cursor_execute", self._before), ("after_cursor_execute", self._after),
-                         ("handle_error", self._failed)):
-            if event.contains(self._engine, name, fn):
-                event.remove(self._engine, name, fn)
+        self._unlisten(self._engine)
+        self.db.off_engine(self._moved)
 
     # -- the hot path: two clock reads per statement ----------------------------------------------
     def _before(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
