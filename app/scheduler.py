@@ -307,12 +307,14 @@ class Scheduler:
     # -- the watchdog ------------------------------------------------------------
     def stuck(self, now: float, grace_s: float = WATCHDOG_GRACE_S) -> list[tuple[JobStats, str]]:
         """Jobs the watchdog should restart, with why: a run past its budget (plus ``grace_s``),
-        or a run that made ``max_skips`` ticks in a row skip ("maximum number of running
-        instances reached")."""
+        or a run that has held its slot for half its budget while ``max_skips`` ticks in a row were
+        skipped ("maximum number of running instances reached"); a run merely longer than its
+        interval (a slow batch) is left to finish."""
         out = [(s, f"over its {s.budget_s:g}s budget") for s in self.overrunning(now - grace_s)]
         seen = {s.id for s, _ in out}
         for s in self._stats.values():
-            if s.id not in seen and s.running_since is not None and self.max_skips and s.skipped_in_a_row >= self.max_skips:
+            if (s.id not in seen and s.running_since is not None and self.max_skips
+                    and s.skipped_in_a_row >= self.max_skips and now - s.running_since >= s.budget_s / 2):
                 out.append((s, f"{s.skipped_in_a_row} ticks in a row skipped: maximum number of running "
                                 f"instances reached (running {now - s.running_since:.0f}s)"))
         return out

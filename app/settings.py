@@ -155,7 +155,7 @@ class Settings(BaseSettings):
     # --- scheduler ------------------------------------------------------------
     job_misfire_grace_s: int = Field(default=30, ge=1)
     job_budget_s: float = Field(default=60.0, gt=0)
-    watchdog_max_skips: int = Field(default=3, ge=0)
+    watchdog_max_skips: int = Field(default=20, ge=0)
     watchdog_restarts_per_hour: int = Field(default=3, ge=0)
 
     # --- recovery: database (recovery/slow_queries.py) ---------------------------
