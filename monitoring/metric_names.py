@@ -320,7 +320,7 @@ STUCK_TOKENS_BY_REASON = define(
 
 # --- self-healing: memory (recovery/memory.py, issue 9) ------------------------------------------
 MEMORY_BASELINE_BYTES = define(
-    "tokenwatch_memory_baseline_bytes", "gauge", "Resident memory right after a full garbage collection (the baseline)")
+    "tokenwatch_memory_baseline_bytes", "gauge", "Resident memory right after a young-generation garbage collection (the baseline)")
 MEMORY_WARN_SHARE = define(
     "tokenwatch_memory_warn_share", "gauge",
     "The memory policy's warning threshold, a share of the effective limit (knob memory_warn_share)")

@@ -2,8 +2,9 @@
 
 Every ``sample_s`` (job ``recovery.memory``) the policy reads resident memory and the effective
 limit (cgroup-aware, ``monitoring.host.process.ProcessCollector.memory``); every ``baseline_s`` it
-first runs a full ``gc.collect()`` (off the loop) so that reading is the *baseline*: what the
-process really holds. Then, with ``k`` samples in a row as the rule (a spike alone never acts):
+first collects the young generations (``gc.collect(1)``: milliseconds; a full collection of a large
+heap holds the interpreter for hundreds of milliseconds, measured to lag the event loop past its
+alert) so that reading is the *baseline*: what the process holds once fresh garbage is gone. Then, with ``k`` samples in a row as the rule (a spike alone never acts):
 
 * over ``memory_critical_share`` k times: the full cleanup at once (gc -> caches by priority ->
   ``malloc_trim``), at most once per ``cleanup_cooldown_s``;
@@ -257,7 +258,7 @@ class MemoryPolicy:
     knobs: KnobRegistry | None = None
     params: MemoryParams = field(default_factory=MemoryParams)
     tracer: Tracer = field(default_factory=TracemallocTracer)
-    collect: Callable[[], int] = gc.collect
+    collect: Callable[[], int] = field(default=lambda: gc.collect(1))
 
     def __post_init__(self) -> None:
         self.warn_share, self.critical_share = self.params.warn_share, self.params.critical_share
