@@ -380,7 +380,7 @@ class AlertEngine:
         value = obs.value
         summary = render_summary(rule, obs.labels, obs.context, value, obs.threshold)
         if rule.cleanup_first:
-            report = await self.reclaimers.reclaim()
+            report = await self.reclaimers.reclaim(reason=f"{rule.name}: {fmt_unit(value, rule.unit)} before alerting")
             after = await self.measure(rule, obs.labels) if self.measure is not None else None
             shown = (f"{fmt_unit(value, rule.unit)} before cleanup, "
                      f"{fmt_unit(after, rule.unit)} after ({', '.join(report.ran)})")

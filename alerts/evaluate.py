@@ -39,7 +39,8 @@ What one cycle does, rule by rule:
 - **Context** (plain text, the renderer escapes it): the series' labels, ``value`` and
   ``threshold`` formatted in ``rule.unit`` (forecasts: as durations), the stall evidence
   (``stage``, ``stage_reason``, ``silent_for``; from ``snapshot.pipeline.stall``), stuck tokens
-  (``stuck``, ``top_reasons``), memory (``resident``, ``memory_limit``), forecasts (``eta``:
+  (``stuck``, ``top_reasons``), memory (``resident``, ``memory_limit``, ``culprit``: the leak diagnosis'
+  component, line and growth), forecasts (``eta``:
   the predicted UTC time, ``eta_in``, ``current``, ``limit``); ``—`` where unknown. Any other
   placeholder a summary names gets ``—``, so ``summary.format_map(context)`` never fails.
 """
@@ -76,7 +77,7 @@ DASH = "—"
 TOP_REASONS = 3
 #: keys every observation's context carries (besides the series' labels)
 CONTEXT_KEYS = ("value", "threshold", "stage", "stage_reason", "silent_for", "stuck", "top_reasons",
-                "resident", "memory_limit", "eta", "eta_in", "current", "limit")
+                "resident", "memory_limit", "culprit", "eta", "eta_in", "current", "limit")
 
 
 @dataclass
@@ -93,6 +94,16 @@ def summary_fields(rule: Rule) -> set[str]:
 def configured_parts(settings: object) -> set[str]:
     """The optional parts a rule's ``when_configured`` may name that ``settings`` switch on."""
     return {"redis"} if getattr(settings, "redis_url", None) else set()
+
+
+def _leak_culprit(snapshot: MonitoringSnapshot) -> str:
+    """``tokens (tokens/pools.py:120, +9.5 MiB)`` from the memory policy's last leak diagnosis."""
+    for (name, key), sample in snapshot.samples.items():
+        if name == m.MEMORY_LEAK_CULPRIT:
+            labels = parse_labels(key)
+            return (f"{labels.get('component', 'unknown')} ({labels.get('source', 'unknown')}, "
+                    f"+{fmt_unit(sample.value, 'bytes')})")
+    return "not named yet"
 
 
 def _fmt_utc(ts: float) -> str:
@@ -281,5 +292,6 @@ class Evaluator:
             "top_reasons": ", ".join(f"{r.replace('_', ' ')} {n:,.0f}" for r, n in top) or "none recorded",
             "resident": fmt_unit(snapshot.value(m.PROCESS_RESIDENT_BYTES), "bytes"),
             "memory_limit": fmt_unit(snapshot.value(m.PROCESS_MEMORY_LIMIT_BYTES), "bytes"),
+            "culprit": _leak_culprit(snapshot),
             "eta": DASH, "eta_in": DASH, "current": DASH, "limit": DASH,
         }

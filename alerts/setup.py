@@ -55,15 +55,15 @@ def remediations(ctx: AlertsContext) -> dict[str, Remediator]:
     """The actions a rule's remediation buttons may name (``action = "memory_cleanup"``)."""
 
     async def memory_cleanup() -> str:
-        report = await RECLAIMERS.reclaim()
+        report = await RECLAIMERS.reclaim(reason="the Free memory button")
         failed = f"; failed: {', '.join(report.failed)}" if report.failed else ""
-        return f"Freed memory: {', '.join(report.ran) or 'gc'} ({report.collected} objects collected){failed}."
+        return f"Freed memory: {report.detail() or 'gc'} ({report.collected} objects collected){failed}."
 
 
     async def restart_stuck_jobs() -> str:
         if ctx.scheduler is None:
             return "No scheduler runs in this process."
-        restarted = await ctx.scheduler.cancel_overrunning(grace_s=0.0)
+        restarted = await ctx.scheduler.cancel_overrunning(grace_s=0.0, gated=False)
         return f"Restarted {', '.join(restarted)}." if restarted else "No job was over its time budget."
 
     return {"memory_cleanup": memory_cleanup, "restart_stuck_jobs": restart_stuck_jobs}

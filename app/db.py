@@ -74,6 +74,7 @@ class Database:
 
     def __init__(self, engine: AsyncEngine, *, retries: int = 5, retry_base_s: float = 0.1) -> None:
         self.engine = engine
+        self._engine_listeners: list[Callable[[AsyncEngine, AsyncEngine], None]] = []
         self.retries = retries
         self.retry_base_s = retry_base_s
         # the last retry waits about retry_base_s * 2**(retries-1); jitter 0.5-1.5 spreads the processes
@@ -91,6 +92,40 @@ class Database:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    @property
+    def pool_size(self) -> int | None:
+        """Connections the pool keeps (None for pools without a size: SQLite's)."""
+        size = getattr(self.engine.sync_engine.pool, "size", None)
+        return int(size()) if callable(size) else None
+
+    def on_engine(self, listener: Callable[[AsyncEngine, AsyncEngine], None]) -> None:
+        """Call ``listener(old, new)`` when ``resize_pool`` replaces the engine (event listeners
+        on the engine or its pool move over with it)."""
+        self._engine_listeners.append(listener)
+
+    def off_engine(self, listener: Callable[[AsyncEngine, AsyncEngine], None]) -> None:
+        if listener in self._engine_listeners:
+            self._engine_listeners.remove(listener)
+
+    async def resize_pool(self, pool_size: int, *, max_overflow: int | None = None) -> None:
+        """Give the pool a new size. SQLAlchemy pools cannot be resized in place: a new engine is
+        built, new sessions use it at once, and the old one is disposed: its idle connections
+        close now, the ones in use finish their work and close when they are returned."""
+        old = self.engine
+        overflow = max_overflow if max_overflow is not None else getattr(old.sync_engine.pool, "_max_overflow", 10)
+        new = make_engine(old.url.render_as_string(hide_password=False), pool_size=pool_size,
+                          max_overflow=max(0, int(overflow)))
+        self.engine = new
+        self._maker = async_sessionmaker(new, class_=AsyncSession, expire_on_commit=False)
+        for listener in list(self._engine_listeners):
+            try:
+                listener(old, new)
+            except Exception:  # noqa: BLE001 - a listener must not leave the swap half done
+                log.exception("engine listener failed")
+        await old.dispose()
+        log.info("database pool resized: %s -> %d connections", getattr(old.sync_engine.pool, "size", lambda: "?")(),
+                 pool_size)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -37,7 +37,7 @@ from app.clock import SYSTEM_CLOCK, Clock
 from app.tasks import SHUTDOWN_GRACE_S, finish_or_cancel
 from app.percentiles import median
 from app.settings import Settings
-from app.supervisor import LoopSpec, Sleep, beat
+from app.supervisor import LoopSpec, RestartGate, Sleep, beat
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,7 @@ class JobStats:
     timeouts: int = 0
     missed: int = 0
     skipped_max_instances: int = 0
+    skipped_in_a_row: int = 0   # ticks skipped since the running run started (reset when it ends)
     last_start: float | None = None
     last_end: float | None = None
     last_duration_s: float | None = None
@@ -149,6 +150,9 @@ class Scheduler:
         self._cancel_reason: dict[str, str] = {}
         self._overrun_logged: dict[str, float] = {}  # job id -> running_since of the run already said
         self.overruns_cancelled = 0
+        self.restart_gate: RestartGate | None = None
+        #: a running job whose ticks were skipped this many times in a row is restarted by the watchdog
+        self.max_skips = settings.watchdog_max_skips
         self._aps.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
 
     # -- registration ---------------------------------------------------------
@@ -228,6 +232,7 @@ class Scheduler:
             stats.last_duration_s = duration
             stats.durations.append(duration)
             stats.running_since = None
+            stats.skipped_in_a_row = 0
             if self._tasks.get(job_id) is task:
                 self._tasks.pop(job_id, None)
             self._cancel_reason.pop(job_id, None)
@@ -245,6 +250,7 @@ class Scheduler:
             what = "missed its run time (the loop was busy)"
         elif event.code == EVENT_JOB_MAX_INSTANCES:
             stats.skipped_max_instances += 1
+            stats.skipped_in_a_row += 1
             what = "was still running at its next tick; the tick was skipped"
         else:
             return
@@ -299,22 +305,40 @@ class Scheduler:
         return [s for s in self._stats.values() if (s.running_for_s(now) or 0) > s.budget_s]
 
     # -- the watchdog ------------------------------------------------------------
-    async def cancel_overrunning(self, grace_s: float = WATCHDOG_GRACE_S) -> list[str]:
-        """One watchdog pass: cancel every job run past its budget (plus ``grace_s``) and run it
-        again at once (``restart``); returns their ids. A run is logged once, however many passes see it.
+    def stuck(self, now: float, grace_s: float = WATCHDOG_GRACE_S) -> list[tuple[JobStats, str]]:
+        """Jobs the watchdog should restart, with why: a run past its budget (plus ``grace_s``),
+        or a run that has held its slot for half its budget while ``max_skips`` ticks in a row were
+        skipped ("maximum number of running instances reached"); a run merely longer than its
+        interval (a slow batch) is left to finish."""
+        out = [(s, f"over its {s.budget_s:g}s budget") for s in self.overrunning(now - grace_s)]
+        seen = {s.id for s, _ in out}
+        for s in self._stats.values():
+            if (s.id not in seen and s.running_since is not None and self.max_skips
+                    and s.skipped_in_a_row >= self.max_skips and now - s.running_since >= s.budget_s / 2):
+                out.append((s, f"{s.skipped_in_a_row} ticks in a row skipped: maximum number of running "
+                                f"instances reached (running {now - s.running_since:.0f}s)"))
+        return out
+
+    async def cancel_overrunning(self, grace_s: float = WATCHDOG_GRACE_S, *, gated: bool = True) -> list[str]:
+        """One watchdog pass: cancel every stuck job (``stuck``) and run it again at once
+        (``restart``); returns their ids. A run is logged once, however many passes see it. With
+        ``gated`` (not for an operator's button) ``restart_gate`` may refuse a restart.
 
         ``asyncio.timeout(budget)`` normally ends a run first; this catches a run that outlived
-        it (a body that swallowed the cancellation, or one stuck in a shielded call)."""
+        it (a body that swallowed the cancellation, or one stuck in a shielded call), and a run
+        that, within its budget, holds its slot for many intervals."""
         restarted: list[str] = []
         now = self.clock.time()
-        for stats in self.overrunning(now - grace_s):
+        for stats, why in self.stuck(now, grace_s):
+            if gated and self.restart_gate is not None and not self.restart_gate.allow("job", stats.id, why):
+                continue
             since = stats.running_since
             if since is not None and self._overrun_logged.get(stats.id) != since:
                 self._overrun_logged[stats.id] = since
-                log.warning("job %s has run %.0fs, past its %.0fs budget; the watchdog cancels and restarts it",
-                            stats.id, self.clock.time() - since, stats.budget_s)
+                log.warning("job %s has run %.0fs (%s); the watchdog cancels and restarts it",
+                            stats.id, self.clock.time() - since, why)
             self.overruns_cancelled += 1
-            self._cancel_reason[stats.id] = f"cancelled by the watchdog: over its {stats.budget_s:g}s budget"
+            self._cancel_reason[stats.id] = f"cancelled by the watchdog: {why}"
             await self.restart(stats.id)
             restarted.append(stats.id)
         return restarted

@@ -164,6 +164,22 @@ class Settings(BaseSettings):
     # --- scheduler ------------------------------------------------------------
     job_misfire_grace_s: int = Field(default=30, ge=1)
     job_budget_s: float = Field(default=60.0, gt=0)
+    watchdog_max_skips: int = Field(default=20, ge=0)
+    watchdog_restarts_per_hour: int = Field(default=3, ge=0)
+
+    # --- recovery: database (recovery/slow_queries.py) ---------------------------
+    db_slow_query_s: float = Field(default=0.5, ge=0)
+    db_pool_min: int = Field(default=5, ge=1)
+    db_pool_max: int = Field(default=30, ge=1)
+
+    # --- recovery: memory (recovery/memory.py) -----------------------------------
+    memory_warn_share: float = Field(default=0.80, ge=0.7, le=0.9)
+    memory_critical_share: float = Field(default=0.92, ge=0.85, le=0.97)
+    memory_sample_s: float = Field(default=10.0, gt=0)
+    memory_baseline_s: float = Field(default=30.0, gt=0)
+    memory_leak_window_s: float = Field(default=600.0, ge=60)
+    memory_leak_min_mib_per_min: float = Field(default=1.0, gt=0)
+    memory_diagnose_s: float = Field(default=90.0, gt=0)
 
     # --- alerts (rules) -------------------------------------------------------
     alert_rules_file: str = ""  # empty: the shipped alerts/default_rules.toml

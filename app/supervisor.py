@@ -25,7 +25,7 @@ Rules, by their names:
   Telegram refused the bot token); an operator may still restart it from ``/jobs``.
 * Heartbeats: a loop with ``heartbeat_budget_s`` calls :func:`beat` (from anywhere in its
   task) at least that often; the watchdog (every ``watchdog_interval_s``) cancels a loop whose
-  last beat is older than its budget and restarts it. When the watchdog itself woke late (the
+  last beat is older than its budget and restarts it, when ``restart_gate`` (if set) allows. When the watchdog itself woke late (the
   event loop was blocked), every loop is pardoned once instead of judged.
 * Logging on change of state: the first failure after a healthy run is a WARNING, repeats are
   DEBUG, the recovery is an INFO line saying how many restarts it took; a fatal error is one
@@ -40,7 +40,7 @@ import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from app.backoff import Backoff
 from app.clock import SYSTEM_CLOCK, Clock
@@ -57,6 +57,16 @@ DEFAULT_WATCHDOG_INTERVAL_S = 1.0
 MAX_ERROR_CHARS = 500
 
 Sleep = Callable[[float], Awaitable[object]]
+
+
+class RestartGate(Protocol):
+    """Asked before a watchdog restarts a job or a loop on its own (never for an operator's restart):
+    False leaves it as it is (``recovery.watchdog`` allows N restarts an hour each, then alerts)::
+
+        supervisor.restart_gate = scheduler.restart_gate = watchdog
+    """
+
+    def allow(self, kind: str, name: str, reason: str) -> bool: ...
 
 
 class FatalLoopError(Exception):
@@ -171,6 +181,7 @@ class Supervisor:
         self._last_check_mono: float | None = None
         self._started = False
         self._stopping = False
+        self.restart_gate: RestartGate | None = None
 
     # -- registration ---------------------------------------------------------
     def add(self, spec: LoopSpec) -> None:
@@ -286,7 +297,10 @@ class Supervisor:
             self._note_recovery(loop, now)
             budget = spec.heartbeat_budget_s
             if budget is not None and now - loop.beat_mono > budget and loop.cancel_reason is None:
-                loop.cancel_reason = f"hung: no heartbeat for {now - loop.beat_mono:.0f}s (budget {budget:g}s)"
+                reason = f"hung: no heartbeat for {now - loop.beat_mono:.0f}s (budget {budget:g}s)"
+                if self.restart_gate is not None and not self.restart_gate.allow("loop", spec.id, reason):
+                    continue   # restarted too often: left as it is (the gate alerts)
+                loop.cancel_reason = reason
                 body.cancel()
                 hung.append(spec.id)
         return hung

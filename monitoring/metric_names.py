@@ -329,3 +329,47 @@ CIRCUIT_OPENED_TOTAL = define(
     "tokenwatch_circuit_opened_total", "counter", "Times the circuit breaker opened (reopenings included) {endpoint}")
 API_TIMEOUT_SECONDS = define(
     "tokenwatch_api_timeout_seconds", "gauge", "Request timeout in force (adaptive, RFC 6298) {endpoint}")
+
+# --- self-healing: memory (recovery/memory.py, issue 9) ------------------------------------------
+MEMORY_BASELINE_BYTES = define(
+    "tokenwatch_memory_baseline_bytes", "gauge", "Resident memory right after a young-generation garbage collection (the baseline)")
+MEMORY_WARN_SHARE = define(
+    "tokenwatch_memory_warn_share", "gauge",
+    "The memory policy's warning threshold, a share of the effective limit (knob memory_warn_share)")
+MEMORY_CRITICAL_SHARE = define(
+    "tokenwatch_memory_critical_share", "gauge",
+    "The memory policy's critical threshold, a share of the effective limit (knob memory_critical_share)")
+MEMORY_CLEANUPS_TOTAL = define(
+    "tokenwatch_memory_cleanups_total", "counter", "Memory cleanups (gc, caches, malloc_trim), whoever asked")
+MEMORY_RECLAIMED_BYTES_TOTAL = define(
+    "tokenwatch_memory_reclaimed_bytes_total", "counter", "Resident bytes the cleanups gave back")
+MEMORY_LEAK_DIAGNOSING = define(
+    "tokenwatch_memory_leak_diagnosing", "gauge",
+    "1 while the post-GC baseline rises and tracemalloc snapshots look for the source, else 0")
+MEMORY_LEAK_BYTES_PER_MINUTE = define(
+    "tokenwatch_memory_leak_bytes_per_minute", "gauge",
+    "Growth of the post-GC baseline once a leak is diagnosed (robust slope), 0 when none is")
+MEMORY_LEAK_CULPRIT = define(
+    "tokenwatch_memory_leak_culprit_bytes", "gauge",
+    "What the last leak diagnosis saw grow, by component and top source line {component,source}")
+MEMORY_STRUCTURE_SIZE = define(
+    "tokenwatch_memory_structure_size", "gauge",
+    "Items held by a registered cache or queue (app.memory.RECLAIMERS) {name,component,kind}")
+
+# --- self-healing: the watchdog (recovery/watchdog.py, issue 9) ---------------------------------
+WATCHDOG_RESTARTS_TOTAL = define(
+    "tokenwatch_watchdog_restarts_total", "counter",
+    "Restarts of a stuck job or a hung loop by the watchdog {kind=job|loop,id}")
+WATCHDOG_GAVE_UP = define(
+    "tokenwatch_watchdog_gave_up", "gauge",
+    "1 while a job or loop is stuck and its restarts for the hour are spent (WATCHDOG_RESTARTS_PER_HOUR), "
+    "else 0 {kind=job|loop,id}")
+
+# --- self-healing: the database (recovery/slow_queries.py, issue 9) -------------------------------
+DB_SLOW_QUERIES_TOTAL = define(
+    "tokenwatch_db_slow_queries_total", "counter", "Statements that took longer than DB_SLOW_QUERY_S")
+DB_SLOW_QUERY_SHAPES = define(
+    "tokenwatch_db_slow_query_shapes", "gauge", "Distinct statement shapes in the slow-query log")
+DB_SLOW_QUERY_TABLE_WALKS = define(
+    "tokenwatch_db_slow_query_table_walks", "gauge",
+    "Slow statement shapes whose plan walks a whole table (SCAN / Seq Scan), each with an index suggestion")

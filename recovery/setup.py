@@ -7,9 +7,16 @@
     ...
     await recovery.stop()
 
-Controllers wired here when a pipeline runs: ``recovery.flow`` (the processor's in-flight limit and
-batch size, fed by the processor's flow hook after every batch and run) and ``recovery.shedding``
-(cold checks and profile polls under high CPU, fed by every monitoring snapshot).
+One wiring function per part, each a few lines:
+
+- ``_wire_flow``: the processor's in-flight limit and batch size (fed by its flow hook after every
+  batch and run) and load shedding (cold checks and profile polls under high CPU, fed by every
+  monitoring snapshot);
+- ``_wire_market``: the market client's RFC 6298 timeouts (``recovery.rto``) and the breakers'
+  openings and closings as actions;
+- ``_wire_memory``: thresholds, cleanups, leak diagnosis (``recovery.memory``);
+- ``_wire_watchdog``: the restart budget the scheduler and the supervisor ask before a restart;
+- ``_wire_database``: the slow-query log and, on PostgreSQL, the pool size.
 
 Each controller reads what monitoring measured (the snapshot, the metric store) or the hooks the
 pipeline offers, and acts only through ``ctx.knobs`` (``recovery.knobs``) and the protocols in
@@ -17,17 +24,25 @@ pipeline offers, and acts only through ``ctx.knobs`` (``recovery.knobs``) and th
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from app.memory import RECLAIMERS
 from app.scheduler import JobSpec
 from app.supervisor import LoopSpec
+from monitoring import metric_names as m
+from monitoring.collector import Collector
+from monitoring.host.process import ProcessCollector
 from recovery.breaker_actions import BreakerActions
 from recovery.context import RecoveryContext
+from recovery.db_pool import PoolController, PoolReading
 from recovery.flow import FlowController, wire_flow
 from recovery.knobs import KnobRegistry
+from recovery.memory import MemoryParams, MemoryPolicy
 from recovery.rto import RtoBounds, RtoController
 from recovery.shedding import SheddingController, register_shedding_knobs
+from recovery.slow_queries import SlowQueryLog
+from recovery.watchdog import Watchdog
 
 
 @dataclass
@@ -39,9 +54,13 @@ class Recovery:
     shedding: SheddingController | None = None  # cold checks and profile polls under high CPU
     rto: RtoController | None = None  # the market client's timeouts (the service wires it in)
     breaker_actions: BreakerActions | None = None  # the market breakers' listener (the service wires it in)
-    _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
+    memory: MemoryPolicy | None = None
+    watchdog: Watchdog | None = None
+    slow_queries: SlowQueryLog | None = None
+    db_pool: PoolController | None = None
     _jobs: list[JobSpec] = field(default_factory=list)
     _loops: list[LoopSpec] = field(default_factory=list)
+    _stoppers: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
 
     def jobs(self) -> list[JobSpec]:
         return list(self._jobs)
@@ -50,25 +69,90 @@ class Recovery:
         return list(self._loops)
 
     async def stop(self) -> None:
-        while self._unsubscribe:
-            self._unsubscribe.pop()()
+        while self._stoppers:
+            result = self._stoppers.pop()()
+            if result is not None:
+                await result
+
+
+def _register(ctx: RecoveryContext, recovery: Recovery, collector: Collector) -> None:
+    """Register ``collector`` with monitoring (when it runs here) until ``recovery.stop()``."""
+    registry = ctx.collectors
+    if registry is None:
+        return
+    registry.register(collector)
+    recovery._stoppers.append(lambda: registry.unregister(collector.name))
+
+
+def _wire_flow(ctx: RecoveryContext, recovery: Recovery) -> None:
+    processor = ctx.pipeline.processor if ctx.pipeline is not None else None
+    if processor is None:
+        return
+    knobs = recovery.knobs
+    recovery.flow = processor.flow = wire_flow(knobs, processor)
+    profiles = ctx.pipeline.profiles if ctx.pipeline is not None else None
+    register_shedding_knobs(knobs, processor, profiles)
+    shedding = recovery.shedding = SheddingController(
+        knobs, profiles_base_s=profiles.interval_s if profiles is not None else None)
+    if ctx.collectors is not None:  # CPU from monitoring's process collector, every cycle
+        recovery._stoppers.append(ctx.collectors.coordinator.add_listener(shedding.on_snapshot))
+
+
+def _wire_market(ctx: RecoveryContext, recovery: Recovery) -> None:
+    recovery.breaker_actions = BreakerActions(recovery.knobs)
+    pipeline = ctx.pipeline
+    if pipeline is None or pipeline.client is None:
+        return
+    s = ctx.settings
+    recovery.rto = RtoController(recovery.knobs, pipeline.client, pipeline.breakers.endpoints,
+                                 RtoBounds(s.rto_min_s, max(s.rto_min_s, s.rto_max_s)))
+
+
+def _wire_memory(ctx: RecoveryContext, recovery: Recovery) -> None:
+    process = next((c for c in (ctx.collectors.collectors if ctx.collectors else [])
+                    if isinstance(c, ProcessCollector)), None)
+    if process is None:
+        return
+    policy = recovery.memory = MemoryPolicy(process.memory, clock=ctx.clock, reclaimers=RECLAIMERS,
+                                            knobs=recovery.knobs, params=MemoryParams.from_settings(ctx.settings))
+    recovery._jobs += policy.jobs()
+    recovery._stoppers.append(policy.close)
+    _register(ctx, recovery, policy.collector())
+
+
+def _wire_watchdog(ctx: RecoveryContext, recovery: Recovery) -> None:
+    watchdog = recovery.watchdog = Watchdog(ctx.clock, recovery.knobs,
+                                            per_hour=ctx.settings.watchdog_restarts_per_hour)
+    for part in (ctx.scheduler, ctx.supervisor):
+        if part is not None:
+            part.restart_gate = watchdog
+    _register(ctx, recovery, watchdog.collector())
+
+
+def _wire_database(ctx: RecoveryContext, recovery: Recovery) -> None:
+    s = ctx.settings
+    if s.db_slow_query_s > 0:  # statements over DB_SLOW_QUERY_S, each shape's plan taken once, off the hot path
+        slow = recovery.slow_queries = SlowQueryLog(ctx.db, threshold_s=s.db_slow_query_s)
+        recovery._jobs += slow.jobs()
+        recovery._stoppers.append(slow.close)
+        _register(ctx, recovery, slow.collector())
+    if ctx.db.dialect != "postgresql" or ctx.collectors is None or ctx.db.pool_size is None:
+        return
+    latest = ctx.collectors.latest_value  # the pool grows while connections wait, shrinks when idle
+
+    def readings() -> PoolReading:
+        return PoolReading(latest(m.DB_POOL_ACQUIRE_SECONDS), latest(m.DB_POOL_CHECKED_OUT),
+                           latest(m.DB_POOL_OVERFLOW))
+
+    pool = recovery.db_pool = PoolController(ctx.db, readings, recovery.knobs, ctx.clock, minimum=s.db_pool_min,
+                                             maximum=max(s.db_pool_min, s.db_pool_max),
+                                             interval_s=s.collect_interval_s)
+    recovery._jobs += pool.jobs()
 
 
 async def build_recovery(ctx: RecoveryContext) -> Recovery:
-    knobs = ctx.knobs = ctx.knobs or KnobRegistry(ctx.clock)
-    recovery = Recovery(knobs, breaker_actions=BreakerActions(knobs))
-    processor = ctx.pipeline.processor if ctx.pipeline is not None else None
-    if processor is not None:
-        recovery.flow = processor.flow = wire_flow(knobs, processor)
-        profiles = ctx.pipeline.profiles if ctx.pipeline is not None else None
-        register_shedding_knobs(knobs, processor, profiles)
-        shedding = recovery.shedding = SheddingController(
-            knobs, profiles_base_s=profiles.interval_s if profiles is not None else None)
-        if ctx.collectors is not None:  # CPU from monitoring's process collector, every cycle
-            recovery._unsubscribe.append(ctx.collectors.coordinator.add_listener(shedding.on_snapshot))
-    client = ctx.pipeline.client if ctx.pipeline is not None else None
-    if client is not None:
-        s = ctx.settings
-        recovery.rto = RtoController(knobs, client, ctx.pipeline.breakers.endpoints,  # type: ignore[union-attr]
-                                     RtoBounds(s.rto_min_s, max(s.rto_min_s, s.rto_max_s)))
+    recovery = Recovery(ctx.knobs or KnobRegistry(ctx.clock))
+    ctx.knobs = recovery.knobs
+    for wire in (_wire_flow, _wire_market, _wire_memory, _wire_watchdog, _wire_database):
+        wire(ctx, recovery)
     return recovery

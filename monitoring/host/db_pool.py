@@ -44,15 +44,27 @@ class DbPoolCollector:
         self.up: bool | None = None
         self.last_error: str | None = None
         event.listen(db.engine.sync_engine.pool, "checkout", self._on_checkout)
+        on_engine = getattr(db, "on_engine", None)
+        if on_engine is not None:
+            on_engine(self._moved)
 
     def _on_checkout(self, *_args: Any) -> None:
         self.checkouts += 1
+
+    def _moved(self, old: Any, new: Any) -> None:
+        """The pool was resized (a new engine): count checkouts on the new pool."""
+        if event.contains(old.sync_engine.pool, "checkout", self._on_checkout):
+            event.remove(old.sync_engine.pool, "checkout", self._on_checkout)
+        event.listen(new.sync_engine.pool, "checkout", self._on_checkout)
 
     def close(self) -> None:
         """Remove the pool listener (when the collector is discarded before the engine)."""
         pool = self.db.engine.sync_engine.pool
         if event.contains(pool, "checkout", self._on_checkout):
             event.remove(pool, "checkout", self._on_checkout)
+        off_engine = getattr(self.db, "off_engine", None)
+        if off_engine is not None:
+            off_engine(self._moved)
 
     async def _probe(self) -> tuple[float, float]:
         started = self.clock.monotonic()

@@ -91,13 +91,20 @@ class ProcessCollector:
             limits=limits,
         )
 
+    async def memory(self) -> tuple[int, int | None]:
+        """Resident bytes and the effective limit (cgroup-aware; None when unknown), read now, off
+        the loop. The memory policy (``recovery.memory``) samples with it."""
+        reading = await asyncio.to_thread(self._read, self._limits is None)
+        if reading.limits is not None and self._limits is None:
+            self._limits, self._limits_at = reading.limits, self.clock.monotonic()
+        limits = reading.limits or self._limits or CgroupLimits(None, None, None)
+        return reading.rss, effective_memory_limit(limits.memory_limit_bytes, reading.mem_total)
+
     async def memory_share(self) -> float | None:
         """Resident memory as a share of the effective limit, read now (off the loop), or None
         when no limit is known. The alert engine measures again with it after a cleanup."""
-        reading = await asyncio.to_thread(self._read, self._limits is None)
-        limits = reading.limits or self._limits or CgroupLimits(None, None, None)
-        mem_limit = effective_memory_limit(limits.memory_limit_bytes, reading.mem_total)
-        return reading.rss / mem_limit if mem_limit else None
+        rss, mem_limit = await self.memory()
+        return rss / mem_limit if mem_limit else None
 
     async def collect(self, now: float) -> list[Sample]:
         mono = self.clock.monotonic()

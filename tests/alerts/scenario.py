@@ -57,6 +57,7 @@ def healthy(t: float, rng: random.Random) -> dict[Key, float]:
     out[series(m.PROCESS_MEMORY_SHARE)] = jitter(0.25, 0.35)
     out[series(m.PROCESS_RESIDENT_BYTES)] = 300 * MIB + jitter(-5, 5) * MIB
     out[series(m.PROCESS_MEMORY_LIMIT_BYTES)] = 1024 * MIB
+    out[series(m.MEMORY_LEAK_BYTES_PER_MINUTE)] = 0.0
     out[series(m.PROCESS_CPU_PERCENT)] = jitter(5.0, 60.0)
     out[series(m.LOOP_LAG_P95_SECONDS)] = jitter(0.001, 0.05)
     out[series(m.DB_UP)] = 1.0
@@ -65,6 +66,7 @@ def healthy(t: float, rng: random.Random) -> dict[Key, float]:
     for job in JOBS:
         out[series(m.JOB_ERRORS_TOTAL, job=job)] = 0.0
         out[series(m.JOB_TIMEOUTS_TOTAL, job=job)] = 0.0
+    out[series(m.WATCHDOG_GAVE_UP, kind="job", id="pipeline.process")] = 0.0
     out[series(m.TELEGRAM_OUTAGE_SECONDS)] = 0.0
     out[series(m.TELEGRAM_UNAUTHORIZED)] = 0.0
     out[series(m.OUTBOX_OLDEST_PENDING_SECONDS)] = jitter(0.0, 3.0)

@@ -63,6 +63,10 @@ CASES: dict[str, tuple[float, Over, Over]] = {
                     between(60, 100, {series(m.PROCESS_MEMORY_SHARE): 0.85})),
     "memory_critical": (5, after(60, {series(m.PROCESS_MEMORY_SHARE): 0.95}),
                         after(60, {series(m.PROCESS_MEMORY_SHARE): 0.9})),
+    "memory_leak_suspected": (5, after(60, {series(m.MEMORY_LEAK_BYTES_PER_MINUTE): 2 * MIB,
+                                            series(m.MEMORY_LEAK_CULPRIT, component="tokens",
+                                                   source="tokens/pools.py:120"): 9.5 * MIB}),
+                              after(60, {series(m.MEMORY_LEAK_BYTES_PER_MINUTE): 0.0})),
     "cpu_high": (8, after(60, {series(m.PROCESS_CPU_PERCENT): 95.0}),
                  between(60, 150, {series(m.PROCESS_CPU_PERCENT): 95.0})),
     "event_loop_lag": (5, after(60, {series(m.LOOP_LAG_P95_SECONDS): 0.9}),
@@ -73,6 +77,8 @@ CASES: dict[str, tuple[float, Over, Over]] = {
     "job_failing": (10, counter(series(m.JOB_ERRORS_TOTAL, job="pipeline.process"), 60, 60.0),
                     counter(series(m.JOB_ERRORS_TOTAL, job="pipeline.process"), 60, 600.0)),
     "job_overrunning": (5, after(120, {series(m.JOB_TIMEOUTS_TOTAL, job="pipeline.process"): 1.0}), lambda t: {}),
+    "watchdog_gave_up": (5, after(60, {series(m.WATCHDOG_GAVE_UP, kind="job", id="pipeline.process"): 1.0}),
+                         after(60, {series(m.WATCHDOG_GAVE_UP, kind="job", id="pipeline.process"): 0.0})),
     "telegram_unreachable": (5, growing(series(m.TELEGRAM_OUTAGE_SECONDS), 60),
                              lambda t: {series(m.TELEGRAM_OUTAGE_SECONDS): min(max(0.0, t - 60), 90.0)} if t < 150 else {}),
     "telegram_unauthorized": (2, after(60, {series(m.TELEGRAM_UNAUTHORIZED): 1.0}), lambda t: {}),
@@ -185,6 +191,17 @@ async def test_every_placeholder_of_every_summary_is_always_present(name: str) -
         assert summary_fields(rule) <= set(obs.context), (name, summary_fields(rule) - set(obs.context))
         rule.summary.format_map(obs.context)
         assert all(isinstance(v, str) for v in obs.context.values())
+
+
+async def test_a_leak_names_its_culprit() -> None:
+    cycles = await Run(Evaluator(RULES)).for_minutes(2, after(0, {
+        series(m.MEMORY_LEAK_BYTES_PER_MINUTE): 2 * MIB,
+        series(m.MEMORY_LEAK_CULPRIT, component="tokens", source="tokens/pools.py:120"): 9.5 * MIB}))
+    obs = cycles[-1].of("memory_leak_suspected")[0]
+    assert obs.breached
+    assert RULES["memory_leak_suspected"].summary.format_map(obs.context) == (
+        "Memory leak suspected: memory left after garbage collection grows 2 MiB a minute; "
+        "culprit tokens (tokens/pools.py:120, +9.5 MiB)")
 
 
 def test_inhibition_declarations_resolve() -> None:
