@@ -40,8 +40,12 @@ def _clock(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%H:%M:%S")
 
 
+_BIDI = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"))
+
+
 def _one_line(text: str, n: int) -> str:
-    flat = " ".join(text.split())
+    """One display line (no line breaks, no bidi controls: an operator's name is untrusted), cut to ``n``."""
+    flat = " ".join(text.translate(_BIDI).split())
     return flat if len(flat) <= n else flat[: n - 1] + "…"
 
 

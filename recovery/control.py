@@ -107,9 +107,10 @@ class Controls:
         return [k.name for k in self.registry.knobs()]
 
     def closest(self, name: str, n: int = 3) -> list[str]:
-        names = self.names()
-        close = difflib.get_close_matches(name.lower(), names, n=n, cutoff=0.5)
-        return close or [x for x in names if name.lower() in x][:n]
+        """Names containing ``name``, then the most alike (``fetch_concurency`` -> ``fetch_concurrency``)."""
+        names, wanted = self.names(), name.lower()
+        found = [x for x in names if wanted in x] + difflib.get_close_matches(wanted, names, n=n, cutoff=0.5)
+        return list(dict.fromkeys(found))[:n]
 
     async def recent(self, limit: int = 5) -> list[ActionView]:
         """The newest automatic actions (the ones Revert is for)."""
