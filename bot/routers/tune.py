@@ -4,6 +4,7 @@ with ✔ Apply and ↩ Revert buttons (admins only, rights checked again on ever
 automatic actions.
 
     /tune                          both parts
+    /tune controls                 the Controls part alone
     /tune fetch_concurrency 8      set a control (admins): validated, pinned, recorded, survives a restart
     /tune fetch_concurrency auto   hand it back to its controller
     /tune api_slow                 an alert rule's name: the rules part (thresholds change by its buttons)
@@ -38,6 +39,8 @@ TUNE = CommandSpec("tune", "Rules over 7 days (suggested thresholds, Apply/Rever
                    "(running values, pins, last automatic actions, Revert); /tune <control> <value|auto> sets one (admins)",
                    "/tune fetch_concurrency 8")
 COMMANDS = [TUNE]
+CONTROLS = "controls"
+NO_CONTROLS = "The service's controls do not run in this process."
 
 
 def tuning_of(ctx: BotContext) -> TuningService | None:
@@ -74,6 +77,12 @@ def make_router() -> Router:
         args = (command.args or "").split()
         buttons = role >= Role.ADMIN or message.chat.type != "private"
         service, controls = tuning_of(ctx), controls_of(ctx)
+        if args == [CONTROLS]:
+            if controls is None:
+                await send_pieces(message, NO_CONTROLS)
+            else:
+                await send_pieces(message, *await _controls_view(controls, cb_signer, buttons, ctx.clock.time()))
+            return
         rules = ctx.alerts.rules.names if ctx.alerts is not None else []
         if args and (controls is None or controls.registry.get(args[0]) is None) and args[0] not in rules:
             close = controls.closest(args[0]) if controls is not None else []
@@ -109,7 +118,7 @@ def make_router() -> Router:
                           cb_signer: CallbackSigner) -> None:
         controls = controls_of(ctx)
         if controls is None:
-            await answer_query(query, "The service's controls do not run in this process.", show_alert=True)
+            await answer_query(query, NO_CONTROLS, show_alert=True)
             return
         result = await controls.revert(callback_data.id, actor_name(query.from_user))
         log.info("user %s pressed Revert on action #%s: %s", query.from_user.id, callback_data.id, result.text)

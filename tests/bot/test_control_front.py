@@ -232,3 +232,52 @@ async def test_revert_from_tune_redraws_the_controls(fake, running_bot, frame_ct
     assert answer["text"].startswith("batch_size back to 30 (#1 reverted)")
     assert "#1 now: batch_size 30 → 12 by aimd: slow batches — reverted by @user111" in msg.plain
     assert "• batch_size 30 (1–30) · 📌 pinned by @user111 now" in msg.plain and buttons(msg) == {}
+
+
+async def test_incident_messages_list_the_actions_taken_meanwhile(fake, running_bot, frame_ctx, recovery, sender):
+    """The real alert engine: an incident opens, a controller acts, the incident resolves; the resolved
+    message and 🔎 Details name the actions (read from the ledger)."""
+    from bot.alert_buttons import install_alert_buttons
+    from tests.bot.alert_world import AlertWorld, obs
+
+    world = await AlertWorld.build(frame_ctx, alert_chat_id=ALERT_CHAT)
+    try:
+        install_alert_buttons(frame_ctx, running_bot.dp["parts"].signer)
+        slow = obs("api_slow", 3.1, endpoint="tokens_batch")
+        [incident] = await world.fire(slow)
+        frame_ctx.clock.advance(5)
+        frame_ctx.knobs.adjust("timeout:tokens_batch", 6.0, controller="rto", reason="p95 3.1s over 2s")
+        frame_ctx.clock.advance(5)
+        frame_ctx.knobs.adjust("timeout:tokens_batch", 9.0, controller="rto", reason="p95 4.4s over 2s")
+        await recovery.ledger.flush()
+        frame_ctx.clock.advance(5)
+        await world.clear(slow)
+        resolved = await delivered(fake, frame_ctx.clock,
+                                   lambda: next((m for m in fake.sent(ALERT_CHAT) if "Meanwhile:" in m.plain), None))
+        assert ("automatic actions: timeout:tokens_batch 2s → 6s (rto); timeout:tokens_batch 6s → 9s (rto)"
+                in resolved.plain)
+        card = next(m for m in fake.sent(ALERT_CHAT) if f"#{incident} · " in m.plain)
+        before = len(fake.sent(ALERT_CHAT))
+        await press(fake, ALERT_CHAT, VIEWER, card.message_id, buttons(card)["🔎 Details"])
+        await fake.wait_for(lambda: len(fake.sent(ALERT_CHAT)) > before, 10)
+        details = fake.sent(ALERT_CHAT)[-1].plain
+        assert ("action — timeout:tokens_batch 2s → 6s by rto: p95 3.1s over 2s — "
+                "not enough: moved further by rto after 5s") in details
+        assert "action — timeout:tokens_batch 6s → 9s by rto: p95 4.4s over 2s" in details
+        assert details.index("fired") < details.index("2s → 6s") < details.index("resolved")
+        assert fake.refusals == []
+    finally:
+        await world.stop()
+
+
+async def test_tune_controls_alone_and_without_recovery(fake, running_bot, frame_ctx):
+    frame_ctx.recovery = None
+    assert (await say(fake, VIEWER, VIEWER, "/tune controls")).plain == \
+        "The service's controls do not run in this process."
+
+
+async def test_tune_controls_shows_only_the_controls(fake, running_bot, frame_ctx, recovery):
+    msg = await say(fake, VIEWER, VIEWER, "/tune controls")
+    assert msg.plain.startswith("🎚 Controls — what the service turns by itself, now")
+    await say(fake, VIEWER, VIEWER, "/start")     # the next message is the next command's: nothing else came
+    assert [m.plain[:11] for m in fake.sent(VIEWER)] == ["🎚 Controls ", "👋 Hello Use"]
