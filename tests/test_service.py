@@ -1,6 +1,7 @@
 """The whole service on the embedded default (SQLite, local market in-process, console chat):
 tokens are discovered, checked and activated with transitions recorded; the console chat and
-/metrics answer; a restart resumes from the database without duplicates."""
+/metrics answer; a restart resumes from the database without duplicates, and an operator's
+/tune change with it."""
 from __future__ import annotations
 
 import asyncio
@@ -83,6 +84,14 @@ async def test_service_discovers_checks_activates_and_resumes(tmp_path, caplog):
                 body = await resp.text()
         assert resp.status == 200 and "tokenwatch_tokens" in body
         assert "tokenwatch_outbox_pending" in body and "tokenwatch_process_resident_bytes" in body
+
+        # an operator's change from the chat (the console chat is the admin's)
+        caplog.clear()
+        with caplog.at_level("INFO", logger="bot.console"):
+            await service.bot.runner.console.handle_line("/tune batch_size 12")
+        shown = "\n".join(r.getMessage() for r in caplog.records if r.name == "bot.console")
+        assert "batch_size 30 → 12, pinned by" in shown, shown
+        assert ctx.pipeline.processor.batch_size() == 12
     finally:
         await service.stop()
 
@@ -108,5 +117,7 @@ async def test_service_discovers_checks_activates_and_resumes(tmp_path, caplog):
         # (tokens.repository.insert_token), so in one snapshot they match exactly
         assert tokens >= before
         assert tokens == distinct_mints == discovered
+        # the operator's pin came back with the restart, before any controller could move it
+        assert ctx2.pipeline.processor.batch_size() == 12 and ctx2.knobs.pinned("batch_size") is not None
     finally:
         await service2.stop()
