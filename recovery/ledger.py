@@ -28,10 +28,12 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlmodel import col, delete, select
+from sqlalchemy import bindparam, delete, insert, update
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.clock import Clock
@@ -39,8 +41,12 @@ from app.db import Database
 from app.durations import fmt_duration
 from app.scheduler import JobSpec
 from recovery.knobs import OPERATOR, Action, KnobRegistry
-from recovery.ledger_queries import ActionView, load_pins, view_of
+from app.tables import table_of
+from recovery.ledger_queries import ActionView, load_pins
 from recovery.models import KnobPin, RecoveryAction
+
+ACTIONS = table_of(RecoveryAction)
+PINS = table_of(KnobPin)
 
 log = logging.getLogger(__name__)
 
@@ -196,55 +202,65 @@ class ActionLedger:
 
         async def write(session: AsyncSession) -> tuple[list[ActionView], set[int]]:
             checks = dict(self._checks)
-            rows = [RecoveryAction(at=q.action.at, controller=q.action.controller[:32], knob=q.action.knob,
-                                   unit=self._unit(q.action.knob), before=q.action.before, after=q.action.after, reason=q.action.reason,
-                                   actor=(q.action.actor or None) and q.action.actor[:128], detail=q.action.detail,
-                                   revert_of=q.revert_of, announced=q.announce) for q in batch]
-            session.add_all(rows)
-            await session.flush()
+            rows = [dict(at=q.action.at, controller=q.action.controller[:32], knob=q.action.knob,
+                         unit=self._unit(q.action.knob), before=q.action.before, after=q.action.after,
+                         reason=q.action.reason, actor=q.action.actor[:128] if q.action.actor else None,
+                         detail=q.action.detail, revert_of=q.revert_of, announced=q.announce) for q in batch]
+            ids: list[int] = []
+            if rows:   # one multi-row INSERT ... RETURNING, ids in the order of the rows
+                stmt = insert(ACTIONS).returning(ACTIONS.c.id, sort_by_parameter_order=True)
+                ids = [int(i) for i in (await session.exec(stmt, params=rows)).scalars().all()]
             outcomes: dict[int, str] = {}
-            for row in rows:
-                assert row.id is not None
-                if row.knob is not None:
+            reverts: list[dict[str, object]] = []
+            for aid, row in zip(ids, rows):
+                knob, revert_of = row["knob"], row["revert_of"]
+                at, actor = cast(float, row["at"]), cast("str | None", row["actor"])
+                if knob is not None:
                     for cid, c in list(checks.items()):
-                        if c.knob == row.knob and row.revert_of != cid:
+                        if c.knob == knob and revert_of != cid:
                             outcomes[cid] = self._followed(c, row)
                             del checks[cid]
-                if row.revert_of is not None:
-                    original = await session.get(RecoveryAction, row.revert_of)
-                    if original is not None:
-                        original.reverted_at, original.reverted_by = row.at, row.actor or OPERATOR
-                        outcomes[row.revert_of] = f"reverted by {row.actor or 'an operator'} " \
-                                                  f"after {fmt_duration(row.at - original.at)}"
-                    checks.pop(row.revert_of, None)
-                if row.controller != OPERATOR and row.knob is not None and row.before != row.after:
-                    checks[row.id] = _Check(row.knob, row.controller, row.at, _direction(row.before, row.after))
+                if revert_of is not None:
+                    reverts.append({"b_id": revert_of, "b_at": at, "b_by": actor or OPERATOR,
+                                    "b_outcome": f"reverted by {actor or 'an operator'}"})
+                    outcomes.pop(cast(int, revert_of), None)
+                    checks.pop(cast(int, revert_of), None)
+                if row["controller"] != OPERATOR and knob is not None and row["before"] != row["after"]:
+                    checks[aid] = _Check(cast(str, knob), cast(str, row["controller"]), at,
+                                         _direction(cast("float | None", row["before"]), cast("float | None", row["after"])))
             for cid, c in list(checks.items()):
                 if now - c.at >= self.outcome_after_s:
                     outcomes[cid] = f"held: no further change for {fmt_duration(now - c.at)}"
                     del checks[cid]
-            for cid, text in outcomes.items():
-                row_ = await session.get(RecoveryAction, cid)
-                if row_ is not None:
-                    row_.outcome, row_.outcome_at = text, now
             for controller, knob, text, at in reported:
-                stmt = select(RecoveryAction).where(RecoveryAction.controller == controller,
-                                                    col(RecoveryAction.knob).is_(None) if knob is None
-                                                    else RecoveryAction.knob == knob,
-                                                    RecoveryAction.at <= at)
-                target = (await session.exec(stmt.order_by(col(RecoveryAction.at).desc(),
-                                                           col(RecoveryAction.id).desc()).limit(1))).first()
-                if target is not None and target.id is not None:
-                    target.outcome, target.outcome_at = text, at
-                    checks.pop(target.id, None)
+                newest = select(ACTIONS.c.id).where(
+                    ACTIONS.c.controller == controller, ACTIONS.c.at <= at,
+                    ACTIONS.c.knob.is_(None) if knob is None else ACTIONS.c.knob == knob,
+                ).order_by(ACTIONS.c.at.desc(), ACTIONS.c.id.desc()).limit(1)
+                target = (await session.exec(newest)).first()    # the id (one column: a scalar)
+                if target is not None:
+                    outcomes[int(target)] = text
+                    checks.pop(int(target), None)
+            if reverts:
+                await session.exec(update(ACTIONS).where(ACTIONS.c.id == bindparam("b_id")).values(
+                    reverted_at=bindparam("b_at"), reverted_by=bindparam("b_by"), outcome=bindparam("b_outcome"),
+                    outcome_at=bindparam("b_at")), params=reverts)
+            if outcomes:
+                await session.exec(update(ACTIONS).where(ACTIONS.c.id == bindparam("b_id")).values(
+                    outcome=bindparam("b_outcome"), outcome_at=now),
+                    params=[{"b_id": cid, "b_outcome": text} for cid, text in outcomes.items()])
             for knob, pin in pins.items():
-                if pin is None:
-                    await session.exec(delete(KnobPin).where(col(KnobPin.knob) == knob))
-                else:
-                    await session.merge(KnobPin(knob=pin.knob, value=pin.value, actor=pin.actor, at=pin.at))
-            await session.flush()
+                await session.exec(delete(PINS).where(PINS.c.knob == knob))
+                if pin is not None:
+                    await session.exec(insert(PINS).values(knob=pin.knob, value=pin.value, actor=pin.actor, at=pin.at))
             state["checks"] = checks
-            return [view_of(r) for r in rows], {r.id for r, q in zip(rows, batch) if q.announce and r.id is not None}
+            views = [ActionView(id=aid, at=cast(float, r["at"]), controller=cast(str, r["controller"]),
+                                knob=cast("str | None", r["knob"]), unit=cast(str, r["unit"]),
+                                before=cast("float | None", r["before"]), after=cast("float | None", r["after"]),
+                                reason=cast(str, r["reason"]), actor=cast("str | None", r["actor"]),
+                                detail=cast(str, r["detail"]), outcome=None, reverted_at=None, reverted_by=None,
+                                revert_of=cast("int | None", r["revert_of"])) for aid, r in zip(ids, rows)]
+            return views, {aid for aid, q in zip(ids, batch) if q.announce}
 
         result = await self.db.run(write)
         # written: forget what went in (what was queued meanwhile stays)
@@ -263,16 +279,17 @@ class ActionLedger:
         return k.unit[:16] if k is not None else ""
 
     @staticmethod
-    def _followed(c: _Check, row: RecoveryAction) -> str:
-        after = fmt_duration(row.at - c.at)
-        if row.controller == OPERATOR:
-            return f"overridden by {row.actor or 'an operator'} after {after}"
-        direction = _direction(row.before, row.after)
+    def _followed(c: _Check, row: Mapping[str, Any]) -> str:
+        """The outcome of change ``c`` once ``row`` (the next action on its knob) happened."""
+        after = fmt_duration(row["at"] - c.at)
+        if row["controller"] == OPERATOR:
+            return f"overridden by {row['actor'] or 'an operator'} after {after}"
+        direction = _direction(row["before"], row["after"])
         if direction and direction == c.direction:
-            return f"not enough: moved further by {row.controller} after {after}"
+            return f"not enough: moved further by {row['controller']} after {after}"
         if direction:
-            return f"reversed by {row.controller} after {after}"
-        return f"followed by {row.controller} after {after}"
+            return f"reversed by {row['controller']} after {after}"
+        return f"followed by {row['controller']} after {after}"
 
     # ------------------------------------------------------------------ pins
 
