@@ -58,6 +58,7 @@ from alerts.units import fmt_unit
 from delivery.models import CRITICAL, INFO, WARNING
 from delivery.store import Outbox
 from delivery.webhook import WebhookPoster
+from recovery.ledger_queries import ActionView, actions_between
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +84,14 @@ EVENT_KINDS = (
     "unsilenced",   # that silence ended; escalation resumes
     "remediation",  # a remediation button ran (detail: outcome)
 )
+# Details' timeline also lists the recovery layer's actions while the incident was open (kind
+# "action", from the action ledger, not stored as events); the resolved message names them.
 
 PRIORITY = {"critical": CRITICAL, "warning": WARNING, "info": INFO}
 EDIT_EVERY_S = 5.0            # evaluation-driven edits of one incident message at most this often
 DOUBLE_TAP_S = 30.0           # a second Escalate / remediation press within this is a double tap
 CLOSED_CACHE = 200            # recently closed incidents kept in memory for get()
+MEANWHILE_ACTIONS = 3         # automatic actions named in a resolved message (the rest counted)
 HOLD_GRACE_S = 60.0           # a consequence waits for a pending root cause at most its `for` plus this
 
 Remediator = Callable[[], Awaitable[str]]
@@ -775,7 +779,21 @@ class AlertEngine:
         fired = {e.fingerprint for e in events if e.kind == "fired"}
         if len(fired) > 1:
             parts.append(f"{len(fired)} series fired")
+        actions = await self._actions_during(inc, automatic=True)
+        if actions:
+            shown = "; ".join(f"{a.change()} ({a.controller})" for a in actions[:MEANWHILE_ACTIONS])
+            more = f"; +{len(actions) - MEANWHILE_ACTIONS} more" if len(actions) > MEANWHILE_ACTIONS else ""
+            parts.append(f"automatic actions: {shown}{more}")
         return ", ".join(parts)
+
+    async def _actions_during(self, inc: AlertIncident, *, automatic: bool) -> list[ActionView]:
+        """The recovery layer's recorded actions while ``inc`` was open (``recovery.ledger_queries``)."""
+        end = inc.resolved_at if inc.resolved_at is not None else self.clock.time()
+        try:
+            return await actions_between(self.db, inc.opened_at, end, automatic=automatic)
+        except Exception:  # noqa: BLE001 - the incident's story without them beats none
+            log.exception("could not read the action ledger for incident #%s", inc.id)
+            return []
 
     # ------------------------------------------------------------------ escalation and acks
 
@@ -1018,8 +1036,15 @@ class AlertEngine:
         return self._view(inc, self.clock.time()) if inc is not None else None
 
     async def timeline(self, incident_id: int, limit: int = 30) -> list[TimelineEntry]:
-        return [TimelineEntry(at=e.at, kind=e.kind, actor=e.actor, detail=e.detail, value=e.value)
-                for e in await self.store.events_for(incident_id, limit=limit)]
+        """The incident's newest ``limit`` events and the recovery actions taken meanwhile, oldest first."""
+        entries = [TimelineEntry(at=e.at, kind=e.kind, actor=e.actor, detail=e.detail, value=e.value)
+                   for e in await self.store.events_for(incident_id, limit=limit)]
+        inc = await self._find(incident_id)
+        if inc is not None:
+            entries += [TimelineEntry(at=a.at, kind="action", actor=None,
+                                      detail=a.describe() + (f" — {a.outcome}" if a.outcome else ""))
+                        for a in await self._actions_during(inc, automatic=False)]
+        return sorted(entries, key=lambda e: e.at)[-limit:]
 
     async def _stale(self, incident_id: int, now: float) -> ActionResult | None:
         """The answer for an incident that is not open (unknown or resolved), else None."""

@@ -161,6 +161,12 @@ class Settings(BaseSettings):
     alert_repeat_fires: int = Field(default=5, ge=2)
     alert_repeat_window_s: float = Field(default=3600.0, gt=0)
 
+    # --- recovery (the action ledger and its announcements) ---------------------
+    recovery_ledger_flush_s: float = Field(default=5.0, gt=0, le=300)
+    recovery_ledger_queue_max: int = Field(default=10_000, ge=100)
+    recovery_outcome_after_s: float = Field(default=300.0, gt=0)
+    recovery_announce_window_s: float = Field(default=300.0, ge=0)
+
     # --- scheduler ------------------------------------------------------------
     job_misfire_grace_s: int = Field(default=30, ge=1)
     job_budget_s: float = Field(default=60.0, gt=0)

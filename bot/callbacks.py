@@ -229,6 +229,20 @@ class TuneCb(CallbackData, prefix="tn"):
     card: int = 0  # 1 on the /tune reply (the bot redraws it after a change)
 
 
+class KnobAction(str, Enum):
+    REVERT = "rv"
+
+
+class KnobCb(CallbackData, prefix="kn"):
+    """Revert buttons on recorded knob changes (the self-healing announcements, /tune's Controls).
+    ``id`` names the action in the ledger; no expiry: the ledger refuses what was already reverted
+    or has changed since. ``card`` is 1 on the /tune Controls reply, which the bot redraws."""
+
+    action: KnobAction
+    id: int
+    card: int = 0
+
+
 def rule_key(name: str) -> str:
     """A short, stable, ``:``-free key for a rule name (names may be 48 characters; callback data is 64 bytes)."""
     return base64.urlsafe_b64encode(hashlib.sha256(name.encode()).digest()).decode()[:10]

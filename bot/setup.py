@@ -22,6 +22,7 @@ from app.backoff import Backoff
 from app.scheduler import JobSpec
 from app.supervisor import LoopSpec
 from bot.alert_buttons import install_alert_buttons
+from bot.control_buttons import install_control_buttons
 from bot.app import build_dispatcher
 from bot.context import BotContext
 from bot.metrics import DeliveryCollector
@@ -79,6 +80,7 @@ async def build_bot(ctx: BotContext, *, console_input: bool = True, console_out:
     sections = build_status_sections()
     dp = build_dispatcher(ctx, status_sections=sections)
     install_alert_buttons(ctx, dp["parts"].signer)  # the engine's alert messages carry this bot's buttons
+    install_control_buttons(ctx, dp["parts"].signer)  # and the self-healing announcements their Revert
     runner = BotRunner(ctx, dispatcher=dp, console_interactive=console_input, console_out=console_out)
     outbox = ctx.outbox if ctx.outbox is not None else Outbox(ctx.db, ctx.clock)
     ctx.outbox = outbox

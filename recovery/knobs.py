@@ -24,6 +24,7 @@ from app.clock import Clock
 log = logging.getLogger(__name__)
 
 OPERATOR = "operator"
+RELEASED = "back to automatic control"  # the reason of a release's action
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Action:
     reason: str                # the measurement that triggered it
     actor: str | None = None   # who, for an operator's change
     detail: str = ""           # e.g. "gc 12 MB, caches 30 MB, malloc_trim 8 MB"
+    announce: bool = False     # the controller asks for it to be told in the chat (recovery.announce)
 
 
 @dataclass
@@ -118,7 +120,7 @@ class KnobRegistry:
         if pin is None:
             return False
         v = self._knobs[name].get()
-        self.record(Action(self.clock.time(), OPERATOR, name, v, v, "back to automatic control", actor))
+        self.record(Action(self.clock.time(), OPERATOR, name, v, v, RELEASED, actor))
         return True
 
     def restore_pin(self, name: str, value: float, actor: str | None, at: float) -> None:

@@ -1,6 +1,8 @@
-"""Build the recovery layer: the knob registry and the controllers that turn the knobs.
+"""Build the recovery layer: the knob registry, the controllers that turn the knobs, the action
+ledger, the chat announcements and the controls /tune turns.
 
-    recovery = await build_recovery(ctx)          # after build_monitoring, before build_alerts
+    recovery = await build_recovery(ctx, outbox=outbox, alert_chat_id=chat)   # after build_monitoring
+    recovery.announcer.buttons = bot_buttons      # the bot's signed Revert buttons (bot.setup)
     client.latency_observer = recovery.rto        # the service wires recovery's hooks into tokens/
     pipeline.breakers.on_transition(recovery.breaker_actions)
     scheduler.add_all(recovery.jobs()); supervisor.add_all(recovery.loops())
@@ -16,7 +18,9 @@ One wiring function per part, each a few lines:
   openings and closings as actions;
 - ``_wire_memory``: thresholds, cleanups, leak diagnosis (``recovery.memory``);
 - ``_wire_watchdog``: the restart budget the scheduler and the supervisor ask before a restart;
-- ``_wire_database``: the slow-query log and, on PostgreSQL, the pool size.
+- ``_wire_database``: the slow-query log and, on PostgreSQL, the pool size;
+- ``_wire_ledger`` (last): every action into the ledger (``recovery.ledger``), the ones that matter
+  announced (``recovery.announce``), and operator pins restored once every knob is registered.
 
 Each controller reads what monitoring measured (the snapshot, the metric store) or the hooks the
 pipeline offers, and acts only through ``ctx.knobs`` (``recovery.knobs``) and the protocols in
@@ -30,14 +34,18 @@ from dataclasses import dataclass, field
 from app.memory import RECLAIMERS
 from app.scheduler import JobSpec
 from app.supervisor import LoopSpec
+from delivery.store import Outbox
 from monitoring import metric_names as m
 from monitoring.collector import Collector
 from monitoring.host.process import ProcessCollector
+from recovery.announce import Announcer
 from recovery.breaker_actions import BreakerActions
 from recovery.context import RecoveryContext
+from recovery.control import Controls
 from recovery.db_pool import PoolController, PoolReading
 from recovery.flow import FlowController, wire_flow
 from recovery.knobs import KnobRegistry
+from recovery.ledger import ActionLedger
 from recovery.memory import MemoryParams, MemoryPolicy
 from recovery.rto import RtoBounds, RtoController
 from recovery.shedding import SheddingController, register_shedding_knobs
@@ -58,9 +66,12 @@ class Recovery:
     watchdog: Watchdog | None = None
     slow_queries: SlowQueryLog | None = None
     db_pool: PoolController | None = None
+    ledger: ActionLedger | None = None
+    controls: Controls | None = None
+    announcer: Announcer | None = None
     _jobs: list[JobSpec] = field(default_factory=list)
     _loops: list[LoopSpec] = field(default_factory=list)
-    _stoppers: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
+    _stoppers: list[Callable[[], Awaitable[object] | None]] = field(default_factory=list)
 
     def jobs(self) -> list[JobSpec]:
         return list(self._jobs)
@@ -150,9 +161,28 @@ def _wire_database(ctx: RecoveryContext, recovery: Recovery) -> None:
     recovery._jobs += pool.jobs()
 
 
-async def build_recovery(ctx: RecoveryContext) -> Recovery:
+async def _wire_ledger(ctx: RecoveryContext, recovery: Recovery, outbox: Outbox | None,
+                       alert_chat_id: int | None) -> None:
+    s = ctx.settings
+    ledger = recovery.ledger = ActionLedger(ctx.db, ctx.clock, recovery.knobs, queue_max=s.recovery_ledger_queue_max,
+                                            flush_s=s.recovery_ledger_flush_s,
+                                            outcome_after_s=s.recovery_outcome_after_s)
+    recovery.controls = Controls(recovery.knobs, ledger, ctx.clock)
+    if outbox is not None:
+        chat = alert_chat_id if alert_chat_id is not None else s.telegram_alert_chat_id
+        recovery.announcer = Announcer(outbox, ctx.clock, chat_id=chat, window_s=s.recovery_announce_window_s)
+        ledger.on_written(recovery.announcer.announce)
+    await ledger.restore_pins()     # after every knob is registered
+    recovery._jobs += ledger.jobs()
+    recovery._stoppers.insert(0, ledger.flush)   # the last to run at stop: writes what is still queued
+
+
+async def build_recovery(ctx: RecoveryContext, *, outbox: Outbox | None = None,
+                         alert_chat_id: int | None = None) -> Recovery:
     recovery = Recovery(ctx.knobs or KnobRegistry(ctx.clock))
     ctx.knobs = recovery.knobs
     for wire in (_wire_flow, _wire_market, _wire_memory, _wire_watchdog, _wire_database):
         wire(ctx, recovery)
+    await _wire_ledger(ctx, recovery, outbox, alert_chat_id)
+    ctx.recovery = recovery
     return recovery

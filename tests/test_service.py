@@ -1,6 +1,7 @@
 """The whole service on the embedded default (SQLite, local market in-process, console chat):
 tokens are discovered, checked and activated with transitions recorded; the console chat and
-/metrics answer; a restart resumes from the database without duplicates."""
+/metrics answer; a restart resumes from the database without duplicates, and an operator's
+/tune change with it."""
 from __future__ import annotations
 
 import asyncio
@@ -89,6 +90,14 @@ async def test_service_discovers_checks_activates_and_resumes(tmp_path, caplog):
         batch_timeout = ctx.knobs.value("timeout:tokens_batch")
         assert settings.rto_min_s <= batch_timeout <= settings.rto_max_s and batch_timeout != settings.api_timeout_s
         assert 'tokenwatch_api_timeout_seconds{endpoint="tokens_batch"}' in body
+
+        # an operator's change from the chat (the console chat is the admin's)
+        caplog.clear()
+        with caplog.at_level("INFO", logger="bot.console"):
+            await service.bot.runner.console.handle_line("/tune batch_size 12")
+        shown = "\n".join(r.getMessage() for r in caplog.records if r.name == "bot.console")
+        assert "batch_size 30 → 12, pinned by" in shown, shown
+        assert ctx.pipeline.processor.batch_size() == 12
     finally:
         await service.stop()
 
@@ -114,5 +123,7 @@ async def test_service_discovers_checks_activates_and_resumes(tmp_path, caplog):
         # (tokens.repository.insert_token), so in one snapshot they match exactly
         assert tokens >= before
         assert tokens == distinct_mints == discovered
+        # the operator's pin came back with the restart, before any controller could move it
+        assert ctx2.pipeline.processor.batch_size() == 12 and ctx2.knobs.pinned("batch_size") is not None
     finally:
         await service2.stop()

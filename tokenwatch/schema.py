@@ -11,6 +11,7 @@ import alerts.models  # noqa: F401
 import charts.models  # noqa: F401
 import delivery.models  # noqa: F401
 import monitoring.models  # noqa: F401
+import recovery.models  # noqa: F401
 import tokens.models  # noqa: F401
 
 metadata = SQLModel.metadata

@@ -107,8 +107,10 @@ class Service:
         supervisor.add_all(monitoring.loops())
         self._stoppers.append(monitoring.stop)
 
-        # recovery: the knob registry and the controllers that turn the knobs, within their bounds
-        recovery = await build_recovery(ctx)
+        # recovery: the knob registry and the controllers that turn the knobs, within their bounds;
+        # every action in the ledger, the ones that matter told in the alert chat (through the outbox)
+        outbox = ctx.outbox = Outbox(db, self.clock)
+        recovery = await build_recovery(ctx, outbox=outbox, alert_chat_id=alert_chat_id(s))
         if ctx.pipeline.client is not None:  # recovery's hooks on the market client's hot path
             ctx.pipeline.client.latency_observer = recovery.rto
         if recovery.breaker_actions is not None:
@@ -119,8 +121,7 @@ class Service:
 
         # alerts: rules over every monitoring snapshot -> incidents -> the outbox (built before the
         # bot, whose buttons the alert messages carry)
-        ctx.outbox = Outbox(db, self.clock)
-        alerts = await build_alerts(ctx, ctx.outbox, alert_chat_id=alert_chat_id(s), rules=rules)
+        alerts = await build_alerts(ctx, outbox, alert_chat_id=alert_chat_id(s), rules=rules)
         ctx.scheduler.add_all(alerts.jobs())
         self._stoppers.append(alerts.stop)
 

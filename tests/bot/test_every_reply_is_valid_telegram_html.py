@@ -36,6 +36,12 @@ from alerts.rules import Remediation
 from bot.alert_buttons import install_alert_buttons
 from delivery.html import esc
 from tests.bot.alert_services import AlertServices, incident, member, tune_row
+from bot.control_buttons import install_control_buttons
+from recovery.announce import Announcer
+from recovery.control import Controls
+from recovery.knobs import Action, Knob, KnobRegistry
+from recovery.ledger import ActionLedger
+from recovery.setup import Recovery
 
 HOSTILE = '<i>Rug & "pull"</i> \u202e🚀 &amp; <span>\n✅ fake line'
 BOT = "@tokenwatch_test_bot"
@@ -60,6 +66,39 @@ def hostile_alerts(clock: Any) -> AlertServices:
     made.incidents.timelines[1] += [TimelineEntry(now - 30, HOSTILE, LONG, LONG, 1e12),
                                     TimelineEntry(now - 20, "escalated", None, HOSTILE)]
     return made
+
+
+class _Box:
+    def __init__(self, v: float) -> None:
+        self.v = v
+
+    def get(self) -> float:
+        return self.v
+
+    def set(self, v: float) -> None:
+        self.v = v
+
+
+async def hostile_recovery(ctx: Any) -> Recovery:
+    """The recovery layer's real ledger and controls, with hostile text in every field the chat shows
+    (a controller's reason and detail, an operator's name, a knob's help); its announcements go to
+    the alert chat through the outbox."""
+    knobs = ctx.knobs = KnobRegistry(ctx.clock)
+    for name, unit, lo, hi, v in (("batch_size", "count", 1, 30, 30), ("timeout:tokens_batch", "s", 0.5, 30, 2.0),
+                                  ("memory_warn_share", "ratio", 0.5, 0.95, 0.8)):
+        box = _Box(v)
+        knobs.register(Knob(name, unit, lo, hi, box.get, box.set, help=f"{HOSTILE} {LONG}"[:500], integer=unit == "count"))
+    ledger = ActionLedger(ctx.db, ctx.clock, knobs)
+    recovery = Recovery(knobs, ledger, Controls(knobs, ledger, ctx.clock),
+                        Announcer(ctx.outbox, ctx.clock, chat_id=ALERT_CHAT))
+    ledger.on_written(recovery.announcer.announce)
+    knobs.adjust("timeout:tokens_batch", 30.0, controller="rto", reason=f"p95 {HOSTILE}")
+    knobs.record(Action(ctx.clock.time(), "memory", None, None, None, LONG, detail=HOSTILE))
+    knobs.adjust("memory_warn_share", 0.9, controller="memory", reason=LONG)
+    knobs.adjust("batch_size", 12, controller="operator", reason="set with /tune", actor=HOSTILE)
+    await ledger.flush()   # written (for /tune) and announced (through the outbox)
+    ctx.recovery = recovery
+    return recovery
 
 
 async def _failing_section(ctx: Any, snapshot: Any, now: float) -> str:
@@ -122,6 +161,8 @@ async def world(frame_ctx, fake):
         frame_ctx.sender = OutboxSender(frame_ctx.db, frame_ctx.outbox, runner.transport(), frame_ctx.settings,
                                         frame_ctx.clock)
         supervisor.add(LoopSpec("bot.outbox_sender", frame_ctx.sender.run, stop=frame_ctx.sender.stop))
+        await hostile_recovery(frame_ctx)
+        install_control_buttons(frame_ctx, dp["parts"].signer)
         await supervisor.start()
         try:
             yield tracked
@@ -238,8 +279,9 @@ class Exercise:
         await self.say(ADMIN, ADMIN, f"/maintenance on 30m {LONG[:150]}")
         await self.say(ADMIN, ADMIN, "/maintenance")
         await self.say(ADMIN, ADMIN, "/maintenance on forever")
-        tune = await self.say(ADMIN, ADMIN, "/tune")
+        tune, _ = await self.say_all(ADMIN, ADMIN, "/tune", 2)   # the rules, then the controls
         await self.press(ADMIN, ADMIN, tune, "✔ Apply api_slow")
+        await self.run_controls(await self.say(ADMIN, ADMIN, "/tune controls"))
         self.clock.advance(1)
         before, refused = len(self.fake.sent(ADMIN)), len(self.fake.refusals)
         await self.say(ADMIN, ADMIN, "/digest")  # the text, then the chart through the outbox
@@ -247,11 +289,33 @@ class Exercise:
                                  or len(self.fake.refusals) > refused, 10)
 
 
+    async def run_controls(self, controls: SentMessage) -> None:
+        """/tune's Controls, its Revert, the changes and refusals, and the grouped announcement's Revert."""
+        announcement = await self.fake.wait_for(
+            lambda: next((m for m in self.fake.sent(ALERT_CHAT) if m.plain.startswith("🛠 Self-healing")), None), 10)
+        await self.press(ADMIN, ADMIN, controls, "↩ Revert #3 memory_warn_share")
+        for text in ("/tune batch_size 10", "/tune batch_size 99", "/tune <b>batch&amp; 1", "/tune batch_size",
+                     "/tune batch_size auto"):
+            await self.say(ADMIN, ADMIN, text)
+        await self.say(VIEWER, VIEWER, "/tune batch_size 10")
+        await self.press(ALERT_CHAT, ADMIN, announcement, "↩ Revert #1 timeout:tokens_batch")
+        for _ in range(20):    # the revert, told in the same message (an edit the sender paces by the clock)
+            try:
+                await self.fake.wait_for(lambda: "reverted by @user111" in announcement.plain, 0.5)
+                break
+            except TimeoutError:
+                self.clock.advance(1)
+
+
+CONTROL_STEPS = ["/tune controls", "press ↩ Revert #3 memory_warn_share", "/tune batch_size 10", "/tune batch_size 99",
+                 "/tune <b>batch&amp; 1", "/tune batch_size", "/tune batch_size auto", "/tune batch_size 10",
+                 "press ↩ Revert #1 timeout:tokens_batch"]
+
 ALERT_STEPS = [
     "press 🔎 Details", "/alerts", "press ✅ Acknowledge", "/ack 2", "/ack <b>&", "/ack 99999",
     f"/silence rule=api_slow endpoint=tokens 2h {HOSTILE.splitlines()[0]}", "/silence api_slow 1h",
     "/silence endpoint=<b>&amp; 1h", "/silence", "press 🔔 Unsilence #1", f"/maintenance on 30m {LONG[:150]}",
-    "/maintenance", "/maintenance on forever", "/tune", "press ✔ Apply api_slow", "/digest"]
+    "/maintenance", "/maintenance on forever", "/tune", "press ✔ Apply api_slow", *CONTROL_STEPS, "/digest"]
 
 
 def judged_refusals(fake: FakeTelegram) -> list:
@@ -304,6 +368,11 @@ async def test_every_command_and_button_reply_is_accepted_by_telegram(fake, fram
     tune = next(m for m in fake.sent(ADMIN) if m.plain.startswith("🎛 Tuning"))
     assert "↩ Revert api_slow" in buttons(tune) and "↩ Revert memory_high" in buttons(tune)
     assert "threshold 1 GiB → suggested 1.5 GiB" in tune.plain
+    controls = next(m for m in fake.sent(ADMIN) if m.plain.startswith("🎚 Controls"))
+    assert '<i>Rug & "pull"</i> 🚀 &amp; <span> ✅ fake line' in controls.plain and "\u202e" not in controls.plain
+    announced = next(m for m in fake.sent(ALERT_CHAT) if m.plain.startswith("🛠 Self-healing"))
+    assert "memory: " in announced.plain and '<i>Rug & "pull"</i>' in announced.plain
+    assert "reverted by @user111" in announced.plain and "\u202e" not in announced.plain
     [chart] = [m for m in fake.sent(ADMIN) if m.photo is not None]
     assert chart.plain.startswith("📊 Digest ")
     sick, no_monitoring = [m for m in fake.sent(ADMIN) if "tokenwatch status" in m.plain][-2:]
