@@ -89,8 +89,8 @@ async def hostile_recovery(ctx: Any) -> Recovery:
         box = _Box(v)
         knobs.register(Knob(name, unit, lo, hi, box.get, box.set, help=f"{HOSTILE} {LONG}"[:500], integer=unit == "count"))
     ledger = ActionLedger(ctx.db, ctx.clock, knobs)
-    recovery = Recovery(knobs, ledger, Controls(knobs, ledger, ctx.clock),
-                        Announcer(ctx.outbox, ctx.clock, chat_id=ALERT_CHAT))
+    recovery = Recovery(knobs, ledger=ledger, controls=Controls(knobs, ledger, ctx.clock),
+                        announcer=Announcer(ctx.outbox, ctx.clock, chat_id=ALERT_CHAT))
     ledger.on_written(recovery.announcer.announce)
     knobs.adjust("timeout:tokens_batch", 30.0, controller="rto", reason=f"p95 {HOSTILE}")
     knobs.record(Action(ctx.clock.time(), "memory", None, None, None, LONG, detail=HOSTILE))

@@ -202,7 +202,7 @@ async def test_build_recovery_wires_the_policy_to_the_real_process(sqlite_db) ->
     assert ctx.scheduler is not None and ctx.supervisor is not None
     assert ctx.scheduler.restart_gate is recovery.watchdog and ctx.supervisor.restart_gate is recovery.watchdog
     assert recovery.memory is not None and recovery.slow_queries is not None
-    assert [j.id for j in recovery.jobs()] == ["recovery.memory", "recovery.slow_queries"]
+    assert [j.id for j in recovery.jobs()] == ["recovery.memory", "recovery.slow_queries", "recovery.ledger_flush"]
     assert {k.name for k in recovery.knobs.knobs()} >= {"memory_warn_share", "memory_critical_share"}
     await recovery.memory.tick()
     samples = await registry.collect_all(clock.time())
