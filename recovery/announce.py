@@ -3,6 +3,7 @@
     announcer = Announcer(outbox, clock, chat_id=-100123, window_s=300)
     ledger.on_written(announcer.announce)        # called with what each flush wrote that matters
     announcer.buttons = bot_factory              # the bot's signed Revert buttons (RevertButtons)
+    announcer.quiet = lambda now: in_maintenance(now)   # held while notifications are muted
 
 The first action that matters opens a window: one message in the chat (through the outbox); the
 ones that follow within ``window_s`` are added to it by editing it (the outbox supersedes older
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
@@ -89,6 +90,8 @@ class Announcer:
         self.chat_id = chat_id
         self.window_s = window_s
         self.buttons = buttons
+        self.quiet: Callable[[float], bool] | None = None   # True while notifications are muted (maintenance)
+        self.held = 0        # actions not told because the chat was quiet (they stay in the ledger and /tune)
         self.messages = 0    # windows opened
         self.edits = 0
         self._window: _Window | None = None
@@ -107,6 +110,9 @@ class Announcer:
         if not views or self.chat_id is None:
             return
         now = self.clock.time()
+        if self.quiet is not None and self.quiet(now):
+            self.held += len(views)
+            return
         w = self._window
         if w is not None and now - w.started_at < self.window_s:
             reverted = {v.revert_of: v for v in views if v.revert_of is not None}

@@ -14,7 +14,7 @@ Fields (all optional in ``set``/``update``):
 
 ==========================  =====================================================
 ``latency_ms``/``jitter_ms``  added delay per response: fixed + uniform(0, jitter)
-``error_rate``/``error_codes`` share of responses answered with one of the codes
+``error_rate``/``error_codes`` share of responses answered with one of the codes (429: with Retry-After 1 s)
 ``storm_s``/``storm_retry_after_s``  429 storm: every request 429 for ``storm_s`` s
 ``retry_after_form``          how 429s say when to retry: ``"seconds"`` (``Retry-After: 5``) or
                               ``"http_date"`` (``Retry-After: Wed, 21 Oct 2015 07:28:05 GMT``)
@@ -38,7 +38,7 @@ from typing import Any, Callable, Literal
 
 from app.clock import SYSTEM_CLOCK, Clock
 
-ALLOWED_ERROR_CODES = frozenset({500, 502, 503, 504, 520, 522})
+ALLOWED_ERROR_CODES = frozenset({429, 500, 502, 503, 504, 520, 522})  # 429: throttled, with Retry-After: 1
 OutageMode = Literal["refuse", "503"]
 ResponseFault = Literal["hang", "error", "malformed", "empty"]
 RetryAfterForm = Literal["seconds", "http_date"]

@@ -353,7 +353,8 @@ class LocalMarket:
             await self._hang(request)
             return web.Response(status=503, text="Service Unavailable")
         if kind == "error":
-            return web.Response(status=status, content_type="text/html",
+            headers = {"Retry-After": self.faults.retry_after_header(1)} if status == 429 else None
+            return web.Response(status=status, content_type="text/html", headers=headers,
                                 text=f"<html><body><h1>{status} error</h1></body></html>")
         response = await handler(request)
         if kind == "empty":

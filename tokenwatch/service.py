@@ -122,6 +122,9 @@ class Service:
         # alerts: rules over every monitoring snapshot -> incidents -> the outbox (built before the
         # bot, whose buttons the alert messages carry)
         alerts = await build_alerts(ctx, outbox, alert_chat_id=alert_chat_id(s), rules=rules)
+        quiet = alerts.quiet
+        if recovery.announcer is not None and quiet is not None:   # no self-healing news in maintenance
+            recovery.announcer.quiet = lambda now: quiet.current_maintenance(now) is not None
         ctx.scheduler.add_all(alerts.jobs())
         self._stoppers.append(alerts.stop)
 

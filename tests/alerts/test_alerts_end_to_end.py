@@ -249,12 +249,14 @@ async def test_maintenance_mutes_a_warning_and_ends_with_one_summary(world: Worl
     assert "Maintenance on" in reply.plain, reply.plain
     before = max((m.message_id for m in world.alert_msgs()), default=0)
     engine = world.service.ctx.alerts.incidents
-    # some requests fail (not all: no outage): the API error rate warning fires
-    await world.service.market.apply_faults({"error_rate": 0.7, "error_codes": [502]})
+    # most requests are throttled (429: an error to the API error rate, but not a failure to the circuit
+    # breaker, so processing goes on and nothing critical fires): the API error rate warning fires
+    await world.service.market.apply_faults({"error_rate": 0.5, "error_codes": [429]})
     try:
         # (muted: in an incident of its own that sends nothing)
         await world.until(lambda: any(st.rule == "api_errors" and st.state == "firing" and st.incident_id in engine.incidents
-                                      for st in engine.states.values()), what="api_errors firing")
+                                      for st in engine.states.values()),
+                          3 * WAIT_S, what="api_errors firing")   # the 5-minute error rate climbs past 25%
     finally:
         await world.service.market.reset_faults()
     # the requests succeed again and what fired resolves, still under maintenance: nothing is sent
