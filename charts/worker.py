@@ -1,7 +1,7 @@
 """Renders pictures off the event loop: a process pool behind a bounded queue, one render per chat.
 
     worker = RenderWorker(processes=1, max_queue=8)
-    await worker.start()                         # warms the pool up (imports matplotlib there)
+    await worker.start()                         # warms the pool up (a first picture in each process)
     try:
         picture = await worker.render(chat_id, data)
     except AlreadyDrawing:  ...                  # this chat's previous graph is still being drawn
@@ -56,7 +56,10 @@ def _start_process() -> None:
     (else each worker would print a KeyboardInterrupt traceback); then one picture is drawn and
     what is alive frozen out of the garbage collector's passes (``charts.render.warm_up``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    warm_up()
+    try:
+        warm_up()
+    except Exception:  # noqa: BLE001 - a process that could not warm up still draws (or says why then)
+        log.exception("render process warm-up failed")
 
 
 class RenderWorker:
