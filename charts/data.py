@@ -6,8 +6,9 @@
     else:
         data.panels[0].lines[0].name     # 'RSS'
 
-Everything is read through ``MetricStore.query`` / ``latest`` / ``series_labels`` (the store
-picks raw, 1-minute or 1-hour rows for the span); the flow preset also reads
+Everything is read through ``MetricStore.query_many`` / ``query`` / ``latest`` (the store picks
+raw, 1-minute or 1-hour rows for the span; one read per metric and panel, every label set of a
+family in that read); the flow preset also reads
 ``charts.flow.transition_counts``. Alert history comes through ``alerts.history``
 (``charts.alert_timeline``): the ``alerts`` preset's timeline, and on every metric picture the
 incidents and maintenance windows of the range (``ChartData.spans``, shaded on every panel)::
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -27,10 +29,10 @@ from charts.alert_timeline import ShadingSummary, TimelineData, fetch_shading, f
 from charts.flow import FlowData, fetch_flow
 from charts.presets import Band, Level, Line, Panel, Preset
 from charts.ranges import RANGES
-from charts.spans import Span
-from monitoring.sample import canonical_labels
+from charts.spans import Span, merge_spans
+from monitoring.sample import canonical_labels, parse_labels
 from monitoring.trend import theil_sen, time_to_reach
-from monitoring.store import MetricStore
+from monitoring.store import MetricStore, Point
 
 #: A picture needs at least this many points on some line.
 MIN_POINTS = 5
@@ -152,72 +154,124 @@ def _increase_per_minute(ts: list[float], values: list[float]) -> tuple[list[flo
     return out_t, out_v
 
 
-async def _read_line(store: MetricStore, line: Line, since: float, until: float,
-                     resolution: int) -> list[SeriesData]:
-    if line.family is not None:
-        seen = await store.series_labels(line.metric, since=min(since, until - store.raw_retention_s))
-        label_sets = [ls for ls in seen if all(ls.get(k) == v for k, v in line.family.items())]
-    else:
-        label_sets = [dict(line.labels or {})]
-    found = await store.query_many(line.metric, label_sets, since=since, until=until, resolution=resolution)
-    out = []
-    for labels in label_sets:
-        points = found[canonical_labels(labels)]
-        ts = [p.ts for p in points]
-        values = [p.value * line.scale for p in points]
-        if line.counter:
-            ts, values = _increase_per_minute(ts, values)
-        out.append(SeriesData(_legend(line, labels), ts, values))
+def _matches(labels: dict[str, str], family: Mapping[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in family.items())
+
+
+async def _read_metric(store: MetricStore, metric: str, lines: dict[int, Line], since: float, until: float,
+                       resolution: int) -> dict[int, list[SeriesData]]:
+    """Every line of one metric (by its index in the panel) in one store read: a family's label
+    sets are the series with points in the range (one statement, no listing of label sets first;
+    a series without points in the range would draw nothing anyway)."""
+    every = any(line.family is not None for line in lines.values())
+    fixed = [dict(line.labels or {}) for line in lines.values() if line.family is None]
+    found = await store.query_many(metric, None if every else fixed, since=since, until=until,
+                                   resolution=resolution)
+    out: dict[int, list[SeriesData]] = {}
+    for index, line in lines.items():
+        if line.family is not None:
+            family = line.family
+            picked = [(labels, found[key]) for key in found if _matches(labels := parse_labels(key), family)]
+        else:
+            labels = dict(line.labels or {})
+            picked = [(labels, found.get(canonical_labels(labels), []))]
+        out[index] = []
+        for labels, points in picked:
+            ts = [p.ts for p in points]
+            values = [p.value * line.scale for p in points]
+            if line.counter:
+                ts, values = _increase_per_minute(ts, values)
+            out[index].append(SeriesData(_legend(line, labels), ts, values))
     return out
 
 
-async def _level(store: MetricStore, level: Level, settings: Any) -> float | None:
+class _Latest:
+    """``MetricStore.latest`` once per metric for one picture (several levels read one limit)."""
+
+    def __init__(self, store: MetricStore) -> None:
+        self.store = store
+        self._found: dict[str, asyncio.Future[Point | None]] = {}
+
+    async def get(self, metric: str) -> Point | None:
+        if metric not in self._found:
+            self._found[metric] = asyncio.ensure_future(self.store.latest(metric))
+        return await self._found[metric]
+
+
+async def _level(latest: _Latest, level: Level, settings: Any) -> float | None:
     base: float | None = level.value
     if level.setting is not None:
         raw = getattr(settings, level.setting, None) if settings is not None else None
         base = float(raw) if raw is not None else None
     elif level.metric is not None:
-        point = await store.latest(level.metric)
+        point = await latest.get(level.metric)
         base = point.value if point is not None else None
     if base is None or not math.isfinite(base):
         return None
     return base * level.share
 
 
-def _spans(ts: list[float], values: list[float], step: float, legend: str) -> list[Span]:
+def _spans(ts: list[float], states: list[tuple[str, str | None] | None], step: float) -> list[Span]:
+    """Stretches of equal state (``(legend, colour)``; None is not shaded) as spans; a stretch
+    ends where the next state begins, or one ``step`` after its last point at the end."""
     spans: list[Span] = []
     start: float | None = None
-    for i, (t, v) in enumerate(zip(ts, values)):
-        if v >= 0.5 and start is None:
-            start = t
-        if start is not None and (v < 0.5 or i == len(ts) - 1):
-            end = t if v < 0.5 else t + step
-            spans.append(Span(start, end, legend))
-            start = None
+    current: tuple[str, str | None] | None = None
+    for i, (t, state) in enumerate(zip(ts, states)):
+        if state != current:
+            if current is not None and start is not None:
+                spans.append(Span(start, t, current[0], colour=current[1]))
+            start, current = t, state
+        if i == len(ts) - 1 and current is not None and start is not None:
+            spans.append(Span(start, t + step, current[0], colour=current[1]))
     return spans
 
 
+async def _read_band(store: MetricStore, band: Band, since: float, until: float, resolution: int) -> list[Span]:
+    if band.family is not None:
+        found = await store.query_many(band.metric, None, since=since, until=until, resolution=resolution)
+        series = [(labels, found[key]) for key in found if _matches(labels := parse_labels(key), band.family)]
+    else:
+        series = [(dict(band.labels or {}), await store.query(band.metric, labels=band.labels, since=since,
+                                                               until=until, resolution=resolution))]
+    step = max(resolution, 10)
+    spans: list[Span] = []
+    for labels, points in series:
+        if band.states is None:
+            legend = _legend(Line(band.metric, band.legend), labels)
+            marks: list[tuple[str, str | None] | None] = [(legend, None) if p.value >= 0.5 else None for p in points]
+        else:
+            named = {round(v): (_legend(Line(band.metric, band.legend), {**labels, "state": name}), colour)
+                     for v, (name, colour) in band.states.items()}
+            marks = [named.get(round(p.max)) for p in points]  # the worst state of the bucket
+        spans += _spans([p.ts for p in points], marks, step)
+    return merge_spans(spans)
+
+
 async def _read_panel(store: MetricStore, panel: Panel, since: float, until: float, resolution: int,
-                      settings: Any) -> PanelData:
-    lines: list[SeriesData] = []
-    for line in panel.lines:
-        lines += await _read_line(store, line, since, until, resolution)
+                      settings: Any, latest: _Latest) -> PanelData:
+    by_metric: dict[str, dict[int, Line]] = {}
+    for index, line in enumerate(panel.lines):
+        by_metric.setdefault(line.metric, {})[index] = line
+    read: dict[int, list[SeriesData]] = {}
+    for metric, lines in by_metric.items():
+        read |= await _read_metric(store, metric, lines, since, until, resolution)
+    lines_read = [series for index in range(len(panel.lines)) for series in read[index]]
     thresholds = []
     for level in panel.thresholds:
-        value = await _level(store, level, settings)
+        value = await _level(latest, level, settings)
         if value is not None:
             thresholds.append((value, level.legend))
     spans: list[Span] = []
     for band in panel.bands:
-        points = await store.query(band.metric, labels=band.labels, since=since, until=until, resolution=resolution)
-        spans += _spans([p.ts for p in points], [p.value for p in points], max(resolution, 10), band.legend)
-    data = PanelData(panel.title, panel.unit, lines, panel.stacked, thresholds, spans=spans)
-    target = next((s for s in lines if s.name == panel.trend), None) if panel.trend else None
+        spans += await _read_band(store, band, since, until, resolution)
+    data = PanelData(panel.title, panel.unit, lines_read, panel.stacked, thresholds, spans=spans)
+    target = next((s for s in lines_read if s.name == panel.trend), None) if panel.trend else None
     if target is not None and len(target.ts) >= MIN_POINTS:
         fit = theil_sen(target.ts, target.values)
         if fit is not None:
             end = until + FORECAST_SHARE * (until - since)
-            limit = await _level(store, panel.limit, settings) if panel.limit is not None else None
+            limit = await _level(latest, panel.limit, settings) if panel.limit is not None else None
             eta = (time_to_reach(fit, now=target.ts[-1], current=target.values[-1], limit=limit)
                    if limit is not None else None)
             data.trend = TrendData(target.name, [target.ts[0], end], [fit.at(target.ts[0]), fit.at(end)],
@@ -268,8 +322,9 @@ async def fetch_window(store: MetricStore, preset: Preset, since: float, now: fl
             return NotEnoughData(preset.name, range_name, flow.points, flow.first_ts)
         return ChartData(preset.name, preset.title, range_name, since, now, resolution, flow=flow)
     # panels in parallel (one database connection each, at most 3 per picture); lines in turn
+    latest = _Latest(store)
     panels = list(await asyncio.gather(
-        *(_read_panel(store, p, since, until, resolution, settings) for p in preset.panels)))
+        *(_read_panel(store, p, since, until, resolution, settings, latest) for p in preset.panels)))
     longest = max((len(s.ts) for p in panels for s in p.lines), default=0)
     if longest < MIN_POINTS:
         firsts = [s.ts[0] for p in panels for s in p.lines if s.ts]

@@ -7,8 +7,8 @@ a trend projected to a limit, shaded spans. To add one, declare it and ``registe
         Panel("Ping", units.SECONDS, lines=(Line(m.DB_PING_SECONDS, "ping"),)),
     )))
 
-Later work plugs in here: circuit-breaker shading on ``api`` (a ``Band`` per breaker state,
-issue 9). ``kind="flow"`` presets are drawn as a flow diagram of token status changes instead of
+Later work plugs in here: circuit-breaker shading on ``api`` is a ``Band`` with ``states``
+over the breaker gauge (see ``Band``; ``BREAKER_STATES`` names the states and colours). ``kind="flow"`` presets are drawn as a flow diagram of token status changes instead of
 time series (``charts.flow``); ``kind="alerts"`` as a timeline of incidents by rule from the alert
 engine's history (``charts.alert_timeline``). Every ``kind="series"`` picture also shades the
 range's incidents and maintenance windows on each panel.
@@ -52,11 +52,25 @@ class Level:
 
 @dataclass(frozen=True)
 class Band:
-    """Shade the spans where a 0/1 series is 1 (pipeline stalled; later: circuit breaker open)."""
+    """A source of shaded spans on a panel: the stretches where a series is in a state.
+
+    By default a 0/1 series, shaded red where it is 1 (``STALLED``: pipeline stalled). With
+    ``states`` a gauge of several states (value -> (state, colour)), each stretch shaded in its
+    state's colour; the highest value of each rollup bucket counts (a breaker open for a few
+    seconds of a minute shows). ``family`` shades every label set containing those pairs, and
+    ``legend`` may name labels and ``{state}``; e.g. circuit breakers per endpoint::
+
+        Band(m.CIRCUIT_STATE, "{endpoint} breaker {state}", family={},
+             states={1: ("half-open", "tab:orange"), 2: ("open", "tab:red")})
+
+    Each legend is drawn as one collection, however many spans it has.
+    """
 
     metric: str
     legend: str
     labels: Mapping[str, str] | None = None
+    family: Mapping[str, str] | None = None
+    states: Mapping[float, tuple[str, str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +114,14 @@ def get_preset(name: str) -> Preset | None:
 
 
 STALLED = Band(m.PIPELINE_STALLED, "pipeline stalled")
+#: A circuit breaker's gauge: 0 closed (not shaded), 1 half-open, 2 open.
+BREAKER_STATES: Mapping[float, tuple[str, str]] = {1.0: ("half-open", "tab:orange"), 2.0: ("open", "tab:red")}
+
+
+def breaker_band(metric: str) -> Band:
+    """The breaker states of every endpoint as shading (``api`` takes it once the gauge exists:
+    ``bands=(breaker_band(m.CIRCUIT_STATE),)`` on its panels)."""
+    return Band(metric, "{endpoint} breaker {state}", family={}, states=BREAKER_STATES)
 
 register(Preset("processing", "Processing", "checks per minute, backlog, lag p95", panels=(
     Panel("Checks per minute by status", units.PER_MINUTE,

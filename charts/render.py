@@ -13,22 +13,28 @@ Telegram's photo limits (<= 10 MB, width + height <= 10000, ratio <= 20).
 """
 from __future__ import annotations
 
+import gc
 import io
 import os
 import re
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import timezone
 from typing import Any
 
+import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
 from matplotlib.dates import AutoDateLocator, DateFormatter
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
+from PIL import Image
 
 from charts.alert_timeline import TimelineData
-from charts.data import ChartData, PanelData
+from charts.data import ChartData, PanelData, SeriesData
 from charts.flow import NEW, FlowData
 from charts.spans import INCIDENT, MAINTENANCE, Span
 from charts.units import axis_scale, fmt_eta, fmt_value
@@ -58,6 +64,7 @@ class Picture:
     width: int = 0
     height: int = 0
     pid: int = 0  # the process that drew it
+    cpu_s: float = 0.0  # CPU time the drawing took (its process's, for the benchmark)
 
 
 def _label(text: str, n: int = 40) -> str:
@@ -71,26 +78,27 @@ def _dt(ts: float) -> float:
     return ts / 86400.0
 
 
-def _thin(ts: list[float], values: list[float], n: int = MAX_LINE_POINTS) -> tuple[list[float], list[float]]:
+def _thin(ts: list[float], values: list[float], n: int = MAX_LINE_POINTS) -> tuple[Any, Any]:
     """At most ``n`` points: bucket means, keeping each bucket's extreme when it stands out
     (a phone picture has ~800 pixels across; more points only cost drawing time)."""
     if len(ts) <= n:
         return ts, values
-    out_t, out_v = [], []
-    size = len(ts) / n
-    for i in range(n):
-        lo, hi = int(i * size), max(int((i + 1) * size), int(i * size) + 1)
-        chunk = values[lo:hi]
-        mean = sum(chunk) / len(chunk)
-        peak = max(chunk, key=lambda v: abs(v - mean))
-        out_t.append(ts[(lo + hi - 1) // 2])
-        out_v.append(peak if abs(peak - mean) > 0.5 * (abs(mean) + 1e-12) else mean)
-    return out_t, out_v
+    t, v = np.asarray(ts, dtype=float), np.asarray(values, dtype=float)
+    size = len(t) / n
+    lo = (np.arange(n) * size).astype(int)
+    hi = np.append(lo[1:], len(t))  # the buckets reduceat sums: up to the next start
+    mean = np.add.reduceat(v, lo) / (hi - lo)
+    top, bottom = np.maximum.reduceat(v, lo), np.minimum.reduceat(v, lo)
+    peak = np.where(np.abs(top - mean) >= np.abs(bottom - mean), top, bottom)
+    keep = np.abs(peak - mean) > 0.5 * (np.abs(mean) + 1e-12)
+    return t[(lo + hi - 1) // 2], np.where(keep, peak, mean)
 
 
 def _draw_panel(fig: Figure, ax, panel: PanelData, data: ChartData, drawn: list[str],  # noqa: ANN001
                 shared: dict[str, Artist]) -> None:
-    ax.set_title(panel.title, fontsize=12, loc="left")
+    # y given: the title is not moved to clear top ticks (there are none; finding that out
+    # measures every tick label, ~30 ms a panel)
+    ax.set_title(panel.title, fontsize=12, loc="left", y=1.0)
     ax.grid(True, alpha=0.3)
     # every panel spans the same time, up to the end of the longest forecast
     x_end = max([data.until] + [p.trend.ts[-1] for p in data.panels if p.trend is not None])
@@ -109,13 +117,15 @@ def _draw_panel(fig: Figure, ax, panel: PanelData, data: ChartData, drawn: list[
         ax.set_ylabel(axis_label, fontsize=10)
     if panel.stacked and series:
         thinned = [_thin(xs, y) for y in ys]
-        ax.stackplot([_dt(t) for t in thinned[0][0]], [[v / div for v in vs] for _t, vs in thinned],
+        ax.stackplot(np.asarray(thinned[0][0], dtype=float) / 86400.0,
+                     [np.asarray(vs, dtype=float) / div for _t, vs in thinned],
                      labels=[_label(s.name) for s in series], alpha=0.8)
         drawn += [s.name for s in series]
     else:
         for s in series:
             xs_, vs = _thin(s.ts, s.values)
-            ax.plot([_dt(t) for t in xs_], [v / div for v in vs], label=_label(s.name), linewidth=1.8)
+            ax.plot(np.asarray(xs_, dtype=float) / 86400.0, np.asarray(vs, dtype=float) / div,
+                    label=_label(s.name), linewidth=1.8)
             drawn.append(s.name)
     if not series:
         ax.text(0.5, 0.5, "no data in this range", transform=ax.transAxes, ha="center", va="center",
@@ -139,18 +149,15 @@ def _draw_panel(fig: Figure, ax, panel: PanelData, data: ChartData, drawn: list[
             notes.append(f"{_label(tr.limit_legend)} in {fmt_eta(tr.eta_s)}" if tr.eta_s > 0
                          else f"at {_label(tr.limit_legend)}")
         drawn.append(f"trend {tr.line}")
-    seen_spans: set[str] = set()
-    for span in panel.spans:
-        _shade(ax, span, seen_spans)
-        drawn.append(span.legend)
-    # the picture's incidents and maintenance: on every panel, named once in the figure's legend;
-    # one collection per style (dozens of separate patches per panel cost ~50 ms of drawing each)
-    groups: dict[str, list[Span]] = {}
-    for span in data.spans:
-        groups.setdefault(span.legend, []).append(span)
-        drawn.append(span.legend)
-    for legend, spans in groups.items():
+    # every kind of span is one collection however many spans it has (a patch per span cost
+    # ~1 ms each to draw): the panel's bands named in its legend, the picture's incidents and
+    # maintenance on every panel, named once in the figure's legend
+    for legend, spans in _by_legend(panel.spans).items():
+        _shade_many(ax, spans, label=_label(legend))
+        drawn.append(legend)
+    for legend, spans in _by_legend(data.spans).items():
         shared.setdefault(_label(legend), _shade_many(ax, spans))
+        drawn.append(legend)
     if notes:
         ax.text(0.99, 0.97, "\n".join(notes), transform=ax.transAxes, ha="right", va="top", fontsize=9,
                 bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85, "edgecolor": "0.7"})
@@ -162,29 +169,28 @@ def _draw_panel(fig: Figure, ax, panel: PanelData, data: ChartData, drawn: list[
         ax.legend(fontsize=8, loc="upper left", ncols=min(3, len(handles)), framealpha=0.8)
 
 
-def _shade(ax, span: Span, seen: set[str] | None = None) -> Artist:  # noqa: ANN001
-    """One span across the panel: a band in red, an incident in its severity's colour, a
-    maintenance window hatched grey; labelled for the legend the first time ``seen`` meets it
-    (never without ``seen``). Returns the patch drawn."""
-    label = None if seen is None or span.legend in seen else _label(span.legend)
-    if seen is not None:
-        seen.add(span.legend)
-    return ax.axvspan(_dt(span.start), _dt(span.end), label=label, **_span_style(span))
+def _by_legend(spans: list[Span]) -> dict[str, list[Span]]:
+    groups: dict[str, list[Span]] = {}
+    for span in spans:
+        groups.setdefault(span.legend, []).append(span)
+    return groups
 
 
 def _span_style(span: Span) -> dict[str, Any]:
     if span.kind == MAINTENANCE:
-        return {"facecolor": "0.55", "alpha": 0.22, "hatch": "//", "edgecolor": "0.35", "linewidth": 0}
+        return {"facecolor": "0.55", "alpha": 0.22, "hatch": "//", "edgecolor": "0.35"}
     if span.kind == INCIDENT:
-        return {"facecolor": SEVERITY_COLOURS.get(span.severity or "", "tab:orange"), "alpha": 0.13, "linewidth": 0}
-    return {"facecolor": "tab:red", "alpha": 0.15, "linewidth": 0}
+        return {"facecolor": SEVERITY_COLOURS.get(span.severity or "", "tab:orange"), "alpha": 0.13}
+    return {"facecolor": span.colour or "tab:red", "alpha": 0.15}
 
 
-def _shade_many(ax, spans: list[Span]) -> Artist:  # noqa: ANN001
-    """Spans of one style as one collection, full height (for the figure's legend: the artist)."""
+def _shade_many(ax, spans: list[Span], label: str | None = None) -> Artist:  # noqa: ANN001
+    """Spans of one legend (one style) as one collection across the panel's height: a band in
+    red (or its state's colour), an incident in its severity's colour, a maintenance window
+    hatched grey. ``label`` names it in the panel's legend. Returns the collection."""
     boxes = [[(_dt(s.start), 0.0), (_dt(s.start), 1.0), (_dt(s.end), 1.0), (_dt(s.end), 0.0)] for s in spans]
     style = _span_style(spans[0])
-    coll = PolyCollection(boxes, transform=ax.get_xaxis_transform(), zorder=0.5,
+    coll = PolyCollection(boxes, transform=ax.get_xaxis_transform(), zorder=0.5, label=label,
                           facecolors=style["facecolor"], alpha=style["alpha"], linewidths=0,
                           edgecolors=style.get("edgecolor", "none"), hatch=style.get("hatch"))
     ax.add_collection(coll, autolim=False)  # y in axes units: must not stretch the data's limits
@@ -208,30 +214,30 @@ def _draw_timeline(ax, tl: TimelineData, data: ChartData, drawn: list[str]) -> N
     ax.invert_yaxis()
     ax.set_yticks(range(n), [_label(r, 28) for r in tl.rows], fontsize=10)
     ax.grid(True, axis="x", alpha=0.3)
-    seen: set[str] = set()
-    for span in tl.maintenance:
-        _shade(ax, span, seen)
+    if tl.maintenance:
+        _shade_many(ax, tl.maintenance, label="maintenance")
         drawn.append("maintenance")
+    # one collection per severity, one marker line for the arrows and one for the acks
     min_w = (data.until - data.since) / 86400.0 / 250  # a firing of seconds still shows
+    boxes: dict[str, list[list[tuple[float, float]]]] = {}
     for bar in tl.bars:
-        colour = SEVERITY_COLOURS.get(bar.severity, "tab:orange")
-        label = None if bar.severity in seen else bar.severity
-        seen.add(bar.severity)
-        ax.broken_barh([(_dt(bar.start), max(min_w, _dt(bar.end) - _dt(bar.start)))], (bar.row - 0.32, 0.64),
-                       facecolors=colour, edgecolors="none", label=label)
-        if bar.ongoing:
-            ax.plot([_dt(bar.end)], [bar.row], marker=">", markersize=10, color=colour, markeredgecolor="black",
-                    linestyle="none", label=None if "still firing" in seen else "still firing")
-            seen.add("still firing")
+        x0, x1 = _dt(bar.start), _dt(bar.start) + max(min_w, _dt(bar.end) - _dt(bar.start))
+        y0, y1 = bar.row - 0.32, bar.row + 0.32
+        boxes.setdefault(bar.severity, []).append([(x0, y0), (x0, y1), (x1, y1), (x1, y0)])
         drawn.append(f"rule {tl.rows[bar.row]}")
-    ack_label = "acknowledged"
-    for ack in tl.acks:
-        rows = ack.rows or []
-        if rows:
-            ax.plot([_dt(ack.at)] * len(rows), rows, marker="v", markersize=9, color="black", linestyle="none",
-                    label=ack_label if ack_label not in seen else None)
-            seen.add(ack_label)
-            drawn.append(ack_label)
+    for severity, polys in boxes.items():
+        ax.add_collection(PolyCollection(polys, facecolors=SEVERITY_COLOURS.get(severity, "tab:orange"),
+                                         edgecolors="none", linewidths=0, label=severity), autolim=False)
+    ongoing = [bar for bar in tl.bars if bar.ongoing]
+    if ongoing:
+        ax.scatter([_dt(b.end) for b in ongoing], [b.row for b in ongoing], marker=">", s=100, zorder=3,
+                   c=[SEVERITY_COLOURS.get(b.severity, "tab:orange") for b in ongoing], edgecolors="black",
+                   label="still firing")
+    acks = [(ack.at, row) for ack in tl.acks for row in (ack.rows or [])]
+    if acks:
+        ax.plot([_dt(at) for at, _row in acks], [row for _at, row in acks], marker="v", markersize=9,
+                color="black", linestyle="none", label="acknowledged")
+        drawn.append("acknowledged")
     if tl.hidden_rules:
         ax.text(0.99, 0.01, f"+{tl.hidden_rules} more rules", transform=ax.transAxes, ha="right", va="bottom",
                 fontsize=9, color="0.3")
@@ -276,26 +282,64 @@ def _draw_flow(ax, flow: FlowData, drawn: list[str]) -> None:  # noqa: ANN001
         ax.text(0.5, 0.95, "no status changes in this range", ha="center", fontsize=11, color="gray")
 
 
+def _png(canvas: FigureCanvasAgg) -> bytes:
+    """The drawn figure as an RGB PNG (the figure is opaque: an alpha channel is a quarter more
+    bytes to filter and compress). A 256-colour palette would be faster still but merges the
+    pale incident tints (info blue and critical red came out the same)."""
+    canvas.draw()
+    image = Image.frombuffer("RGBA", canvas.get_width_height(physical=True), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    buf = io.BytesIO()
+    image.convert("RGB").save(buf, "png", compress_level=1)
+    return buf.getvalue()
+
+
+_FIGURES = threading.local()
+#: Figures kept per drawing thread (one size per kind of picture: 3 panels, a timeline of n rows...).
+KEPT_FIGURES = 4
+
+
+def _figure(width_in: float, height_in: float) -> tuple[Figure, FigureCanvasAgg]:
+    """A blank figure of this size for the calling thread: the last one of that size, cleared.
+    Its canvas keeps its renderer, and with it matplotlib's cache of text sizes (every tick
+    label, legend entry and title measured again on a new figure cost ~100 ms a picture)."""
+    kept: OrderedDict[tuple[float, float], tuple[Figure, FigureCanvasAgg]] | None = getattr(_FIGURES, "kept", None)
+    if kept is None:
+        kept = _FIGURES.kept = OrderedDict()
+    key = (round(width_in, 3), round(height_in, 3))
+    found = kept.pop(key, None)
+    if found is not None:
+        for ax in list(found[0].axes):  # dropped, not cleared first (``clear`` would clear each)
+            found[0].delaxes(ax)
+        found[0].clear()
+    else:
+        fig = Figure(figsize=key, dpi=DPI)
+        found = (fig, FigureCanvasAgg(fig))
+        while len(kept) >= KEPT_FIGURES:
+            kept.popitem(last=False)
+    kept[key] = found
+    return found
+
+
 def render_chart(data: ChartData) -> Picture:
     """The PNG of ``data`` and the names of what was drawn (pure; runs in a worker)."""
+    cpu0 = time.process_time()
     drawn: list[str] = []
     n = max(1, len(data.panels)) if data.flow is None else 1
     if data.timeline is not None:
         height_in = TIMELINE_PAD_IN + ROW_H_IN * max(3, len(data.timeline.rows))
     else:
         height_in = 0.8 + PANEL_H_IN * n if data.flow is None else 5.5
-    fig = Figure(figsize=(WIDTH_IN, height_in), dpi=DPI)
+    if data.timeline is None and data.flow is None and data.spans:
+        height_in += 0.25  # a line under the title names the incident and maintenance shading
+    fig, canvas = _figure(WIDTH_IN, height_in)
     # fixed margins: constrained layout costs several extra draws
     if data.timeline is not None:  # room on the left for rule names, below for the legend
         longest = max((len(_label(r, 28)) for r in data.timeline.rows), default=8)
         fig.subplots_adjust(left=min(0.42, 0.05 + 0.0125 * longest), right=0.97, bottom=0.85 / height_in,
                             top=1 - 0.6 / height_in)
-    else:  # a line under the title names the incident and maintenance shading
-        height_in += 0.25 if data.spans else 0.0
-        fig.set_size_inches(WIDTH_IN, height_in)
+    else:
         fig.subplots_adjust(left=0.12, right=0.98, bottom=0.3 / height_in,
                             top=1 - (1.0 if data.spans else 0.75) / height_in, hspace=0.45)
-    canvas = FigureCanvasAgg(fig)
     span = {3600.0: "1 hour", 21600.0: "6 hours", 86400.0: "24 hours", 604800.0: "7 days"}.get(
         round(data.until - data.since), data.range_name)
     fig.suptitle(f"{_label(data.title, 60)} — last {span} (UTC)", fontsize=14, fontweight="bold")
@@ -310,10 +354,25 @@ def render_chart(data: ChartData) -> Picture:
         if shared:
             fig.legend(list(shared.values()), list(shared), loc="upper center", ncols=min(5, len(shared)),
                        fontsize=9, frameon=False, bbox_to_anchor=(0.5, 1 - 0.5 / height_in))
-    buf = io.BytesIO()
-    canvas.print_png(buf, pil_kwargs={"compress_level": 1})
-    png = buf.getvalue()
+    png = _png(canvas)
     width, height = (int(v) for v in canvas.get_width_height())
     if len(png) > MAX_PHOTO_BYTES or width + height > MAX_SIDES_PX or max(width, height) / min(width, height) > MAX_RATIO:
         raise ValueError(f"picture {width}x{height}, {len(png)} bytes is outside Telegram's photo limits")
-    return Picture(png, drawn, width, height, os.getpid())
+    return Picture(png, drawn, width, height, os.getpid(), time.process_time() - cpu0)
+
+
+def warm_up(*, freeze: bool = True) -> None:
+    """Prepare a drawing process: draw one small picture (imports, fonts, a kept figure), then,
+    with ``freeze``, ``gc.freeze()`` everything alive so far (matplotlib's modules and caches),
+    so the garbage collector's full passes during later pictures skip it: they took ~100 ms of
+    each picture before. For a process that only draws (``charts.worker`` runs it in each
+    process of its pool), not for the service's own process."""
+    t0 = 1_700_000_000.0
+    ts = [t0 + 60 * i for i in range(30)]
+    panel = PanelData("warm-up", "s", [SeriesData("x", ts, [float(i % 7) for i in range(30)])],
+                      thresholds=[(5.0, "five")], spans=[Span(ts[3], ts[6], "band")])
+    render_chart(ChartData("warm-up", "warm-up", "30m", ts[0], ts[-1], 60, [panel],
+                           spans=[Span(ts[10], ts[12], "maintenance", kind=MAINTENANCE)]))
+    if freeze:
+        gc.collect()
+        gc.freeze()

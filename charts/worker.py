@@ -1,7 +1,7 @@
 """Renders pictures off the event loop: a process pool behind a bounded queue, one render per chat.
 
     worker = RenderWorker(processes=1, max_queue=8)
-    await worker.start()                         # warms the pool up (imports matplotlib there)
+    await worker.start()                         # warms the pool up (a first picture in each process)
     try:
         picture = await worker.render(chat_id, data)
     except AlreadyDrawing:  ...                  # this chat's previous graph is still being drawn
@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from typing import Literal
 
 from charts.data import ChartData
-from charts.render import Picture, render_chart
+from charts.render import Picture, render_chart, warm_up
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +45,21 @@ class RenderBusy(RenderRefused):
 def _warm_up() -> int:
     import os
 
-    import charts.render  # noqa: F401 - the import is the warm-up
+    import charts.render  # noqa: F401 - the import is the warm-up (a thread pool's)
 
     return os.getpid()
 
 
-def _ignore_interrupts() -> None:
-    """In a drawing process: Ctrl-C at the terminal reaches the whole process group, but only the
-    service decides when its workers stop (``RenderWorker.stop``); without this each worker would
-    print a KeyboardInterrupt traceback on every Ctrl-C."""
+def _start_process() -> None:
+    """Each drawing process, once: Ctrl-C at the terminal reaches the whole process group, but
+    only the service decides when its workers stop (``RenderWorker.stop``), so it is ignored
+    (else each worker would print a KeyboardInterrupt traceback); then one picture is drawn and
+    what is alive frozen out of the garbage collector's passes (``charts.render.warm_up``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        warm_up()
+    except Exception:  # noqa: BLE001 - a process that could not warm up still draws (or says why then)
+        log.exception("render process warm-up failed")
 
 
 class RenderWorker:
@@ -77,7 +82,7 @@ class RenderWorker:
             return ThreadPoolExecutor(self.processes, thread_name_prefix="render")
         # forkserver: never fork a process that runs an event loop and threads.
         return ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("forkserver"),
-                                   initializer=_ignore_interrupts)
+                                   initializer=_start_process)
 
     async def start(self) -> None:
         if self._pool is None:

@@ -267,7 +267,7 @@ class MetricStore:
     async def query_many(
         self,
         name: str,
-        label_sets: Sequence[Mapping[str, str]],
+        label_sets: Sequence[Mapping[str, str]] | None,
         *,
         since: float,
         until: float | None = None,
@@ -278,25 +278,36 @@ class MetricStore:
 
             by_endpoint = await store.query_many(m.API_LATENCY_P95_SECONDS,
                                                  [{"endpoint": "tokens"}, {"endpoint": "pairs"}], since=t0)
+
+        ``label_sets=None`` reads every series of ``name`` with points in the range (one line per
+        endpoint without first listing the endpoints: /graph's families), keyed and ordered by
+        their canonical labels.
         """
         until = self.clock.time() + 1e-6 if until is None else until
         if resolution is None:
             resolution = self.pick_resolution(since, until)
         if resolution not in (RAW, MINUTE, HOUR):
             raise ValueError(f"resolution must be 0, 60 or 3600, not {resolution!r}")
-        keys = list(dict.fromkeys(canonical_labels(labels) for labels in label_sets))
-        if not keys:
+        every = label_sets is None
+        keys = [] if label_sets is None else list(dict.fromkeys(canonical_labels(ls) for ls in label_sets))
+        if not keys and not every:
             return {}
+
+        def _of(*conds: ColumnElement[bool]) -> ColumnElement[bool]:
+            return and_(C.name == name, *conds) if every else and_(C.name == name, C.labels.in_(keys), *conds)
 
         async def _run(session: AsyncSession) -> dict[str, list[Point]]:
             out: dict[str, list[Point]] = {key: [] for key in keys}
-            base = and_(C.name == name, C.labels.in_(keys), C.resolution == resolution, C.ts >= since, C.ts < until)
+            base = _of(C.resolution == resolution, C.ts >= since, C.ts < until)
             rows = (await run(session,
                 core_select(C.labels, C.ts, C.value, C.min_value, C.max_value).where(base).order_by(C.labels, C.ts)
             )).all()
             for key, ts, v, lo, hi in rows:
-                out[key].append(Point(float(ts), float(v), float(lo if lo is not None else v),
-                                      float(hi if hi is not None else v)))
+                points = out.get(key)
+                if points is None:
+                    points = out[key] = []
+                points.append(Point(float(ts), float(v), float(lo if lo is not None else v),
+                                    float(hi if hi is not None else v)))
             if resolution == RAW:
                 return out
             finer = RAW if resolution == MINUTE else MINUTE
@@ -305,7 +316,7 @@ class MetricStore:
             # each series' tail starts after its own newest stored bucket
             starts = {key: max(tail_from, points[-1].ts + resolution) if points else tail_from
                       for key, points in out.items()}
-            earliest = min(starts.values())
+            earliest = min(starts.values(), default=tail_from)
             if earliest >= until:
                 return out
             bucket = self._bucket(session, C.ts, resolution).label("bucket")
@@ -317,15 +328,14 @@ class MetricStore:
                        func.min(C.min_value), func.max(C.max_value))
             tail = (await run(session,
                 core_select(C.labels, bucket, *agg)
-                .where(and_(C.name == name, C.labels.in_(keys), C.resolution == finer,
-                            C.ts >= earliest, C.ts < until))
+                .where(_of(C.resolution == finer, C.ts >= earliest, C.ts < until))
                 .group_by(C.labels, bucket)
                 .order_by(C.labels, bucket)
             )).all()
             for key, b, v, lo, hi in tail:
-                if float(b) >= starts[key]:
-                    out[key].append(Point(float(b), float(v), float(lo), float(hi)))
-            return out
+                if float(b) >= starts.get(key, tail_from):
+                    out.setdefault(key, []).append(Point(float(b), float(v), float(lo), float(hi)))
+            return dict(sorted(out.items())) if every else out
 
         return await self.db.run(_run)
 

@@ -186,3 +186,44 @@ def test_only_the_stretch_still_firing_is_marked_ongoing():
     data = timeline_data(AlertTimeline(0.0, 1000.0, firings, [], [], []))
     assert data is not None
     assert [(b.start, b.end, b.ongoing) for b in data.bars] == [(100.0, 200.0, False), (500.0, 1000.0, True)]
+
+
+def shaded_runs(png: bytes, *, tint: int = 12) -> int:
+    """The most separate stretches tinted red (red above green by ``tint``) along any one row."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    red = (rgb[:, :, 0] - rgb[:, :, 1]) >= tint
+    starts = red[:, 1:] & ~red[:, :-1]
+    return int((starts.sum(axis=1) + red[:, 0]).max())
+
+
+async def test_two_hundred_incidents_are_each_shaded(sqlite_db):
+    """A week with 200 critical incidents (24 minutes each, 26 apart): every one is shaded on
+    the picture, each a stretch of its own (about 2 pixels wide, gaps about 2 pixels)."""
+    from monitoring import metric_names as mn
+    from monitoring.sample import Sample
+
+    store = MetricStore(sqlite_db, ManualClock(NOW))
+    start = NOW - 7 * 86400
+    # a flat, low line: the middle of the panel is free for the shading
+    await store.write([Sample(mn.DB_PING_SECONDS, 0.01, ts=start + i * 3600) for i in range(7 * 24)])
+    await store.rollup(NOW)
+    async with sqlite_db.session() as session:
+        for i in range(200):
+            opened = start + 1800 + i * 50 * M
+            session.add(AlertIncident(group_key=f"g{i}", title=f"incident {i}", severity="critical",
+                                      status="resolved", opened_at=opened, resolved_at=opened + 24 * M))
+        await session.commit()
+    from charts.presets import metric_preset
+
+    data = await fetch_chart(store, metric_preset("db_ping_seconds"), "7d", NOW)
+    assert isinstance(data, ChartData)
+    assert len(data.spans) == 200 and data.shading.incidents == 200
+    png, series = check_picture(data)
+    keep("200-incidents.png", png)
+    assert "incident (critical)" in series
+    assert shaded_runs(png) == 200

@@ -146,3 +146,38 @@ def test_picture_settings_fail_with_one_clear_line():
                       ("graph_backlog_limit", -5)):
         with pytest.raises(SettingsError, match=f"invalid setting {name.upper()}"):
             load_settings(_env_file=None, **{name: bad})
+
+
+async def test_a_state_band_shades_each_state_of_each_series(sqlite_db):
+    """The span source the ``api`` preset takes for circuit breakers: a 0/1/2 gauge per
+    endpoint, shaded per state (1 half-open, 2 open) and named with its endpoint; closed is not
+    shaded, and a state held for part of a rollup minute still shows."""
+    from charts.data import fetch_window
+    from charts.presets import Line, Panel, Preset, breaker_band
+
+    gauge = "tokenwatch_test_breaker_state"  # any gauge of states works
+    store = MetricStore(sqlite_db, ManualClock(NOW))
+    t0 = NOW - 3 * 3600
+    states = {"tokens": [0] * 60 + [2] * 20 + [1] * 5 + [0] * 95, "pairs": [0] * 180}
+    # 10-second samples; pairs is open only 20 s of one minute late in the range
+    await store.write([Sample(gauge, float(v), {"endpoint": ep}, ts=t0 + i * 60) for ep, vs in states.items()
+                       for i, v in enumerate(vs)]
+                      + [Sample(gauge, 0.0, {"endpoint": "pairs"}, ts=NOW - 130 + s) for s in (0, 10, 40, 50)]
+                      + [Sample(gauge, 2.0, {"endpoint": "pairs"}, ts=NOW - 130 + s) for s in (20, 30)]
+                      + [Sample(m.API_ERROR_RATE, 0.01, {"endpoint": "tokens"}, ts=t0 + i * 60) for i in range(180)])
+    await store.rollup(NOW)
+    preset = Preset("api-test", "API", "test", panels=(
+        Panel("Error rate", "%", lines=(Line(m.API_ERROR_RATE, "{endpoint}", family={}, scale=100.0),),
+              bands=(breaker_band(gauge),)),))
+    data = await fetch_window(store, preset, NOW - 6 * 3600, NOW, range_name="6h")
+    assert isinstance(data, ChartData) and data.resolution == 60
+    spans = {(s.legend, s.colour): (round((s.start - t0) / 60), round((s.end - t0) / 60))
+             for s in data.panels[0].spans}
+    assert spans[("tokens breaker open", "tab:red")] == (60, 80)
+    assert spans[("tokens breaker half-open", "tab:orange")] == (80, 85)
+    assert ("pairs breaker open", "tab:red") in spans  # 20 s of a minute, at the end of the range
+    assert not any("closed" in legend for legend, _c in spans)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        picture = render_chart(data)
+    assert {"tokens breaker open", "tokens breaker half-open", "pairs breaker open"} <= set(picture.series)
