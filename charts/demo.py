@@ -73,6 +73,8 @@ def synthetic_samples(now: float, *, span_s: float, step_s: float, seed: int = 7
             add(Sample(m.API_ERROR_RATE, 0.02 * noise() + (0.5 if stalled else 0.0), {"endpoint": endpoint}, ts=ts))
             add(Sample(m.API_WINDOW_RATE_LIMITED, float(int(noise() * 3)), {"endpoint": endpoint}, ts=ts))
             add(Sample(m.API_WINDOW_TIMEOUTS, float(int(noise() * 2)), {"endpoint": endpoint}, ts=ts))
+            # the circuit breaker: open while the pipeline stalls (the market failing), probing at its end
+            add(Sample(m.CIRCUIT_STATE, 2.0 if stalled else 0.0, {"endpoint": endpoint}, ts=ts))
         # tokens
         for status, base in (("monitoring", 300.0), ("active", 40.0), ("archived", 2000.0)):
             add(Sample(m.TOKENS, base * (1 + f) + int(noise() * 5), {"status": status}, ts=ts))

@@ -160,16 +160,20 @@ register(Preset("health", "Health", "memory against its limit, CPU, event-loop l
           thresholds=(Level("100 ms", value=0.1),)),
 )))
 
-register(Preset("api", "External API", "latency p50/p95/p99, errors and 429s per endpoint", panels=(
+register(Preset("api", "External API", "latency p50/p95/p99, errors and 429s per endpoint, breaker states shaded",
+                panels=(
     Panel("Latency by endpoint", units.SECONDS,
           lines=(Line(m.API_LATENCY_P50_SECONDS, "{endpoint} p50", family={}),
                  Line(m.API_LATENCY_P95_SECONDS, "{endpoint} p95", family={}),
-                 Line(m.API_LATENCY_P99_SECONDS, "{endpoint} p99", family={}))),
+                 Line(m.API_LATENCY_P99_SECONDS, "{endpoint} p99", family={})),
+          bands=(breaker_band(m.CIRCUIT_STATE),)),
     Panel("Error rate", units.PERCENT,
-          lines=(Line(m.API_ERROR_RATE, "{endpoint}", family={}, scale=100.0),)),
+          lines=(Line(m.API_ERROR_RATE, "{endpoint}", family={}, scale=100.0),),
+          bands=(breaker_band(m.CIRCUIT_STATE),)),
     Panel("429s and timeouts in the window", units.COUNT,
           lines=(Line(m.API_WINDOW_RATE_LIMITED, "{endpoint} 429", family={}),
-                 Line(m.API_WINDOW_TIMEOUTS, "{endpoint} timeouts", family={}))),
+                 Line(m.API_WINDOW_TIMEOUTS, "{endpoint} timeouts", family={})),
+          bands=(breaker_band(m.CIRCUIT_STATE),)),
 )))
 
 register(Preset("alerts", "Alerts", "incidents by rule, acknowledgments, maintenance windows", kind="alerts"))

@@ -28,7 +28,8 @@ EXPECTED = {
                    "trend due hot", "backlog limit"},
     "activation": {"tokens activated", "checks passed", "p50", "p95", "activated", "expired", "low_score"},
     "health": {"RSS", "effective limit", "80% of limit", "trend RSS", "CPU", "p95", "max", "100 ms"},
-    "api": {"tokens p50", "tokens p95", "pairs p99", "tokens", "pairs", "tokens 429", "pairs timeouts"},
+    "api": {"tokens p50", "tokens p95", "pairs p99", "tokens", "pairs", "tokens 429", "pairs timeouts",
+            "pairs breaker open"},
     "flow": {"new->monitoring", "monitoring->active", "monitoring->archived", "active->archived"},
     "alerts": {"rule backlog_growing", "acknowledged", "maintenance"},
 }
