@@ -12,7 +12,7 @@ package reads ``snapshot()`` to chart latency and error rates. Two views of the 
   ``histogram_quantile``; answered requests only, timeouts are counted apart);
 - the current failure streak, for outage alerts that must fire and clear fast (unlike the
   windowed error rate): ``failing_s`` is how long every attempt has been failing (from the
-  first failure after the last good answer to the latest failure; 0 as soon as one answer is
+  first failure after the last good answer until now; 0 as soon as one answer is
   good, and 0 for fewer than ``STREAK_MIN_FAILURES`` failures or when the latest failure is older
   than the window), ``last_success_age_s`` the time since the last good answer. A 4xx other than
   429 is an answer (the API is up), so it ends a streak like a 2xx.
@@ -247,7 +247,9 @@ class ApiStats:
             return 0.0
         if now - s.streak_last_at > self.window_s:  # nobody asked lately: no current evidence
             return 0.0
-        return max(0.0, s.streak_last_at - s.streak_start_at)
+        # up to now, not to the latest failure: with the circuit breaker open only probes go out, seconds
+        # apart, and the endpoint has been failing all along (no answer since the streak began)
+        return max(0.0, now - s.streak_start_at)
 
 
 def _cumulative(counts: list[int]) -> tuple[tuple[float, int], ...]:

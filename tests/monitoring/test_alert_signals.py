@@ -41,13 +41,31 @@ def test_two_failures_or_an_old_streak_are_not_failing(clock: ManualClock) -> No
     assert stats.snapshot()["token_pairs"].failing_s == 0.0
 
 
+def test_failing_goes_on_counting_while_only_probes_go_out(clock: ManualClock) -> None:
+    """The circuit breaker opened after a few failures: one probe every 20 s, each failing. The
+    endpoint has been failing all along, so the outage alert's clock does not wait for the probes."""
+    stats = ApiStats(clock=clock, window_s=300)
+    for _ in range(3):
+        stats.record("tokens_batch", status=503, latency_s=0.01)
+        clock.advance(0.5)
+    seen = []
+    for _ in range(3):
+        clock.advance(10)
+        seen.append(stats.snapshot()["tokens_batch"].failing_s)
+        clock.advance(10)
+        stats.record("tokens_batch", status=503, latency_s=0.01)     # the probe
+    assert seen == [11.5, 31.5, 51.5]
+    stats.record("tokens_batch", status=200, latency_s=0.05)        # an answer ends it at once
+    assert stats.snapshot()["tokens_batch"].failing_s == 0.0
+
+
 async def test_the_api_collector_emits_the_streak(clock: ManualClock) -> None:
     stats = ApiStats(clock=clock)
     for _ in range(4):
         stats.record("tokens_batch", timeout=True)
         clock.advance(10)
     samples = {(s.name, s.labels.get("endpoint")): s.value for s in await ApiCollector(stats.snapshot).collect(0)}
-    assert samples[(m.API_FAILING_SECONDS, "tokens_batch")] == 30.0
+    assert samples[(m.API_FAILING_SECONDS, "tokens_batch")] == 40.0   # from the first failure until now
     assert samples[(m.API_FAILING_SECONDS, "token_profiles")] == 0.0
     assert (m.API_LAST_SUCCESS_AGE_SECONDS, "tokens_batch") not in samples
 
