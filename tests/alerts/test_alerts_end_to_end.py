@@ -251,7 +251,7 @@ async def test_maintenance_mutes_a_warning_and_ends_with_one_summary(world: Worl
     engine = world.service.ctx.alerts.incidents
     # most requests are throttled (429: an error to the API error rate, but not a failure to the circuit
     # breaker, so processing goes on and nothing critical fires): the API error rate warning fires
-    await world.service.market.apply_faults({"error_rate": 0.5, "error_codes": [429]})
+    await world.service.market.apply_faults({"error_rate": 0.4, "error_codes": [429]})
     try:
         # (muted: in an incident of its own that sends nothing)
         await world.until(lambda: any(st.rule == "api_errors" and st.state == "firing" and st.incident_id in engine.incidents
