@@ -8,8 +8,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STAMP_TEST := $(VENV)/.installed-test
-# test processes (pytest-xdist); a test file stays in one process (--dist loadfile)
-TEST_WORKERS ?= 2
+# test processes (pytest-xdist; most tests wait on real I/O, so 3 on 2 cores); a test file stays in one process
+TEST_WORKERS ?= 3
 
 .PHONY: run test install install-test clean
 
