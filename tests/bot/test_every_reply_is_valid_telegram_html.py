@@ -42,6 +42,7 @@ from recovery.control import Controls
 from recovery.knobs import Action, Knob, KnobRegistry
 from recovery.ledger import ActionLedger
 from recovery.setup import Recovery
+from tests.recovery.knob_box import Box as _Box
 
 HOSTILE = '<i>Rug & "pull"</i> \u202e🚀 &amp; <span>\n✅ fake line'
 BOT = "@tokenwatch_test_bot"
@@ -66,17 +67,6 @@ def hostile_alerts(clock: Any) -> AlertServices:
     made.incidents.timelines[1] += [TimelineEntry(now - 30, HOSTILE, LONG, LONG, 1e12),
                                     TimelineEntry(now - 20, "escalated", None, HOSTILE)]
     return made
-
-
-class _Box:
-    def __init__(self, v: float) -> None:
-        self.v = v
-
-    def get(self) -> float:
-        return self.v
-
-    def set(self, v: float) -> None:
-        self.v = v
 
 
 async def hostile_recovery(ctx: Any) -> Recovery:

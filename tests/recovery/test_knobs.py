@@ -3,17 +3,7 @@ from __future__ import annotations
 
 from app.clock import ManualClock
 from recovery.knobs import Action, Knob, KnobRegistry
-
-
-class Box:
-    def __init__(self, v: float) -> None:
-        self.v = v
-
-    def get(self) -> float:
-        return self.v
-
-    def set(self, v: float) -> None:
-        self.v = v
+from tests.recovery.knob_box import Box
 
 
 def make() -> tuple[KnobRegistry, Box, list[Action]]:

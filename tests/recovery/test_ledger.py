@@ -12,19 +12,9 @@ from recovery.control import Controls
 from recovery.knobs import Action, Knob, KnobRegistry
 from recovery.ledger import ActionLedger
 from recovery.ledger_queries import actions_between, get_action, load_pins, recent_actions
+from tests.recovery.knob_box import Box
 
 T0 = 1_700_000_000.0
-
-
-class Box:
-    def __init__(self, v: float) -> None:
-        self.v = v
-
-    def get(self) -> float:
-        return self.v
-
-    def set(self, v: float) -> None:
-        self.v = v
 
 
 def service(db: Database, clock: ManualClock, **kw) -> tuple[KnobRegistry, ActionLedger, dict[str, Box]]:
