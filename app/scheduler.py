@@ -20,7 +20,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 from apscheduler.events import (
@@ -70,6 +70,8 @@ class JobSpec:
     misfire_grace_s: int | None = None
     start_delay_s: float = 0.0
     cron: str | None = None
+    #: ``(lowest, highest)`` interval an operator may set live (``/tune every:<id> <s>``); None: fixed
+    tunable: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if (self.interval_s is None) == (self.cron is None):
@@ -78,6 +80,8 @@ class JobSpec:
             raise ValueError(f"job {self.id}: interval_s must be positive, got {self.interval_s!r}")
         if self.cron is not None:
             self.trigger()  # validates
+        if self.tunable is not None and (self.interval_s is None or not 0 < self.tunable[0] <= self.tunable[1]):
+            raise ValueError(f"job {self.id}: tunable needs an interval job and 0 < lowest <= highest")
 
     def trigger(self) -> BaseTrigger:
         """The APScheduler trigger for this schedule."""
@@ -287,6 +291,33 @@ class Scheduler:
             if not task.done():
                 log.warning("job %s did not end within %.0fs of being cancelled", job_id, RESTART_WAIT_S)
         return await self.run_now(job_id)
+
+    def tunable_jobs(self) -> list[JobSpec]:
+        """The interval jobs an operator may retime live (``JobSpec.tunable``)."""
+        return [spec for _, spec in sorted(self._specs.items()) if spec.tunable is not None]
+
+    def interval_s(self, job_id: str) -> float | None:
+        spec = self._specs.get(job_id)
+        return spec.interval_s if spec is not None else None
+
+    def retime(self, job_id: str, interval_s: float) -> bool:
+        """Run an interval job every ``interval_s`` from now on (a live settings change). The next
+        run comes ``interval_s`` from now, so the change reaches the running scheduler at once; a
+        run in flight is left alone and ends under its budget. False for an unknown or cron job.
+
+            scheduler.retime("pipeline.archive", 120.0)
+        """
+        spec = self._specs.get(job_id)
+        if spec is None or spec.interval_s is None or not interval_s > 0:
+            return False
+        spec = self._specs[job_id] = replace(spec, interval_s=float(interval_s))
+        stats = self._stats[job_id]
+        stats.interval_s, stats.schedule = spec.interval_s, spec.schedule
+        if self._aps.get_job(job_id) is None:
+            return False
+        self._aps.reschedule_job(job_id, trigger=spec.trigger())
+        log.info("job %s now runs %s", job_id, spec.schedule)
+        return True
 
     # -- reading --------------------------------------------------------------
     def job_stats(self) -> list[JobStats]:

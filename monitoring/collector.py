@@ -279,9 +279,10 @@ class CollectorRegistry:
     def jobs(self) -> list[JobSpec]:
         """Scheduler jobs: ``monitoring.collect`` (every ``collect_interval_s``),
         ``monitoring.rollup`` (60 s) and ``monitoring.retention`` (hourly)."""
-        specs: Iterable[tuple[str, Callable[[], Awaitable[None]], float, float]] = (
-            ("monitoring.collect", self._collect_job, self.collect_interval_s, max(1.0, self.collect_interval_s)),
-            ("monitoring.rollup", self._rollup, self.rollup_interval_s, 60.0),
-            ("monitoring.retention", self._retention, self.retention_interval_s, 300.0),
+        specs: Iterable[tuple[str, Callable[[], Awaitable[None]], float, float, tuple[float, float] | None]] = (
+            ("monitoring.collect", self._collect_job, self.collect_interval_s, max(1.0, self.collect_interval_s),
+             None),  # fixed: rates and staleness are computed in collection intervals
+            ("monitoring.rollup", self._rollup, self.rollup_interval_s, 60.0, (30.0, 600.0)),
+            ("monitoring.retention", self._retention, self.retention_interval_s, 300.0, (300.0, 86400.0)),
         )
-        return [JobSpec(id=i, func=f, interval_s=iv, budget_s=b) for i, f, iv, b in specs]
+        return [JobSpec(id=i, func=f, interval_s=iv, budget_s=b, tunable=t) for i, f, iv, b, t in specs]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from app.scheduler import JobSpec
+
 
 class TimeoutControl(Protocol):
     def timeout_s(self, endpoint: str) -> float: ...
@@ -32,3 +34,10 @@ class CacheControl(Protocol):
 class JobControl(Protocol):
     def job_ids(self) -> list[str]: ...
     async def restart(self, job_id: str) -> bool: ...
+
+
+class JobTiming(Protocol):
+    """Live intervals of the scheduler's tunable jobs (``app.scheduler.JobSpec.tunable``)."""
+    def tunable_jobs(self) -> list[JobSpec]: ...
+    def interval_s(self, job_id: str) -> float | None: ...
+    def retime(self, job_id: str, interval_s: float) -> bool: ...

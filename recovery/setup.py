@@ -44,6 +44,7 @@ from recovery.context import RecoveryContext
 from recovery.control import Controls
 from recovery.db_pool import PoolController, PoolReading
 from recovery.flow import FlowController, wire_flow
+from recovery.job_knobs import register_job_knobs
 from recovery.knobs import KnobRegistry
 from recovery.ledger import ActionLedger
 from recovery.memory import MemoryParams, MemoryPolicy
@@ -138,6 +139,8 @@ def _wire_watchdog(ctx: RecoveryContext, recovery: Recovery) -> None:
         if part is not None:
             part.restart_gate = watchdog
     _register(ctx, recovery, watchdog.collector())
+    if ctx.scheduler is not None:  # live intervals of the tunable jobs (/tune every:<job>)
+        register_job_knobs(recovery.knobs, ctx.scheduler)
 
 
 def _wire_database(ctx: RecoveryContext, recovery: Recovery) -> None:

@@ -168,8 +168,10 @@ class Pipeline:
                     budget_s=max(30.0, s.api_timeout_s * 4)),
             JobSpec("pipeline.profiles", self.poll_profiles, interval_s=s.profiles_poll_interval_s,
                     budget_s=max(30.0, s.api_timeout_s * 4)),
-            JobSpec("pipeline.archive", self.archive, interval_s=ARCHIVE_INTERVAL_S, budget_s=60.0),
-            JobSpec("pipeline.retention", self.retention, interval_s=RETENTION_INTERVAL_S, budget_s=300.0),
+            JobSpec("pipeline.archive", self.archive, interval_s=ARCHIVE_INTERVAL_S, budget_s=60.0,
+                    tunable=(10.0, 3600.0)),
+            JobSpec("pipeline.retention", self.retention, interval_s=RETENTION_INTERVAL_S, budget_s=300.0,
+                    tunable=(60.0, 86400.0)),
         ]
 
     def loops(self) -> list["LoopSpec"]:
