@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     breaker_open_max_s: float = Field(default=20.0, gt=0, le=600)
     rto_min_s: float = Field(default=2.0, gt=0)
     rto_max_s: float = Field(default=30.0, gt=0, le=600)
+    pool_cache_slow_s: float = Field(default=30.0, ge=0)
 
     # --- pipeline: scoring and lifecycle ----------------------------------
     score_ewma_alpha: float = Field(default=0.3, gt=0, le=1)

@@ -74,6 +74,8 @@ class FetchStep:
     pools: int = 0
     skipped: int = 0
     error: str | None = None
+    cached_at: float | None = None   # answered from the pool cache (stale data): when it was fetched
+    stale_reason: str | None = None  # why the cache answered: the market's failure (None: its lifetime)
 
 
 @dataclass
@@ -121,6 +123,11 @@ async def _fetch(client: Any, mint: str, now: float) -> tuple[list[Any], int, li
     if batch is not None:
         fetched_at = float(getattr(batch, "fetched_at", 0.0) or now)
         found = list(batch.pairs_by_mint.get(mint, []))
+        cached_at = getattr(batch, "cached_at", {}).get(mint)
+        if cached_at is not None:  # the market was not asked (or failed): the cache's pools, with their age
+            steps.append(FetchStep(BATCH, len(found), 0, cached_at=float(cached_at),
+                                   stale_reason=getattr(batch, "stale_reason", {}).get(mint)))
+            return found, 0, steps, BATCH, float(cached_at)
         fell_back = getattr(batch, "requests", 1) > 1
         batch_skipped = int(getattr(batch, "skipped_by_mint", {}).get(mint, 0))
         if fell_back:

@@ -40,6 +40,7 @@ from monitoring.collector import Collector
 from monitoring.host.process import ProcessCollector
 from recovery.announce import Announcer
 from recovery.breaker_actions import BreakerActions
+from recovery.cache_lifetime import CacheLifetimeController, register_cache_knob
 from recovery.context import RecoveryContext
 from recovery.control import Controls
 from recovery.db_pool import PoolController, PoolReading
@@ -62,6 +63,7 @@ class Recovery:
     flow: FlowController | None = None  # the processor's in-flight limit (when a pipeline runs)
     shedding: SheddingController | None = None  # cold checks and profile polls under high CPU
     rto: RtoController | None = None  # the market client's timeouts (the service wires it in)
+    cache_lifetime: CacheLifetimeController | None = None  # pool data lives longer while the market is slow
     breaker_actions: BreakerActions | None = None  # the market breakers' listener (the service wires it in)
     memory: MemoryPolicy | None = None
     watchdog: Watchdog | None = None
@@ -118,6 +120,11 @@ def _wire_market(ctx: RecoveryContext, recovery: Recovery) -> None:
     s = ctx.settings
     recovery.rto = RtoController(recovery.knobs, pipeline.client, pipeline.breakers.endpoints,
                                  RtoBounds(s.rto_min_s, max(s.rto_min_s, s.rto_max_s)))
+    if pipeline.pool_cache is not None and ctx.collectors is not None:  # pools live longer while p95 > 2 s
+        register_cache_knob(recovery.knobs, pipeline.pool_cache, maximum_s=s.stale_data_s)
+        cache = recovery.cache_lifetime = CacheLifetimeController(
+            recovery.knobs, slow_lifetime_s=min(s.pool_cache_slow_s, s.stale_data_s))
+        recovery._stoppers.append(ctx.collectors.coordinator.add_listener(cache.on_snapshot))
 
 
 def _wire_memory(ctx: RecoveryContext, recovery: Recovery) -> None:

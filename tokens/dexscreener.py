@@ -45,6 +45,7 @@ from tokens.api_stats import ApiStats
 from tokens.breaker import DROPPED, FAILURE, SUCCESS, THROTTLED, BreakerBoard, Outcome, Permit
 from tokens.failure_streak import FailureStreak
 from tokens.pairs import Pair, parse_pairs
+from tokens.pool_cache import CachedPools, PoolCache
 from tokens.ratelimit import RateLimiter, Sleep
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,12 @@ class BatchResult:
     discrepancies: list[tuple[str, str, str]] = field(default_factory=list)  # (mint, kind, pairAddress)
     fetched_at: float = 0.0
     requests: int = 0
+    cached_at: dict[str, float] = field(default_factory=dict)  # mints answered from the PoolCache: when fetched
+    stale_reason: dict[str, str] = field(default_factory=dict)  # mints served stale because the market failed
+
+    def fetched_at_for(self, mint: str) -> float:
+        """When ``mint``'s pools were fetched: the cache's time for a mint served from it."""
+        return self.cached_at.get(mint, self.fetched_at)
 
 
 class DexScreenerClient:
@@ -119,7 +126,7 @@ class DexScreenerClient:
                  retry_max_s: float = 5.0, max_429_retries: int = 5, max_fallbacks: int = 3,
                  max_timeout_retries: int = 0, profiles_limiter: RateLimiter | None = None,
                  sleep: Sleep = asyncio.sleep, breakers: BreakerBoard | None = None,
-                 latency_observer: LatencyObserver | None = None) -> None:
+                 latency_observer: LatencyObserver | None = None, cache: PoolCache | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = session
         self.limiter = limiter
@@ -128,6 +135,7 @@ class DexScreenerClient:
         self.timeouts = timeout_s if isinstance(timeout_s, EndpointTimeouts) else EndpointTimeouts(timeout_s)
         self.clock = clock
         self.chain = chain
+        self.cache = cache
         self.max_retries = max_retries
         self.retry_base_s = retry_base_s
         self.retry_max_s = retry_max_s
@@ -266,10 +274,23 @@ class DexScreenerClient:
             raise ValueError(f"at most {MAX_BATCH} mints per batch")
         wanted = list(dict.fromkeys(mints))
         result = BatchResult(pairs_by_mint={m: [] for m in wanted})
+        result.fetched_at = now = self.clock.time()
+        cache = self.cache
+        if cache is not None:  # inside the lifetime (stale-while-revalidate): no request for these
+            for mint in wanted:
+                if (entry := cache.fresh(mint, now)) is not None:
+                    self._serve(result, mint, entry)
+                    cache.served_fresh += 1
+            wanted = [m for m in wanted if m not in result.cached_at]
         if not wanted:
             return result
-        data = await self._get_json(TOKENS_BATCH, f"/tokens/v1/{self.chain}/{','.join(wanted)}",
-                                   acquired=acquired)
+        try:
+            data = await self._get_json(TOKENS_BATCH, f"/tokens/v1/{self.chain}/{','.join(wanted)}",
+                                       acquired=acquired)
+        except FetchError as exc:
+            if not self._serve_stale(result, wanted, exc, now):
+                raise
+            return result
         result.requests += 1
         result.fetched_at = self.clock.time()
         raw = _pair_list(data)
@@ -289,15 +310,43 @@ class DexScreenerClient:
         missing = [m for m in wanted if not result.pairs_by_mint[m] and m not in result.skipped_by_mint]
         if missing and self.max_fallbacks > 0:
             await self._fallback(missing[: self.max_fallbacks], result)
+        if cache is not None:
+            for mint in wanted:
+                if mint not in result.errors and mint not in result.cached_at:
+                    cache.put(mint, result.pairs_by_mint[mint], result.fetched_at)
         return result
+
+    @staticmethod
+    def _serve(result: BatchResult, mint: str, entry: CachedPools) -> None:
+        result.pairs_by_mint[mint] = list(entry.pairs)
+        result.cached_at[mint] = entry.fetched_at
+
+    def _serve_stale(self, result: BatchResult, mints: Sequence[str], exc: FetchError, now: float) -> bool:
+        """Stale-if-error: answer ``mints`` from the cache where it holds data younger than
+        ``STALE_DATA_S``; the others carry the error. False (the caller raises) when the breaker
+        refused (nothing was asked) or the cache has nothing for any of them."""
+        if self.cache is None or exc.kind == CIRCUIT_OPEN:
+            return False
+        entries = {m: e for m in mints if (e := self.cache.stale_if_error(m, now)) is not None}
+        if not entries:
+            return False
+        for mint in mints:
+            entry = entries.get(mint)
+            if entry is None:
+                result.errors[mint] = str(exc)
+                continue
+            self._serve(result, mint, entry)
+            result.stale_reason[mint] = str(exc)
+            self.cache.served_stale += 1
+        return True
 
     async def _fallback(self, mints: list[str], result: BatchResult) -> None:
         outcomes = await asyncio.gather(*(self.fetch_token_pairs(m) for m in mints), return_exceptions=True)
         for mint, outcome in zip(mints, outcomes):
             result.requests += 1
             if isinstance(outcome, FetchError):
-                if outcome.kind != CIRCUIT_OPEN:  # refused, nothing sent: as if beyond max_fallbacks
-                    result.errors[mint] = str(outcome)
+                if outcome.kind != CIRCUIT_OPEN and not self._serve_stale(result, [mint], outcome, result.fetched_at):
+                    result.errors[mint] = str(outcome)  # (refused, nothing sent: as if beyond max_fallbacks)
                 continue
             if isinstance(outcome, BaseException):
                 if isinstance(outcome, asyncio.CancelledError):

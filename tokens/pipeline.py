@@ -27,6 +27,7 @@ import aiohttp
 
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import Database
+from app.memory import RECLAIMERS
 from app.settings import Settings
 from tokens.api_stats import ApiStats
 from tokens.breaker import BreakerBoard, BreakerPolicy
@@ -35,6 +36,7 @@ from tokens.dexscreener import DexScreenerClient, EndpointTimeouts
 from tokens.discovery_profiles import ProfilesPoller
 from tokens.discovery_ws import MigrationListener
 from tokens.intake import TokenIntake
+from tokens.pool_cache import PoolCache
 from tokens.processor import Processor
 from tokens.ratelimit import RateLimiter, Sleep
 from tokens.stage_stats import StageStats
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 PROFILES_HEADROOM = 0.9
 API_BURST = 3  # requests that may go early after an idle gap; rate + burst <= the limit (api_limiter)
 ARCHIVE_INTERVAL_S = 60.0
+POOL_CACHE_NAME = "tokens.pool_cache"  # its name among the memory reclaimers
 RETENTION_INTERVAL_S = 3600.0
 
 
@@ -94,6 +97,7 @@ class Pipeline:
         self._run_budget_s = run_budget_s
         self.session: aiohttp.ClientSession | None = None
         self.client: DexScreenerClient | None = None
+        self.pool_cache: PoolCache | None = None
         self.processor: Processor | None = None
         self.listener: MigrationListener | None = None
         self.profiles: ProfilesPoller | None = None
@@ -109,9 +113,12 @@ class Pipeline:
     def _build(self) -> None:
         connector = aiohttp.TCPConnector(limit=64, ttl_dns_cache=300)
         self.session = aiohttp.ClientSession(connector=connector, headers={"User-Agent": "tokenwatch/0.1"})
+        # pools served stale while the market is slow or failing (RFC 5861); a memory cleanup may drop them
+        cache = self.pool_cache = PoolCache(stale_if_error_s=self.settings.stale_data_s)
+        RECLAIMERS.register(POOL_CACHE_NAME, cache.clear, size=lambda: len(cache), priority=70)
         self.client = DexScreenerClient(self.dexscreener_base_url, self.session, self.limiter, self.api_stats,
                                         self.timeouts, self.clock, profiles_limiter=self.profiles_limiter,
-                                        breakers=self.breakers)
+                                        breakers=self.breakers, cache=cache)
         self.processor = Processor(self.db, self.client, self.settings, self.clock, stages=self.stage_stats,
                                    counters=self.counters, run_budget_s=self._run_budget_s)
         self.listener = MigrationListener(self.pumpportal_ws_url, self.session, self.intake,
@@ -132,6 +139,7 @@ class Pipeline:
         if not self.started:
             return
         self.started = False
+        RECLAIMERS.unregister(POOL_CACHE_NAME)
         if self.listener is not None:
             await self.listener.stop()
         if self.processor is not None:

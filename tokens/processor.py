@@ -92,6 +92,19 @@ POOL_FAILURES = frozenset({NO_PUMP_POOL, NO_EXTERNAL_POOL, INSUFFICIENT_LIQUIDIT
 FailureListener = Callable[[DueToken, list, float], Awaitable[object]]
 
 
+def _cached_note(result: BatchResult, mint: str, now: float) -> str | None:
+    """A check judged on cached pools says so (its ``error`` column, ``ok`` stays true): how old
+    the pools were and why they were not asked for (``tokens.pool_cache``)."""
+    fetched_at = result.cached_at.get(mint)
+    if fetched_at is None:
+        return None
+    age = max(0.0, now - fetched_at)
+    why = result.stale_reason.get(mint)
+    note = (f"stale: pools from {age:.0f}s ago (the market failed: {why})" if why is not None
+            else f"cached: pools from {age:.0f}s ago (the market is slow)")
+    return note[:MAX_ERROR_CHARS]
+
+
 class Processor:
     """Checks due tokens (see module docstring). Implements ``ConcurrencyControl`` and
     ``BatchSizeControl`` from ``recovery.controllers``.
@@ -476,7 +489,7 @@ class Processor:
             return self._finish(tok, decision, check, values, ())
 
         pairs = result.pairs_by_mint.get(tok.mint, [])
-        activation = evaluate(pairs, self.rules, now, result.fetched_at or now,
+        activation = evaluate(pairs, self.rules, now, result.fetched_at_for(tok.mint) or now,
                               malformed=result.skipped_by_mint.get(tok.mint, 0), mint=tok.mint)
         breakdown = score_pairs(activation.pairs, now)
         smoothed = ewma(tok.score_ewma, breakdown.score, self.settings.score_ewma_alpha)
@@ -493,7 +506,8 @@ class Processor:
         check = {"check_id": check_id, "at": now, "status_at_check": tok.status, "ok": True,
                  "passed": activation.passed, "failure_codes": codes, "primary_failure": activation.primary_failure,
                  "conditions": activation.conditions_json(), "score": breakdown.score,
-                 "pairs_count": len(activation.pairs), "duration_ms": duration_ms, "error": None}
+                 "pairs_count": len(activation.pairs), "duration_ms": duration_ms,
+                 "error": _cached_note(result, tok.mint, now)}
         log.debug("checked: passed=%s score=%.1f codes=%s", activation.passed, breakdown.score, codes, extra=extra)
         discrepancies = [(kind, addr) for mint, kind, addr in result.discrepancies if mint == tok.mint]
         return self._finish(tok, decision, check, values, discrepancies)

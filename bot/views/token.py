@@ -36,6 +36,12 @@ def _value(value: Any) -> str:
     return one_line(value, 40) if value is not None else "—"  # raw: callers escape it exactly once
 
 
+def _cached(cached_at: float, reason: str | None, now: float) -> str:
+    """`` (🕰 stale: cached 2m 10s ago; the market failed: ...)`` for pools the cache answered."""
+    why = f"; the market failed: {display_text(reason, 60)}" if reason else "; the market is slow"
+    return f" (🕰 {bold('stale')}: cached {esc(fmt_duration(max(0.0, now - cached_at)))} ago{why})"
+
+
 def render_invalid_mint(error: Exception) -> str:
     return f"⚠️ {esc(error)}\n{USAGE}"
 
@@ -81,6 +87,7 @@ def render_token_debug(debug: TokenDebug, now: float, *, fetch_unavailable: bool
             f"{esc(ENDPOINTS.get(s.endpoint, s.endpoint))}: "
             + (f"failed ({display_text(s.error, 80)})" if s.error else plural(s.pools, "pool")
                + (f", {s.skipped} malformed" if s.skipped else ""))
+            + (_cached(s.cached_at, s.stale_reason, now) if s.cached_at is not None else "")
             for s in debug.fetch_steps
         )
         lines.append(f"{bold('Fresh check')} — {steps}")
@@ -105,8 +112,9 @@ def render_token_debug(debug: TokenDebug, now: float, *, fetch_unavailable: bool
         outcome = ("✅ passed" if chk.passed else
                    f"❌ {display_name(chk.primary_failure, 40)}" if chk.ok
                    else f"⚠️ fetch failed: {display_text(chk.error, 60)}")
+        stale = f" · 🕰 {display_text(chk.error, 80)}" if chk.ok and chk.error else ""  # judged on cached pools
         lines.append(f"• {esc(fmt_when(chk.at, now))} [{esc(chk.status_at_check)}] {outcome} · "
-                     f"{esc(plural(chk.pairs_count, 'pool'))}")
+                     f"{esc(plural(chk.pairs_count, 'pool'))}{stale}")
     lines += ["", bold("Transitions")]
     if not debug.transitions:
         lines.append("none")
