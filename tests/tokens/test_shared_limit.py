@@ -177,3 +177,22 @@ async def test_a_member_that_stops_heartbeating_no_longer_counts(redis_client) -
     assert await a.heartbeat() == 1 and a.rate_per_min == pytest.approx(a.total_rate_per_min)
     await a.leave()
     assert await b.heartbeat() == 1  # a left cleanly; b is alone at once
+
+
+async def test_the_pipeline_shares_its_limit_when_redis_is_set_and_keeps_the_local_one_without(redis_client,
+                                                                                                sqlite_db) -> None:
+    from tokens.pipeline import Pipeline
+    from tokens.ratelimit import RateLimiter
+
+    local = Pipeline(Settings(_env_file=None), sqlite_db, listen=False)
+    assert isinstance(local.limiter, RateLimiter)
+    s = Settings(_env_file=None, redis_url=REDIS_TEST_URL, egress_id="office", cluster_size_hint=3)
+    async with Pipeline(s, sqlite_db, listen=False) as pipeline:
+        limiter = pipeline.limiter
+        assert isinstance(limiter, SharedRateLimiter) and limiter.egress == "office"
+        assert [loop.id for loop in pipeline.loops()] == ["pipeline.shared_limit"]
+        assert await limiter.heartbeat() == 1
+        await limiter.acquire()
+        assert await redis_client.exists("tokenwatch:limit:office:tat")
+        assert pipeline.snapshot()["limiter"]["shared"]["state"] == SHARED
+    assert await redis_client.zcard("tokenwatch:limit:office:members") == 0  # left on stop
