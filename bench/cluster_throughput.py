@@ -13,10 +13,12 @@ due every second (check intervals of 1 s), so demand always exceeds what is meas
 
 It prints, per run: checks/min (from the checks table, over the measured span after a warm-up),
 the scaling against 1 process, 429s served by the market, the most requests it received in any
-60 s window, and requests/min. Note the machine load (``uptime``): the figures are indicative.
+60 s window, requests/min, and the cores used (CPU seconds per second) by the pipeline
+processes together and by the market process: on a small machine they show the ceiling. Note the machine load (``uptime``): the figures are indicative.
 
     .venv/bin/python bench/cluster_throughput.py                   # about 6 minutes
     .venv/bin/python bench/cluster_throughput.py --seconds 20 --low-seconds 65 --procs 1 2
+    .venv/bin/python bench/cluster_throughput.py --limits high     # (a) only, about 2.5 minutes
 """
 from __future__ import annotations
 
@@ -48,14 +50,17 @@ def _market(rate: int, tokens: int, out: Any, stop: Any) -> None:
         await market.start()
         mints = market.model.seed_tokens(tokens)
         out.put({"url": market.dexscreener_base_url, "admin": market.admin_url, "mints": mints})
+        cpu0 = time.process_time()
         await asyncio.to_thread(stop.wait)
+        out.put({"cpu_s": time.process_time() - cpu0})
         await market.stop()
 
     asyncio.run(main())
 
 
 # --- one pipeline process ------------------------------------------------------------------------
-def _worker(db_url: str, market_url: str, rate: int, egress: str, procs: int, go: Any, stop: Any) -> None:
+def _worker(db_url: str, market_url: str, rate: int, egress: str, procs: int, go: Any, stop: Any,
+            cpu: Any) -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING, format="worker %(levelname)s %(name)s: %(message)s")
@@ -78,6 +83,7 @@ def _worker(db_url: str, market_url: str, rate: int, egress: str, procs: int, go
             if heartbeat is not None:
                 await heartbeat()
             await asyncio.to_thread(go.wait)
+            cpu0 = time.process_time()
             beat_at = time.monotonic()
             while not stop.is_set():
                 started = time.monotonic()
@@ -86,6 +92,7 @@ def _worker(db_url: str, market_url: str, rate: int, egress: str, procs: int, go
                     await heartbeat()
                     beat_at = time.monotonic()
                 await asyncio.sleep(max(0.0, settings.process_interval_s - (time.monotonic() - started)))
+            cpu.put(time.process_time() - cpu0)
         await db.dispose()
 
     asyncio.run(main())
@@ -140,9 +147,9 @@ def run_once(procs: int, rate: int, seconds: float, tokens: int) -> dict:
             if db_url is None:
                 raise SystemExit("PostgreSQL is needed (TEST_PG_ADMIN_DSN)")
             await _seed(db_url, info["mints"])
-            go, stop = ctx.Event(), ctx.Event()
+            go, stop, cpu = ctx.Event(), ctx.Event(), ctx.Queue()
             egress = f"bench-{uuid.uuid4().hex[:8]}"
-            workers = [ctx.Process(target=_worker, args=(db_url, info["url"], rate, egress, procs, go, stop),
+            workers = [ctx.Process(target=_worker, args=(db_url, info["url"], rate, egress, procs, go, stop, cpu),
                                    name=f"bench-worker-{i}") for i in range(procs)]
             for w in workers:
                 w.start()
@@ -155,13 +162,18 @@ def run_once(procs: int, rate: int, seconds: float, tokens: int) -> dict:
             for w in workers:
                 await asyncio.to_thread(w.join, 60)
             checks = await _checks_between(db_url, t0, t1)
+            wall = time.time() - started
             with urllib.request.urlopen(f"{info['admin']}/stats", timeout=10) as resp:
                 stats = json.loads(resp.read())
+            market_stop.set()
+            market_cpu = (await asyncio.to_thread(out.get, True, 60))["cpu_s"]
+            workers_cpu = sum(cpu.get(timeout=10) for _ in workers)
             requests = sum(v for k, v in stats.get("requests", {}).items() if k in ("tokens", "token_pairs"))
             return {"procs": procs, "rate": rate, "checks_per_min": checks / ((t1 - t0) / 60.0),
                     "served_429": stats.get("served_429", 0), "max_in_window": stats.get("max_in_window", 0),
-                    "requests_per_min": requests / ((time.time() - started) / 60.0), "exit_codes":
-                    [w.exitcode for w in workers]}
+                    "requests_per_min": requests / (wall / 60.0), "exit_codes":
+                    [w.exitcode for w in workers], "market_cores": market_cpu / wall,
+                    "workers_cores": workers_cpu / wall}
 
     try:
         return asyncio.run(body())
@@ -173,6 +185,8 @@ def run_once(procs: int, rate: int, seconds: float, tokens: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--procs", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--limits", nargs="+", choices=["high", "low"], default=["high", "low"],
+                        help="which runs: (a) high = the raised limit, (b) low = the real limit")
     parser.add_argument("--tokens", type=int, default=3000)
     parser.add_argument("--high-rate", type=int, default=30_000, help="(a) the market's raised limit")
     parser.add_argument("--low-rate", type=int, default=300, help="(b) the market's real limit")
@@ -183,16 +197,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} "
           f"({os.cpu_count()} cores); {args.tokens} tokens, each due every second", flush=True)
     ok = True
-    for label, rate, seconds in (("(a) raised limit", args.high_rate, args.seconds),
-                                 ("(b) real limit", args.low_rate, args.low_seconds)):
+    runs = {"high": ("(a) raised limit", args.high_rate, args.seconds),
+            "low": ("(b) real limit", args.low_rate, args.low_seconds)}
+    for label, rate, seconds in (runs[k] for k in args.limits):
         print(f"\n{label}: market {rate}/min, {seconds:.0f}s measured after {WARMUP_S:.0f}s warm-up", flush=True)
-        print(f"{'procs':>5} {'checks/min':>11} {'scaling':>8} {'429s':>5} {'max req/60s':>12} {'req/min':>8}")
+        print(f"{'procs':>5} {'checks/min':>11} {'scaling':>8} {'429s':>5} {'max req/60s':>12} {'req/min':>8}"
+              f" {'cores: workers':>15} {'market':>7}")
         base = None
         for n in args.procs:
             r = run_once(n, rate, seconds, args.tokens)
             base = base or r["checks_per_min"]
             print(f"{n:>5} {r['checks_per_min']:>11.0f} {r['checks_per_min'] / base:>7.2f}x {r['served_429']:>5} "
-                  f"{r['max_in_window']:>12} {r['requests_per_min']:>8.0f}   load {os.getloadavg()[0]:.2f}",
+                  f"{r['max_in_window']:>12} {r['requests_per_min']:>8.0f} {r['workers_cores']:>15.2f} "
+                  f"{r['market_cores']:>7.2f}   load {os.getloadavg()[0]:.2f}",
                   flush=True)
             ok = ok and r["served_429"] == 0 and (rate != args.low_rate or r["max_in_window"] <= rate)
     print(f"\naims: 0 429s and at most {args.low_rate} requests in any 60 s window at the real limit: "
