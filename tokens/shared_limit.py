@@ -20,7 +20,9 @@ and answers how long to wait for it; ``pause`` moves pause-until and the next sl
 Retry-After. Time is Redis's own (``TIME``) so hosts with skewed clocks agree; tests inject a
 clock instead (``clock=ManualClock``), whose ``time()`` the scripts then use. Any 60 s window
 holds at most ``floor(rate) + burst`` requests from all processes together, the rate capped so
-that this stays under ``window_limit`` (the same caps as ``RateLimiter``).
+that this stays under ``window_limit`` (the same caps as ``RateLimiter``). Each process passes the
+newest ``tat`` it was answered as a floor, so a Redis that restarts empty (or is flushed) lets no
+fresh burst through while the processes live.
 
 Why not the ``limits`` library (evaluated first; it has a Redis moving window and an async API):
 its strategies answer "allowed now or not" (``hit``/``test``) and never reserve a future slot, so
@@ -66,8 +68,9 @@ RETRY_S = 5.0                # in fallback, try Redis again this often (the hear
 REDIS_TIMEOUT_S = 0.5        # a Redis call slower than this counts as Redis unreachable
 UNREACHABLE = (RedisError, OSError, asyncio.TimeoutError)
 
-# KEYS: tat, pause. ARGV: now ('' = Redis TIME), interval_s, burst.
-# Returns {wait_s, pause_left_s, next_free_s} as strings (Lua numbers would be truncated to integers).
+# KEYS: tat, pause. ARGV: now ('' = Redis TIME), interval_s, burst, floor (the last tat this process saw,
+# '' = none; at most 60 s ahead): a tat lost with a Redis restart or flush lets no fresh burst through.
+# Returns {wait_s, pause_left_s, next_free_s, new_tat} as strings (Lua numbers would be truncated to integers).
 RESERVE_LUA = """
 local now = tonumber(ARGV[1])
 if not now then
@@ -76,13 +79,13 @@ if not now then
 end
 local interval = tonumber(ARGV[2])
 local burst = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1])) or now
+local tat = math.max(tonumber(redis.call('GET', KEYS[1])) or now, math.min(tonumber(ARGV[4]) or 0, now + 60))
 local paused = tonumber(redis.call('GET', KEYS[2])) or 0
 local start = math.max(now, tat - (burst - 1) * interval, paused)
 local new_tat = math.max(tat, start) + interval
 redis.call('SET', KEYS[1], string.format('%.6f', new_tat), 'PX', math.ceil((new_tat - now + 60) * 1000))
 return {string.format('%.6f', start - now), string.format('%.6f', math.max(0, paused - now)),
-        string.format('%.6f', math.max(0, new_tat - (burst - 1) * interval - now))}
+        string.format('%.6f', math.max(0, new_tat - (burst - 1) * interval - now)), string.format('%.6f', new_tat)}
 """
 
 # KEYS: tat, pause. ARGV: now ('' = Redis TIME), seconds. Returns pause-until minus now.
@@ -164,6 +167,7 @@ class SharedRateLimiter:
         self._retry_at = 0.0
         self._paused_until = 0.0            # local monotonic
         self._next_free = 0.0               # local monotonic estimate of the next free slot (for delay())
+        self._last_tat: str | bytes = ""    # the newest tat Redis answered (the scripts' time base)
         self._fallback: RateLimiter | None = None
         self._fallback_key: tuple[int, float] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -279,8 +283,8 @@ class SharedRateLimiter:
                 self.acquired += 1
                 return
             try:
-                wait_s, pause_left, next_free = await self._reserve(
-                    keys=list(self.keys), args=[self._now_arg(), repr(self._interval), self._caps.burst])
+                wait_s, pause_left, next_free, self._last_tat = await self._reserve(
+                    keys=list(self.keys), args=[self._now_arg(), repr(self._interval), self._caps.burst, self._last_tat])
             except UNREACHABLE as exc:
                 self._lost(exc)
                 continue

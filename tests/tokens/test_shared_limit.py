@@ -196,3 +196,12 @@ async def test_the_pipeline_shares_its_limit_when_redis_is_set_and_keeps_the_loc
         assert await redis_client.exists("tokenwatch:limit:office:tat")
         assert pipeline.snapshot()["limiter"]["shared"]["state"] == SHARED
     assert await redis_client.zcard("tokenwatch:limit:office:members") == 0  # left on stop
+
+
+async def test_a_flushed_redis_lets_no_fresh_burst_through(redis_client) -> None:
+    clock, sleep = fake_time()
+    a, b = two_processes(redis_client, clock, sleep, limit=60)
+    sent = await drive([a, b], clock, [(i % 2, 0.0) for i in range(4)])  # an idle start: its burst went out
+    await redis_client.flushdb()  # Redis restarted empty (or flushed): the tat is gone
+    sent += await drive([a, b], clock, [(i % 2, 0.0) for i in range(90)])
+    assert max_in_any_window(sent) <= 60  # the processes remembered where the schedule stood
