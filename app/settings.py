@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     ws_reconnect_min_s: float = Field(default=0.5, gt=0)
     ws_reconnect_max_s: float = Field(default=30.0, gt=0)
 
+    # --- several processes: the shared API limit and leases (tokens/shared_limit.py) ---
+    egress_id: str = Field(default="default", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    cluster_size_hint: int = Field(default=1, ge=1, le=1000)
+    check_lease_s: float | None = Field(default=None, gt=0)
+
     # --- market APIs: circuit breakers and adaptive timeouts (issue 9) -----
     breaker_window_s: float = Field(default=30.0, gt=0)
     breaker_min_calls: int = Field(default=10, ge=1)

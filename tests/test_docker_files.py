@@ -63,3 +63,29 @@ def test_the_image_copies_every_installed_package():
 def test_readme_states_the_minimum_compose_version():
     assert "Docker Compose v2.24.0" in (ROOT / "README.md").read_text()
     assert "v2.24.0" in (ROOT / "docker-compose.yml").read_text()
+
+
+def test_workers_scale_beside_one_run_on_postgres_and_redis():
+    services = compose()["services"]
+    worker, run = services["worker"], services["tokenwatch"]
+    assert worker["command"] == ["worker"] and worker["build"] == run["build"]
+    env = worker["environment"]
+    assert env["DATABASE_URL"].startswith("postgresql+asyncpg://") and env["REDIS_URL"].startswith("redis://")
+    assert env["DATABASE_URL"] == run["environment"]["DATABASE_URL"] and env["REDIS_URL"] == run["environment"]["REDIS_URL"]
+    assert "ports" not in worker  # --scale worker=3 cannot publish one host port three times
+    assert worker["deploy"]["replicas"] == 0  # `docker compose up` alone: the single service, as before
+    assert {name: dep["condition"] for name, dep in worker["depends_on"].items()} == {
+        "postgres": "service_healthy", "redis": "service_healthy", "tokenwatch": "service_healthy"}
+    # every long-running service has a health check: its own, or the image's HEALTHCHECK (/healthz)
+    assert "HEALTHCHECK" in (ROOT / "Dockerfile").read_text()
+    for name in ("postgres", "redis", "market"):
+        assert services[name]["healthcheck"]["test"], name
+
+
+def test_systemd_units_use_notify_and_the_watchdog():
+    for unit in ("tokenwatch.service", "tokenwatch-worker@.service"):
+        text = (ROOT / "deploy" / "systemd" / unit).read_text()
+        settings = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+        assert settings["Type"] == "notify" and int(settings["WatchdogSec"]) >= 10, unit
+        assert settings["NotifyAccess"] == "main" and settings["Restart"] == "on-failure", unit
+        assert settings["ExecStart"].split()[-1] == ("run" if unit == "tokenwatch.service" else "worker"), unit

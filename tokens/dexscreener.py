@@ -46,7 +46,7 @@ from tokens.breaker import DROPPED, FAILURE, SUCCESS, THROTTLED, BreakerBoard, O
 from tokens.failure_streak import FailureStreak
 from tokens.pairs import Pair, parse_pairs
 from tokens.pool_cache import CachedPools, PoolCache
-from tokens.ratelimit import RateLimiter, Sleep
+from tokens.ratelimit import Limiter, RateLimiter, Sleep
 
 log = logging.getLogger(__name__)
 
@@ -120,11 +120,11 @@ class DexScreenerClient:
         pairs, skipped = await client.fetch_token_pairs(mint)
     """
 
-    def __init__(self, base_url: str, session: aiohttp.ClientSession, limiter: RateLimiter, stats: ApiStats,
+    def __init__(self, base_url: str, session: aiohttp.ClientSession, limiter: Limiter, stats: ApiStats,
                  timeout_s: float | EndpointTimeouts = 10.0, clock: Clock = SYSTEM_CLOCK, *,
                  chain: str = "solana", max_retries: int = 3, retry_base_s: float = 0.25,
                  retry_max_s: float = 5.0, max_429_retries: int = 5, max_fallbacks: int = 3,
-                 max_timeout_retries: int = 0, profiles_limiter: RateLimiter | None = None,
+                 max_timeout_retries: int = 0, profiles_limiter: Limiter | None = None,
                  sleep: Sleep = asyncio.sleep, breakers: BreakerBoard | None = None,
                  latency_observer: LatencyObserver | None = None, cache: PoolCache | None = None) -> None:
         self.base_url = base_url.rstrip("/")
@@ -164,7 +164,7 @@ class DexScreenerClient:
         """Delays between retries of a failed request (``retry_base_s`` doubling up to ``retry_max_s``)."""
         return Backoff(base_s=self.retry_base_s, max_s=self.retry_max_s)
 
-    async def _get_json(self, endpoint: str, path: str, limiter: RateLimiter | None = None,
+    async def _get_json(self, endpoint: str, path: str, limiter: Limiter | None = None,
                         acquired: bool = False) -> Any:
         """GET ``path`` and decode JSON, with 429/5xx/timeout handling; raises ``FetchError``.
 

@@ -38,7 +38,8 @@ from tokens.discovery_ws import MigrationListener
 from tokens.intake import TokenIntake
 from tokens.pool_cache import PoolCache
 from tokens.processor import Processor
-from tokens.ratelimit import RateLimiter, Sleep
+from tokens.ratelimit import Limiter, RateLimiter, Sleep
+from tokens.shared_limit import SharedRateLimiter, limiter_redis, shared_api_limiter
 from tokens.stage_stats import StageStats
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -89,7 +90,12 @@ class Pipeline:
         self.api_stats = ApiStats(clock=clock)
         self.stage_stats = StageStats(clock)
         self.counters = PipelineCounters()
-        self.limiter = api_limiter(settings)
+        # REDIS_URL set: the pair-endpoint limit is shared by every process behind EGRESS_ID
+        # (tokens/shared_limit.py); without Redis, the local limiter (the embedded default).
+        self.limiter_redis = limiter_redis(settings.redis_url) if settings.redis_url else None
+        self.limiter: Limiter = (
+            api_limiter(settings) if self.limiter_redis is None
+            else shared_api_limiter(settings, self.limiter_redis, burst=API_BURST))
         self.profiles_limiter = profiles_limiter(settings)
         self.timeouts = EndpointTimeouts(settings.api_timeout_s)
         self.breakers = BreakerBoard(BreakerPolicy.from_settings(settings), clock)
@@ -120,7 +126,8 @@ class Pipeline:
                                         self.timeouts, self.clock, profiles_limiter=self.profiles_limiter,
                                         breakers=self.breakers, cache=cache)
         self.processor = Processor(self.db, self.client, self.settings, self.clock, stages=self.stage_stats,
-                                   counters=self.counters, run_budget_s=self._run_budget_s)
+                                   counters=self.counters, run_budget_s=self._run_budget_s,
+                                   lease_s=self.settings.check_lease_s)
         self.listener = MigrationListener(self.pumpportal_ws_url, self.session, self.intake,
                                           min_backoff_s=self.settings.ws_reconnect_min_s,
                                           max_backoff_s=self.settings.ws_reconnect_max_s, clock=self.clock)
@@ -147,6 +154,10 @@ class Pipeline:
         if self.session is not None:
             await self.session.close()
             await asyncio.sleep(0)  # let the connector close its transports
+        if isinstance(self.limiter, SharedRateLimiter):
+            await self.limiter.leave()
+        if self.limiter_redis is not None:
+            await self.limiter_redis.aclose()
 
     # --- jobs ---------------------------------------------------------------------------
     async def process(self) -> None:
@@ -183,7 +194,8 @@ class Pipeline:
         ]
 
     def loops(self) -> list["LoopSpec"]:
-        """The supervised loops of the pipeline: the PumpPortal listener when ``listen``.
+        """The supervised loops of the pipeline: the PumpPortal listener when ``listen``, and the
+        shared limiter's membership heartbeat when ``REDIS_URL`` is set.
 
         The listener reconnects by itself with its own backoff and never returns; the
         supervisor restarts it if it ever ends and shows it in /jobs. No heartbeat budget: a
@@ -192,9 +204,12 @@ class Pipeline:
         from app.supervisor import LoopSpec
 
         assert self.listener is not None, "Pipeline.start() first"
-        if not self.listen:
-            return []
-        return [LoopSpec("pipeline.discovery_ws", self.listener.run)]
+        loops: list[LoopSpec] = []
+        if isinstance(self.limiter, SharedRateLimiter):  # membership of the egress (the fallback share)
+            loops.append(LoopSpec("pipeline.shared_limit", self.limiter.run))
+        if self.listen:
+            loops.append(LoopSpec("pipeline.discovery_ws", self.listener.run))
+        return loops
 
     def snapshot(self) -> dict:
         """A JSON-friendly summary for /status and debugging."""
@@ -203,7 +218,9 @@ class Pipeline:
             "listener": None if self.listener is None else {
                 "state": self.listener.state, "connects": self.listener.connects,
                 "disconnects": self.listener.disconnects, "pending": len(self.listener.pending)},
-            "limiter": {"rate_per_min": self.limiter.rate_per_min, "pauses": self.limiter.pauses},
+            "limiter": {"rate_per_min": self.limiter.rate_per_min, "pauses": self.limiter.pauses,
+                        **({"shared": self.limiter.snapshot()} if isinstance(self.limiter, SharedRateLimiter)
+                           else {})},
             "breakers": self.breakers.states(),
             "processor": None if self.processor is None else {
                 "concurrency": self.processor.limit(), "batch_size": self.processor.batch_size(),

@@ -22,10 +22,33 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from app.clock import SYSTEM_CLOCK, Clock
 
 Sleep = Callable[[float], Awaitable[None]]
+
+
+class Limiter(Protocol):
+    """What the market client and the processor use of a limiter: ``RateLimiter`` here, or
+    ``tokens.shared_limit.SharedRateLimiter`` (the same pacing, shared through Redis)."""
+
+    acquired: int
+    pauses: int
+
+    @property
+    def rate_per_min(self) -> float: ...
+
+    @property
+    def burst(self) -> int: ...
+
+    def set_rate_per_min(self, rate_per_min: float) -> None: ...
+
+    def pause_for(self, seconds: float) -> None: ...
+
+    def delay(self) -> float: ...
+
+    async def acquire(self) -> None: ...
 
 
 class RateLimiter:
