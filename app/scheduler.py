@@ -182,6 +182,19 @@ class Scheduler:
         for spec in specs:
             self.add(spec)
 
+    def remove(self, job_id: str, reason: str = "removed") -> bool:
+        """Unschedule a job and cancel its run in flight (a process that stopped leading); its
+        statistics stay for ``/jobs``. ``add`` schedules it again. False if it was not scheduled."""
+        if self._specs.pop(job_id, None) is None:
+            return False
+        if self._aps.get_job(job_id) is not None:
+            self._aps.remove_job(job_id)
+        task = self._tasks.get(job_id)
+        if task is not None and not task.done():
+            self._cancel_reason[job_id] = f"cancelled: {reason}"
+            task.cancel()
+        return True
+
     def start(self) -> None:
         """Start ticking; needs a running event loop."""
         if not self._aps.running:
