@@ -49,8 +49,12 @@ FENCE_KEY = "tokenwatch:leader:fence"
 PG_LOCK_KEY = 0x746F6B77
 PG_FENCE_SEQUENCE = "tokenwatch_leader_fence"
 
+# a key still naming this process (it stepped down after a hang, nobody took over) is taken again
 _ACQUIRE = """
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
 local f = redis.call('INCR', KEYS[2])
 local floor = tonumber(ARGV[3])
 if f <= floor then f = floor + 1; redis.call('SET', KEYS[2], f) end
@@ -157,6 +161,7 @@ class RedisLease(_Lease):
         self.client = client
         self.key, self.fence_key = key, fence_key
         self.owns_client = owns_client
+        self.hold_off_until = float("-inf")  # monotonic: no acquisition before (Redis just came back)
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
@@ -169,7 +174,8 @@ class RedisLease(_Lease):
         from redis.exceptions import RedisError
 
         started = self.clock.monotonic()
-        self._expired_while_held(started)
+        if self._expired_while_held(started):
+            return False   # step down first; the next step may win a new term (a new fencing token)
         try:
             if self.held:
                 result = int(await self._renew(keys=[self.key, self.fence_key],
@@ -181,7 +187,12 @@ class RedisLease(_Lease):
                         log.warning("leadership (redis): the lock was gone (Redis restarted?); %s holds it again",
                                     self.owner)
                     self.valid_until = started + self.ttl_s
-            else:
+            elif not self.reachable:
+                # Redis is back: the leader that went on alone takes its key back within one renewal;
+                # a standby lets it, and tries to acquire only a lease later
+                await self.client.ping()
+                self.hold_off_until = started + self.ttl_s
+            elif started >= self.hold_off_until:
                 fence = int(await self._acquire(keys=[self.key, self.fence_key],
                                                 args=[self.owner, self.ttl_ms, self.fence or 0]))
                 if fence:
@@ -239,6 +250,7 @@ class PgAdvisoryLease(_Lease):
         started = self.clock.monotonic()
         if self._expired_while_held(started):
             await self._close()  # the lock goes with the session
+            return False
         try:
             if self.conn is None or self.conn.is_closed():
                 self.held = False
