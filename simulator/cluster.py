@@ -8,6 +8,11 @@ subprocess, configured by environment variables, its output in a log file::
     leader.kill()                                               # SIGKILL (also .freeze() / .thaw())
     await cluster.close()                                       # SIGTERM, then SIGKILL after a grace
 
+``RedisServer`` is a redis-server of the caller's own, on a free port, that it may stop and start
+again (an outage) without touching a shared one::
+
+    server = RedisServer(); server.start(); server.url; server.stop(); server.start()
+
 Roles are read from the process registry (table ``processes``, written every PROCESS_HEARTBEAT_S),
 so a figure derived from them is precise to about one heartbeat.
 """
@@ -15,7 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import Mapping
@@ -137,3 +145,51 @@ class Cluster:
             except TimeoutError:
                 m.kill()
                 await m.proc.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """A redis-server without persistence on ``port`` (a free one by default): ``stop()`` kills it
+    (clients see the connection refused), ``start()`` brings it back empty on the same port."""
+
+    start_deadline_s = 20.0
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise FileNotFoundError("redis-server is not installed")
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--protected-mode", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + self.start_deadline_s
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server on port {self.port} exited with {self.proc.returncode}")
+            time.sleep(0.05)
+        raise RuntimeError(f"redis-server on port {self.port} did not answer within {self.start_deadline_s:.0f}s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
