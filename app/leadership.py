@@ -32,6 +32,7 @@ meanwhile. A leader that finds its lease already run out (it was hung) steps dow
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -48,6 +49,8 @@ FENCE_KEY = "tokenwatch:leader:fence"
 # pg_try_advisory_lock(bigint) key: "tokw" (under 2**31, so pg_locks shows it as classid 0, objid KEY)
 PG_LOCK_KEY = 0x746F6B77
 PG_FENCE_SEQUENCE = "tokenwatch_leader_fence"
+EVICT_WAIT_S = 2.0    # after ending a silent holder's session, how long to wait for its lock to go
+EVICT_POLL_S = 0.05
 
 # a key still naming this process (it stepped down after a hang, nobody took over) is taken again
 _ACQUIRE = """
@@ -259,12 +262,10 @@ class PgAdvisoryLease(_Lease):
             if self.held:
                 await self.conn.fetchval("SELECT 1", timeout=self.timeout_s)  # the heartbeat
                 self.valid_until = started + self.ttl_s
-            elif await self.conn.fetchval("SELECT pg_try_advisory_lock($1)", self.lock_key, timeout=self.timeout_s):
+            elif await self._try_lock() or (await self._evict_silent_holder() and await self._try_lock(EVICT_WAIT_S)):
                 await self.conn.execute(f"CREATE SEQUENCE IF NOT EXISTS {PG_FENCE_SEQUENCE}", timeout=self.timeout_s)
                 fence = await self.conn.fetchval(f"SELECT nextval('{PG_FENCE_SEQUENCE}')", timeout=self.timeout_s)
                 self._won(int(fence), started)
-            else:
-                await self._evict_silent_holder()
         except (asyncpg.PostgresError, OSError, TimeoutError, asyncpg.InterfaceError) as exc:
             self._unreachable(exc, started)
             self._lose("the connection holding the lock failed")
@@ -275,7 +276,19 @@ class PgAdvisoryLease(_Lease):
         self.reachable, self.last_error = True, None
         return self.is_leader()
 
-    async def _evict_silent_holder(self) -> None:
+    async def _try_lock(self, wait_s: float = 0.0) -> bool:
+        """``pg_try_advisory_lock``, tried again for up to ``wait_s`` (an ended holder's session
+        takes a moment to go)."""
+        loop = asyncio.get_running_loop()   # a real wait for a real session: not the injected clock
+        deadline = loop.time() + wait_s
+        while True:
+            if await self.conn.fetchval("SELECT pg_try_advisory_lock($1)", self.lock_key, timeout=self.timeout_s):
+                return True
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(EVICT_POLL_S)
+
+    async def _evict_silent_holder(self) -> bool:
         """End the session holding the lock if it has been silent for longer than the lease."""
         row = await self.conn.fetchrow(
             "SELECT a.pid, extract(epoch FROM clock_timestamp() - a.state_change) AS silent_s "
@@ -284,12 +297,13 @@ class PgAdvisoryLease(_Lease):
             "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             self.lock_key, timeout=self.timeout_s)
         if row is None or row["silent_s"] is None or float(row["silent_s"]) <= self.ttl_s:
-            return
+            return False
         log.warning("leadership (postgres): the leader's session (pid %s) has been silent for %.0fs, longer "
                     "than the %.0fs lease: ending it so a live process can lead", row["pid"], float(row["silent_s"]),
                     self.ttl_s)
         await self.conn.fetchval("SELECT pg_terminate_backend($1)", row["pid"], timeout=self.timeout_s)
         self.evicted += 1
+        return True
 
     async def _close(self) -> None:
         conn, self.conn = self.conn, None

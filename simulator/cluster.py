@@ -104,6 +104,8 @@ class Cluster:
         conn = await asyncpg.connect("postgresql://" + self.database_url.split("://", 1)[1], timeout=10)
         try:
             rows = await conn.fetch("SELECT id, role, pid, fence, heartbeat_at FROM processes")
+        except asyncpg.UndefinedTableError:
+            return []   # not migrated yet (the first process is starting)
         finally:
             await conn.close()
         now = time.time()
