@@ -46,8 +46,9 @@ async def test_a_worker_runs_the_pipeline_and_never_a_singleton(sqlite_url):
         await worker.stop()
 
 
-async def test_one_leader_runs_the_singletons_the_standby_takes_over_when_it_stops(pg_url, redis_client):
-    settings = settings_for(pg_url, redis_url=REDIS_TEST_URL)
+@pytest.mark.parametrize("lock", ["redis", "postgres"])
+async def test_one_leader_runs_the_singletons_the_standby_takes_over_when_it_stops(lock, pg_url, redis_client):
+    settings = settings_for(pg_url, redis_url=REDIS_TEST_URL if lock == "redis" else None)
     a, b = service(settings), service(settings)
     await a.start()
     try:
@@ -72,7 +73,8 @@ async def test_one_leader_runs_the_singletons_the_standby_takes_over_when_it_sto
             await a.processes.heartbeat()
             views = a.processes.latest
             assert sorted(v.role for v in views) == ["leader", "standby"]
-            text = render_processes(views, a.clock.time(), kind="redis", lock_up=True)
+            assert a.gate.leadership.kind == lock
+            text = render_processes(views, a.clock.time(), kind=lock, lock_up=True)
             assert "2 processes up: 1 leader, 1 standby" in text and text.count("\n• ") == 2
             assert "(this one)" in text
             assert a.ctx is not None and a.ctx.collectors is not None
