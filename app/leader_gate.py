@@ -90,9 +90,16 @@ class LeaderGate:
 
     async def run(self) -> None:
         """The ``leadership`` loop: a step every ``renew_s`` (sooner when the lease would run out first)."""
+        failing = False
         while True:
             beat()
-            await self.step()
+            try:
+                await self.step()
+                failing = False
+            except Exception:  # noqa: BLE001 - e.g. the database is away while taking over: renew, retry
+                if not failing:
+                    log.exception("leadership step failed; this process keeps renewing and tries again")
+                failing = True
             await self._sleep(self._next_wait())
 
     def _next_wait(self) -> float:

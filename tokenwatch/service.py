@@ -247,6 +247,9 @@ class Service:
         """``tokenwatch worker``: the pipeline, monitoring (no store writes) and recovery only."""
         assert ctx.scheduler is not None and ctx.supervisor is not None and self.monitoring is not None
         self.monitoring.registry.store = None
+        if self.settings.is_sqlite:
+            log.warning("tokenwatch worker on SQLite shares its work with nobody: workers need the PostgreSQL "
+                        "database of a `tokenwatch run` (DATABASE_URL)")
         ctx.scheduler.start()
         self._stoppers.append(ctx.scheduler.shutdown)
         self._stoppers.append(registry.remove)
