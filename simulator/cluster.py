@@ -111,7 +111,7 @@ class Cluster:
         now = time.time()
         return [dict(r) | {"age_s": now - float(r["heartbeat_at"])} for r in rows]
 
-    async def roles(self, fresh_s: float = 3.0) -> dict[int, str]:
+    async def roles(self, fresh_s: float = 5.0) -> dict[int, str]:
         """pid -> role of every process that beat within ``fresh_s``."""
         return {int(r["pid"]): str(r["role"]) for r in await self.rows() if r["age_s"] <= fresh_s}
 
@@ -125,7 +125,7 @@ class Cluster:
                 raise AssertionError(f"{what}: not within {timeout_s:.0f}s\n{self.tails()}")
             await asyncio.sleep(poll_s)
 
-    async def wait_for_leader(self, timeout_s: float, *, not_pid: int | None = None, fresh_s: float = 3.0) -> Member:
+    async def wait_for_leader(self, timeout_s: float, *, not_pid: int | None = None, fresh_s: float = 5.0) -> Member:
         async def leader() -> Member | None:
             pids = [pid for pid, role in (await self.roles(fresh_s)).items() if role == "leader" and pid != not_pid]
             return self.member(pids[0]) if len(pids) == 1 else None
