@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)
 
 TOKEN = "123456:TEST-cluster"
 ADMIN = 111
+OPERATOR = 112      # asks /status in a chat of their own (ADMIN's chat counts the /start replies)
 ALERT_CHAT = -100500
 LEASE_S, RENEW_S = 5.0, 1.5
 START_S = 120.0     # generous: two services importing everything on a loaded machine
@@ -73,11 +74,12 @@ async def world(tmp_path_factory, pg_template):
     await fake.start()
     fake.add_bot(TOKEN, "tokenwatch_cluster_bot")
     fake.add_chat(ADMIN, "private")
+    fake.add_chat(OPERATOR, "private")
     fake.add_chat(ALERT_CHAT, "supergroup", title="alerts", members=[ADMIN])
     redis = OwnRedis()
     redis.start()
     env = {"REDIS_URL": redis.url, "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE": fake.base_url,
-           "TELEGRAM_ADMIN_IDS": str(ADMIN), "TELEGRAM_ALERT_CHAT_ID": str(ALERT_CHAT),
+           "TELEGRAM_ADMIN_IDS": f"{ADMIN},{OPERATOR}", "TELEGRAM_ALERT_CHAT_ID": str(ALERT_CHAT),
            "COMMAND_RATE_LIMIT_PER_MIN": "1000", "LEADER_LEASE_S": str(LEASE_S), "LEADER_RENEW_S": str(RENEW_S),
            "PROCESS_HEARTBEAT_S": "1", "GRAPH_RENDER_PROCESSES": "1", "SIM_MIGRATION_INTERVAL_S": "5"}
     cluster = Cluster(database_url=f"{PG_BASE_URL}/{name}", workdir=tmp_path_factory.mktemp("cluster"), env=env)
@@ -180,5 +182,15 @@ async def test_the_leader_killed_a_standby_takes_over_and_no_command_is_lost_or_
           f"{answered - killed_at:.1f}s (lease {LEASE_S:g}s, renewal {RENEW_S:g}s)")
     new_fence = {r["pid"]: r["fence"] for r in await cluster.rows()}[new.pid]
     assert new_fence is not None and fences[leader.pid] is not None and new_fence > fences[leader.pid]
+
+    # /status, answered once by the new leader, shows each process and the whole
+    world.fake.user_sends(OPERATOR, OPERATOR, "/status")
+    await cluster.wait_for(lambda: _ready(bool(world.fake.sent(OPERATOR))), WAIT_S, "the /status reply")
+    await asyncio.sleep(RENEW_S)
+    replies = world.fake.sent(OPERATOR)
+    assert len(replies) == 1, [r.plain for r in replies]
+    text = replies[0].plain
+    assert "Processes" in text and "1 process up: 1 leader · 1 down" in text, text
+    assert f"pid {new.pid}" in text and f"pid {leader.pid}" in text, text
     refused = [r for r in world.fake.refusals if not r.injected and r.method != "getupdates"]
     assert refused == [], refused
