@@ -56,6 +56,9 @@ class LeaderGate:
         self.elections = 0       # times this process became the leader
         self.depositions = 0     # times it stopped leading without a clean stop
         self.elected_at: float | None = None   # epoch seconds of the current term
+        #: while the lock does not answer, a leader asks this whether another process leads
+        #: (the process registry); True makes it step down
+        self.rival: Callable[[], bool] | None = None
         self._lock = asyncio.Lock()
 
     # -- registration -----------------------------------------------------------
@@ -82,6 +85,9 @@ class LeaderGate:
         """Renew or acquire once, then start or stop the singletons to match; returns ``is_leader()``."""
         async with self._lock:
             leader = await self.leadership.step()
+            if leader and not self.leadership.reachable and self.rival is not None and self.rival():
+                self.leadership.abandon("the lock does not answer and another process leads")
+                leader = False
             if leader and not self.active:
                 await self._elect()
             elif not leader and self.active:

@@ -26,7 +26,9 @@ leader, whatever it believed, and must win the lock again::
 
 Redis unreachable (documented rule): the leader keeps going alone as long as the outage began
 while its lease was still valid (it cannot renew, so it extends its own lease while it keeps
-trying); standbys never take over without Redis; when Redis answers again everybody rejoins (the
+trying) and the process registry shows no other leader (``LeaderGate.rival``: a leader cut off
+from a Redis the others still reach steps down when one of them takes over); standbys never
+take over without Redis; when Redis answers again everybody rejoins (the
 leader renews its key, or takes it back if Redis lost it). The ``redis_down`` alert fires
 meanwhile. A leader that finds its lease already run out (it was hung) steps down even then.
 """
@@ -104,6 +106,10 @@ class Leadership(Protocol):
     async def release(self) -> None:
         """Give the lease up (a clean stop) and close the connection it used."""
 
+    def abandon(self, why: str) -> None:
+        """Stop counting itself the leader now (another process proved it leads); the next step
+        may acquire again once the lock allows it."""
+
 
 class _Lease:
     """What the leases share: the validity deadline on the monotonic clock."""
@@ -143,6 +149,9 @@ class _Lease:
             self.losses += 1
             log.warning("leadership (%s): %s is no longer the leader: %s", self.kind, self.owner, why)
         self.held, self.valid_until = False, float("-inf")
+
+    def abandon(self, why: str) -> None:
+        self._lose(why)
 
     def _unreachable(self, exc: BaseException, started: float) -> None:
         error = f"{type(exc).__name__}: {exc}"[:300]
@@ -338,6 +347,9 @@ class SingleLeader:
         return True
 
     async def release(self) -> None:
+        return None
+
+    def abandon(self, why: str) -> None:
         return None
 
 

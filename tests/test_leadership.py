@@ -223,3 +223,25 @@ def test_renewal_must_be_at_most_half_the_lease(lease_s, renew_s):
 
     with pytest.raises(SettingsError, match="LEADER_RENEW_S"):
         load_settings(_env_file=None, leader_lease_s=lease_s, leader_renew_s=renew_s)
+
+
+async def test_a_leader_cut_off_from_redis_steps_down_when_the_registry_shows_another_leader():
+    server = OwnRedis()
+    server.start()
+    clock = ManualClock()
+    client = aioredis.from_url(server.url, socket_connect_timeout=1, socket_timeout=1)
+    settings = Settings(_env_file=None)
+    scheduler, supervisor = Scheduler(settings, clock), Supervisor(clock, watchdog_interval_s=None)
+    gate = LeaderGate(lease(client, "a", clock), scheduler, supervisor, renew_s=TTL_S / 3, clock=clock)
+    others_lead = [False]
+    gate.rival = lambda: others_lead[0]
+    try:
+        assert await gate.step()
+        server.stop()
+        assert await gate.step()             # alone without Redis, nobody else leads: it carries on
+        others_lead[0] = True                # another process reached Redis and leads (its registry row)
+        assert not await gate.step() and gate.role == "standby"
+        assert not await gate.step()         # and stays down until Redis answers it again
+    finally:
+        await gate.stop()
+        server.stop()

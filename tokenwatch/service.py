@@ -223,6 +223,7 @@ class Service:
             monitoring.registry.store = None
 
         gate.add(on_elected=lead, on_deposed=stand_by)
+        gate.rival = lambda: any(p.up and p.role == "leader" and not p.this for p in registry.latest)
         await stand_by()
         await gate.step()   # a lone process leads at once; with a leader elsewhere this one stands by
         just_built[0] = False
