@@ -19,7 +19,7 @@ import pytest_asyncio
 
 from simulator.cluster import Cluster, Member
 from simulator.telegram_api import FakeTelegram
-from tests.own_redis import OwnRedis
+from tests.redis_outage import OwnRedis
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)]
 

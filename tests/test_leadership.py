@@ -16,7 +16,7 @@ from app.leadership import FENCE_KEY, LEADER_KEY, PgAdvisoryLease, RedisLease, a
 from app.scheduler import JobSpec, Scheduler
 from app.settings import Settings
 from app.supervisor import LoopSpec, Supervisor
-from tests.own_redis import OwnRedis
+from tests.redis_outage import OwnRedis
 
 TTL_S = 10.0
 DEADLINE_S = 30.0   # generous: a loaded machine is slow, never wrong
