@@ -5,7 +5,7 @@ loops only the leader runs, and starts or stops them when this process wins or l
     gate.add(jobs=alerts.jobs(), loops=bot.loops(),
              on_elected=alerts.resume, on_deposed=pause_alerts)   # hooks run in that order
     await gate.step()                     # at start: a lone process leads at once
-    supervisor.add_all(gate.loops())      # "leadership": a step every LEADER_RENEW_S
+    supervisor.add_all(gate.loops())      # "leadership": a step every LEADER_RENEW_S (standby: every second)
     sender.may_send = gate.is_leader      # checked before every send
     ...
     await gate.stop()                     # singletons stopped, lease released (a standby takes over)
@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 Hook = Callable[[], Awaitable[object]]
 Role = Literal["leader", "standby", "worker"]
 MIN_WAIT_S = 0.05
+STANDBY_POLL_S = 1.0   # a standby tries the lock this often (sooner than the leader renews): a freed
+                       # lease is taken within a second of running out, so takeover <= lease + 1 s
 
 
 class LeaderGate:
@@ -109,7 +111,7 @@ class LeaderGate:
             await self._sleep(self._next_wait())
 
     def _next_wait(self) -> float:
-        wait = self.renew_s
+        wait = self.renew_s if self.active else min(self.renew_s, STANDBY_POLL_S)
         valid_until = getattr(self.leadership, "valid_until", None)
         if self.active and isinstance(valid_until, float):
             wait = min(wait, valid_until - self.clock.monotonic())  # step down on time even if renewals hang

@@ -153,7 +153,7 @@ class _Lease:
     def abandon(self, why: str) -> None:
         self._lose(why)
 
-    def _unreachable(self, exc: BaseException, started: float) -> None:
+    def _unreachable(self, exc: BaseException) -> None:
         error = f"{type(exc).__name__}: {exc}"[:300]
         if self.reachable:
             log.warning("leadership (%s): the lock is unreachable (%s); %s", self.kind, error,
@@ -210,7 +210,7 @@ class RedisLease(_Lease):
                 if fence:
                     self._won(fence, started)
         except (RedisError, OSError) as exc:
-            self._unreachable(exc, started)
+            self._unreachable(exc)
             if self.held:  # the documented rule: the leader keeps going alone while Redis is away
                 self.valid_until = max(self.valid_until, started + self.ttl_s)
             return self.is_leader()
@@ -276,7 +276,7 @@ class PgAdvisoryLease(_Lease):
                 fence = await self.conn.fetchval(f"SELECT nextval('{PG_FENCE_SEQUENCE}')", timeout=self.timeout_s)
                 self._won(int(fence), started)
         except (asyncpg.PostgresError, OSError, TimeoutError, asyncpg.InterfaceError) as exc:
-            self._unreachable(exc, started)
+            self._unreachable(exc)
             self._lose("the connection holding the lock failed")
             await self._close()
             return False
