@@ -185,6 +185,9 @@ class AlertEngine:
         """Load every series and open incident; resume timers; finish what a crash interrupted."""
         now = self.clock.time()
         async with self._lock:
+            # a second start (this process takes over as the leader) reloads from scratch
+            self._timers, self._fires, self._firing, self._silenced_until = [], {}, {}, {}
+            self._edit_due, self._dirty_states, self._dirty_incidents = set(), set(), set()
             self.states = {s.fingerprint: s for s in await self.store.load_states()}
             self.incidents = {i.id: i for i in await self.store.load_open_incidents() if i.id is not None}
             self.members = {iid: set() for iid in self.incidents}

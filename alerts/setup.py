@@ -104,6 +104,7 @@ async def build_alerts(ctx: AlertsContext, outbox: Outbox, *, alert_chat_id: int
                                       buttons=lambda: alerts.buttons, chat_id=chat)
         await tuning.start()
         alerts.tuning = tuning
+        alerts._reloaders.append(tuning.start)
         evaluator.thresholds = tuning
         alerts._jobs += tuning.jobs()
     await quiet.start()
@@ -112,7 +113,15 @@ async def build_alerts(ctx: AlertsContext, outbox: Outbox, *, alert_chat_id: int
     alerts._jobs += engine.jobs() + quiet.jobs()
     alerts._stoppers.append(engine.close)
 
+    async def reseed() -> None:
+        await evaluator.seed(clock.time())
+
+    alerts._reloaders[:0] = [quiet.start]
+    alerts._reloaders += [engine.start, reseed]
+
     async def evaluate(snapshot: MonitoringSnapshot) -> None:
+        if alerts.paused:
+            return
         now = clock.time()
         await engine.observe(await evaluator.evaluate(snapshot, now), now)
 

@@ -146,7 +146,8 @@ class Scheduler:
         self.clock = clock
         self.shutdown_grace_s = shutdown_grace_s  # how long runs in flight may finish at shutdown
         self._aps = scheduler or AsyncIOScheduler(timezone=timezone.utc)
-        self._specs: dict[str, JobSpec] = {}
+        self._specs: dict[str, JobSpec] = {}     # scheduled now
+        self._known: dict[str, JobSpec] = {}     # scheduled now or declared (a leader's job while standing by)
         self._stats: dict[str, JobStats] = {}
         self._tasks: dict[str, asyncio.Task] = {}
         self._stopping = False
@@ -163,7 +164,11 @@ class Scheduler:
     def add(self, spec: JobSpec) -> None:
         """Register (or replace) a job under its stable id."""
         budget = spec.budget_s if spec.budget_s is not None else self.settings.job_budget_s
-        self._specs[spec.id] = spec
+        known = self._known.get(spec.id)
+        if known is not None and known.tunable is not None and known.interval_s != spec.interval_s \
+                and spec.interval_s is not None:
+            spec = replace(spec, interval_s=known.interval_s)   # an interval set live outlives a removal
+        self._specs[spec.id] = self._known[spec.id] = spec
         stats = self._stats.setdefault(spec.id, JobStats(id=spec.id, interval_s=spec.interval_s, budget_s=budget))
         stats.interval_s, stats.budget_s, stats.cron, stats.schedule = spec.interval_s, budget, spec.cron, spec.schedule
         first: dict[str, datetime] = {}
@@ -185,6 +190,19 @@ class Scheduler:
     def add_all(self, specs: list[JobSpec]) -> None:
         for spec in specs:
             self.add(spec)
+
+    def remove(self, job_id: str, reason: str = "removed") -> bool:
+        """Unschedule a job and cancel its run in flight (a process that stopped leading); its
+        statistics stay for ``/jobs``. ``add`` schedules it again. False if it was not scheduled."""
+        if self._specs.pop(job_id, None) is None:
+            return False
+        if self._aps.get_job(job_id) is not None:
+            self._aps.remove_job(job_id)
+        task = self._tasks.get(job_id)
+        if task is not None and not task.done():
+            self._cancel_reason[job_id] = f"cancelled: {reason}"
+            task.cancel()
+        return True
 
     def start(self) -> None:
         """Start ticking; needs a running event loop."""
@@ -292,12 +310,17 @@ class Scheduler:
                 log.warning("job %s did not end within %.0fs of being cancelled", job_id, RESTART_WAIT_S)
         return await self.run_now(job_id)
 
+    def declare(self, spec: JobSpec) -> None:
+        """Know a job that is not scheduled here yet (a singleton, scheduled while this process
+        leads): it is listed by ``tunable_jobs`` and may be retimed before it runs."""
+        self._known.setdefault(spec.id, spec)
+
     def tunable_jobs(self) -> list[JobSpec]:
-        """The interval jobs an operator may retime live (``JobSpec.tunable``)."""
-        return [spec for _, spec in sorted(self._specs.items()) if spec.tunable is not None]
+        """The interval jobs an operator may retime live (``JobSpec.tunable``), scheduled or declared."""
+        return [spec for _, spec in sorted(self._known.items()) if spec.tunable is not None]
 
     def interval_s(self, job_id: str) -> float | None:
-        spec = self._specs.get(job_id)
+        spec = self._known.get(job_id)
         return spec.interval_s if spec is not None else None
 
     def retime(self, job_id: str, interval_s: float) -> bool:
@@ -307,16 +330,18 @@ class Scheduler:
 
             scheduler.retime("pipeline.archive", 120.0)
         """
-        spec = self._specs.get(job_id)
+        spec = self._known.get(job_id)
         if spec is None or spec.interval_s is None or not interval_s > 0:
             return False
-        spec = self._specs[job_id] = replace(spec, interval_s=float(interval_s))
+        spec = self._known[job_id] = replace(spec, interval_s=float(interval_s))
+        log.info("job %s now runs %s", job_id, spec.schedule)
+        if job_id not in self._specs:   # declared, not scheduled here now: it starts at this interval
+            return True
+        self._specs[job_id] = spec
         stats = self._stats[job_id]
         stats.interval_s, stats.schedule = spec.interval_s, spec.schedule
-        if self._aps.get_job(job_id) is None:
-            return False
-        self._aps.reschedule_job(job_id, trigger=spec.trigger())
-        log.info("job %s now runs %s", job_id, spec.schedule)
+        if self._aps.get_job(job_id) is not None:
+            self._aps.reschedule_job(job_id, trigger=spec.trigger())
         return True
 
     # -- reading --------------------------------------------------------------

@@ -193,6 +193,11 @@ class Settings(BaseSettings):
     memory_leak_min_mib_per_min: float = Field(default=1.0, gt=0)
     memory_diagnose_s: float = Field(default=90.0, gt=0)
 
+    # --- several processes: leadership and the process registry ---------------
+    leader_lease_s: float = Field(default=10.0, ge=1, le=300)
+    leader_renew_s: float = Field(default=3.0, gt=0)
+    process_heartbeat_s: float = Field(default=5.0, gt=0, le=300)
+
     # --- alerts (rules) -------------------------------------------------------
     alert_rules_file: str = ""  # empty: the shipped alerts/default_rules.toml
 
@@ -304,6 +309,8 @@ class Settings(BaseSettings):
             raise ValueError("HOT_CHECK_INTERVAL_S must not exceed COLD_CHECK_INTERVAL_S")
         if self.ws_reconnect_min_s > self.ws_reconnect_max_s:
             raise ValueError("WS_RECONNECT_MIN_S must not exceed WS_RECONNECT_MAX_S")
+        if self.leader_renew_s * 2 > self.leader_lease_s:
+            raise ValueError("LEADER_RENEW_S must be at most half of LEADER_LEASE_S (a third is the usual choice)")
         if self.telegram_webhook_url and not self.telegram_webhook_secret:
             raise ValueError("TELEGRAM_WEBHOOK_URL requires TELEGRAM_WEBHOOK_SECRET (1-256 of A-Z a-z 0-9 _ -)")
         return self

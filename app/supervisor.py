@@ -140,6 +140,7 @@ class _Loop:
     body: asyncio.Task[None] | None = None
     keeper: asyncio.Task[None] | None = None
     cancel_reason: str | None = None
+    removed: bool = False
     kick: asyncio.Event = field(default_factory=asyncio.Event)
     clock: Clock = SYSTEM_CLOCK
 
@@ -196,6 +197,16 @@ class Supervisor:
     def add_all(self, specs: list[LoopSpec]) -> None:
         for spec in specs:
             self.add(spec)
+
+    async def remove(self, loop_id: str) -> bool:
+        """Stop a loop (its ``stop`` first, then cancellation) and forget it; ``add`` may register
+        it again (a process that stops and starts leading). False if the id is unknown."""
+        loop = self._loops.pop(loop_id, None)
+        if loop is None:
+            return False
+        loop.removed = True
+        await self._stop_one(loop)
+        return True
 
     # -- lifecycle ------------------------------------------------------------
     async def start(self) -> None:
@@ -323,7 +334,7 @@ class Supervisor:
 
     async def _keep(self, loop: _Loop) -> None:
         spec, stats = loop.spec, loop.stats
-        while not self._stopping:
+        while not self._stopping and not loop.removed:
             loop.cancel_reason = None
             loop.start_mono = self.clock.monotonic()
             stats.last_start = self.clock.time()
@@ -332,7 +343,7 @@ class Supervisor:
             loop.beat()
             loop.body = asyncio.create_task(self._body(loop), name=f"loop:{spec.id}")
             await asyncio.wait({loop.body})
-            if self._stopping:
+            if self._stopping or loop.removed:
                 return
             body, reason = loop.body, loop.cancel_reason
             if self.clock.monotonic() - loop.start_mono >= spec.stable_after_s:
@@ -372,7 +383,7 @@ class Supervisor:
             stats.state = "restarting"
             stats.next_restart_at = self.clock.time() + delay
             await self._wait_or_kick(loop, delay)
-            if self._stopping:
+            if self._stopping or loop.removed:
                 return
             stats.restarts += 1
 

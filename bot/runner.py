@@ -142,6 +142,7 @@ class BotRunner:
     async def poll(self) -> None:
         """One polling session (the body of the ``bot.polling`` loop); a refused token is fatal."""
         assert self.bot is not None, "prepare() first"
+        self._stopping = False  # polling may stop and start again (a process that stops and starts leading)
         try:
             await self.bot.delete_webhook(drop_pending_updates=False)
             if self._stopping:

@@ -13,6 +13,9 @@ Rules, in the order they matter to an operator:
 * Order: per chat, critical (and command replies) before warning before info, then oldest
   first; at most one request in flight per chat; chats are served in parallel.
 * Pacing (``Pacer``) keeps under Telegram's limits so 429s are rare.
+* Several processes: only the leader sends. ``may_send`` (the leader gate's ``is_leader``) is
+  asked before each claim and again just before each row goes out; a process that stopped
+  leading (or hung past its lease) sends nothing more and gives the row back.
 * What one row's delivery does (splitting, plain-text fallback, edits, migrations) is in
   ``delivery.row_delivery``; outage handling (fallback webhook, delayed notice) in
   ``delivery.outage``; every SQL statement in ``delivery.queries``.
@@ -32,6 +35,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 
 from app.supervisor import beat
 from app.backoff import Backoff
@@ -96,6 +100,9 @@ class OutboxSender:
         self._internal_failures: dict[int, int] = {}
         self._stopping = False
         self._wake = asyncio.Event()
+        #: asked before every claim and every send (the leader gate); None = always allowed
+        self.may_send: Callable[[], bool] | None = None
+        self.fenced = 0  # rows given back because this process no longer leads
 
     @property
     def transport(self) -> Transport:
@@ -194,6 +201,8 @@ class OutboxSender:
         now = self.clock.time()
         wait = self.poll_interval_s
         started: list[int] = []
+        if not self._allowed():
+            return started, wait
         for row in heads:
             assert row.id is not None
             if self.guard.refused or self._stopping:
@@ -222,6 +231,9 @@ class OutboxSender:
             started.append(row.id)
         return started, wait
 
+    def _allowed(self) -> bool:
+        return self.may_send is None or self.may_send()
+
     def _finished(self, chat_id: int, _task: object = None) -> None:
         self._inflight.pop(chat_id, None)
         self._finished_at_seq[chat_id] = self._seq
@@ -232,6 +244,13 @@ class OutboxSender:
 
     async def _deliver(self, row: OutboxMessage) -> None:
         assert row.id is not None
+        if not self._allowed():  # leadership lost between the claim and the send: the next leader sends it
+            self.fenced += 1
+            try:
+                await self.rows.release(row.id, owner=self.owner)
+            except Exception:  # noqa: BLE001 - the lease runs out by itself
+                log.warning("outbox row %s: could not give the lease back", row.id)
+            return
         try:
             outcome = await self.delivery.deliver(row)
         except Exception as exc:  # noqa: BLE001 - a bug or DB fault must not kill the loop

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from tokenwatch.schema import metadata
 
+MIGRATION_LOCK_KEY = 0x746F6B6D  # "tokm": pg_advisory_xact_lock key held while migrating
 config = context.config
 target_metadata = metadata
 
@@ -20,6 +21,10 @@ def _do_run(connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # several processes starting at once (a leader, standbys, workers) migrate one at a time:
+            # the others wait here, then find the database at head
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
         context.run_migrations()
 
 

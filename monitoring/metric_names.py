@@ -373,3 +373,16 @@ DB_SLOW_QUERY_SHAPES = define(
 DB_SLOW_QUERY_TABLE_WALKS = define(
     "tokenwatch_db_slow_query_table_walks", "gauge",
     "Slow statement shapes whose plan walks a whole table (SCAN / Seq Scan), each with an index suggestion")
+
+# --- several processes: leadership and the process registry (app/leadership.py, issue 11) --------
+PROCESS_UP = define(
+    "tokenwatch_process_up", "gauge",
+    "1 while a tokenwatch process heartbeats into the registry, 0 once it stopped {role,host,pid}")
+PROCESSES = define("tokenwatch_processes", "gauge", "Processes up, by role {role=leader|standby|worker}")
+LEADER = define("tokenwatch_leader", "gauge", "1 while this process leads (runs the singletons), else 0")
+LEADER_FENCE = define("tokenwatch_leader_fence", "gauge",
+                      "The fencing token of this process's current (or last) term as leader")
+LEADER_ELECTIONS_TOTAL = define("tokenwatch_leader_elections_total", "counter",
+                                "Times this process became the leader")
+LEADER_LOCK_UP = define("tokenwatch_leader_lock_up", "gauge",
+                        "1 while the leadership lock (Redis or PostgreSQL) answers this process, else 0")

@@ -1,6 +1,8 @@
 """The ``tokenwatch`` command line.
 
-    tokenwatch run            # the service (embedded default: SQLite + local market + console chat)
+    tokenwatch run            # the service (embedded default: SQLite + local market + console chat);
+                              # started several times: one leader, hot standbys (README "Several processes")
+    tokenwatch worker         # the pipeline only (discovery intake and checks), never the singletons
     tokenwatch simulate       # the local market alone, on SIM_HOST:SIM_PORT
     tokenwatch migrate [rev]  # apply database migrations (default: head)
     tokenwatch doctor         # check a deployment's configuration, print a checklist
@@ -52,7 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version",
                         version=f"tokenwatch {info['version']} (Python {info['python']})")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("run", help="run the service")
+    sub.add_parser("run", help="run the service (several may run: one leads, the others stand by)")
+    sub.add_parser("worker", help="run only the pipeline (discovery and checks) on a shared PostgreSQL",
+                   description="Run only the pipeline: discovery intake and token checks, leased from the shared "
+                               "database. A worker never polls Telegram, alerts or sends; run at least one "
+                               "`tokenwatch run` beside it.")
     sub.add_parser("simulate", help="run the local market (DexScreener + PumpPortal on loopback)")
     mig = sub.add_parser("migrate", help="apply database migrations",
                          description="Apply database migrations (tokenwatch run also migrates at start).")
@@ -116,12 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings.log_format, settings.log_level)
 
     try:
-        if args.command == "run":
+        if args.command in ("run", "worker"):
             check_ports(settings)
             migrate_database(settings)
-            from tokenwatch.service import run_service
+            from tokenwatch.service import Role, run_service
 
-            return _run_async(lambda: run_service(settings), settings)
+            role: Role = "worker" if args.command == "worker" else "run"
+            return _run_async(lambda: run_service(settings, role), settings)
         if args.command == "simulate":
             from simulator.server import run_standalone
 

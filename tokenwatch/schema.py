@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlmodel import SQLModel
 
 import alerts.models  # noqa: F401
+import app.processes  # noqa: F401
 import charts.models  # noqa: F401
 import delivery.models  # noqa: F401
 import monitoring.models  # noqa: F401

@@ -9,6 +9,13 @@
 Each part contributes its scheduler jobs (``jobs()``), its long-lived loops (``loops()``, run
 by one ``Supervisor``) and its collectors; nothing else in the code base wires parts together.
 On stop the loops end first (graceful ``stop`` of each, then cancellation), then the parts.
+
+Several processes (README "Several processes"): every job and loop a part contributes is a
+singleton -- run only by the leader, through the ``LeaderGate`` -- unless its id is in
+``EVERY_PROCESS`` (the pipeline's share of the checks, each process measuring and healing
+itself). ``Service(settings, role="worker")`` (``tokenwatch worker``) builds only the pipeline,
+monitoring and recovery and runs only ``EVERY_PROCESS``; ``role="run"`` builds everything and
+leads or stands by (``app/leadership.py``: Redis, else a PostgreSQL advisory lock, else alone).
 """
 from __future__ import annotations
 
@@ -17,12 +24,18 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Iterable
+from typing import Literal
 
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import Database
+from app.leader_gate import LeaderGate
+from app.leadership import leadership_from_settings, process_id
 from app.migrate import upgrade
-from app.scheduler import Scheduler
-from app.supervisor import Supervisor
+from app.processes import ProcessRegistry
+from app.scheduler import JobSpec, Scheduler
+from app.sd_notify import SdNotify
+from app.supervisor import LoopSpec, Supervisor
 from app.settings import Settings
 from tokenwatch.status_line import StatusLine
 from bot.context import BotContext
@@ -38,10 +51,30 @@ from monitoring.setup import Monitoring, build_monitoring
 from recovery.setup import build_recovery
 from simulator.server import LocalMarket, market_from_settings
 from tokens.pipeline import Pipeline
+from tokenwatch.cluster import ClusterCollector, processes_section
 
 # Everything is imported up front, before the loop runs: a first import inside a running
 # service would block the event loop for seconds.
 log = logging.getLogger("tokenwatch")
+
+Role = Literal["run", "worker"]
+
+# Jobs and loops every process runs; every other one a part contributes is a singleton (the leader's).
+EVERY_PROCESS = frozenset({
+    # the pipeline: checks are leased from the database (FOR UPDATE SKIP LOCKED on PostgreSQL),
+    # discovery is idempotent, so any number of processes share them
+    "pipeline.process", "pipeline.profiles", "pipeline.discovery_ws",
+    # the API limit shared by every process behind one address (its membership heartbeat)
+    "pipeline.shared_limit",
+    # systemd's watchdog: every process's own event loop
+    "systemd.watchdog",
+    # each process measures itself (only the leader writes the metric store and alerts)
+    "monitoring.collect", "monitoring.loop_lag", "status_line", "processes.heartbeat",
+    # each process heals itself: its own pool, memory, slow queries, action ledger
+    "recovery.db_pool", "recovery.slow_queries", "recovery.memory", "recovery.ledger_flush",
+    # the process's own machinery
+    "scheduler.watchdog", "leadership",
+})
 
 
 def alert_chat_id(settings: Settings) -> int | None:
@@ -53,8 +86,15 @@ def alert_chat_id(settings: Settings) -> int | None:
 
 class Service:
     def __init__(self, settings: Settings, clock: Clock = SYSTEM_CLOCK, *, console_input: bool = True,
-                 console_out=None) -> None:
+                 console_out=None, role: Role = "run") -> None:
+        if role not in ("run", "worker"):
+            raise ValueError(f"role must be 'run' or 'worker', got {role!r}")
         self.settings = settings
+        self.role = role
+        self.systemd = SdNotify.from_env()   # READY/WATCHDOG/STOPPING to systemd (a no-op without NOTIFY_SOCKET)
+        self.process_id = process_id()
+        self.gate: LeaderGate | None = None       # None in a worker
+        self.processes: ProcessRegistry | None = None
         self.clock = clock
         self.console_input = console_input
         self.console_out = console_out
@@ -66,7 +106,8 @@ class Service:
 
     async def start(self) -> BotContext:
         s = self.settings
-        rules = await asyncio.to_thread(load_configured_rules, s)  # a bad rules file stops here, first
+        worker = self.role == "worker"
+        rules = None if worker else await asyncio.to_thread(load_configured_rules, s)  # a bad file stops here, first
         db = Database.from_settings(s)
         await upgrade(s.database_url)
         ctx = BotContext(settings=s, db=db, clock=self.clock, started_at=self.clock.time())
@@ -94,18 +135,36 @@ class Service:
         await ctx.pipeline.start()
         self._stoppers.append(ctx.pipeline.stop)
 
-        # scheduler (periodic jobs) and supervisor (long-lived loops)
-        ctx.scheduler = Scheduler(s, self.clock)
-        ctx.scheduler.add_all(ctx.pipeline.jobs())
+        # scheduler (periodic jobs) and supervisor (long-lived loops); the leader gate holds the singletons
+        scheduler = ctx.scheduler = Scheduler(s, self.clock)
         supervisor = ctx.supervisor = Supervisor(self.clock)
-        supervisor.add_all(ctx.pipeline.loops())
-        supervisor.add_all(ctx.scheduler.loops())
+        gate = None
+        if not worker:
+            gate = self.gate = LeaderGate(leadership_from_settings(s, self.process_id, self.clock), scheduler,
+                                          supervisor, renew_s=s.leader_renew_s, clock=self.clock)
+        place = self._place
+        place(ctx.pipeline.jobs(), ctx.pipeline.loops())
+        place(loops=scheduler.loops())
+        place(loops=self.systemd.loops())   # WATCHDOG=1 from this event loop (a hung loop is restarted)
+        if gate is not None and gate.leadership.kind != "single":   # alone (SQLite), it just leads
+            place(loops=gate.loops())
 
         # monitoring
         monitoring = self.monitoring = await build_monitoring(ctx)
-        ctx.scheduler.add_all(monitoring.jobs())
-        supervisor.add_all(monitoring.loops())
+        place(monitoring.jobs(), monitoring.loops())
         self._stoppers.append(monitoring.stop)
+
+        # the process registry: every process's heartbeat row (/status, /metrics)
+        registry = self.processes = ProcessRegistry(
+            db, self.clock, process_id=self.process_id,
+            role=(lambda: "worker") if gate is None else (lambda: gate.role),
+            fence=(lambda: None) if gate is None else (lambda: gate.leadership.fence if gate.is_leader() else None),
+            leadership="none" if gate is None else gate.leadership.kind, heartbeat_s=s.process_heartbeat_s)
+        place([JobSpec("processes.heartbeat", registry.heartbeat, interval_s=s.process_heartbeat_s,
+                       budget_s=max(10.0, s.process_heartbeat_s)),
+               JobSpec("processes.prune", registry.prune, interval_s=3600.0, budget_s=60.0)])
+        if ctx.collectors is not None:
+            ctx.collectors.register(ClusterCollector(registry, gate))
 
         # recovery: the knob registry and the controllers that turn the knobs, within their bounds;
         # every action in the ledger, the ones that matter told in the alert chat (through the outbox)
@@ -115,9 +174,11 @@ class Service:
             ctx.pipeline.client.latency_observer = recovery.rto
         if recovery.breaker_actions is not None:
             ctx.pipeline.breakers.on_transition(recovery.breaker_actions)
-        ctx.scheduler.add_all(recovery.jobs())
-        supervisor.add_all(recovery.loops())
+        place(recovery.jobs(), recovery.loops())
         self._stoppers.append(recovery.stop)
+
+        if worker or gate is None:
+            return await self._start_worker(ctx, registry)
 
         # alerts: rules over every monitoring snapshot -> incidents -> the outbox (built before the
         # bot, whose buttons the alert messages carry)
@@ -125,21 +186,23 @@ class Service:
         quiet = alerts.quiet
         if recovery.announcer is not None and quiet is not None:   # no self-healing news in maintenance
             recovery.announcer.quiet = lambda now: quiet.current_maintenance(now) is not None
-        ctx.scheduler.add_all(alerts.jobs())
+        place(alerts.jobs(), alerts.loops())
         self._stoppers.append(alerts.stop)
 
-        # bot and delivery
+        # bot and delivery: only the leader polls Telegram and sends (checked before every send)
         bot = self.bot = await build_bot(ctx, console_input=self.console_input, console_out=self.console_out)
-        ctx.scheduler.add_all(bot.jobs())
-        supervisor.add_all(bot.loops())
+        place(bot.jobs(), bot.loops())
+        bot.sender.may_send = gate.is_leader
+        bot.runner.dp["parts"].status_sections.add(
+            "processes", processes_section(registry, gate, kind=gate.leadership.kind), order=60)
         self._stoppers.append(bot.stop)
 
         if s.status_line:
-            supervisor.add_all(StatusLine(ctx).loops())
+            place(loops=StatusLine(ctx).loops())
 
         # pictures: /graph's render worker (a process pool) and /dashboard's refresh job
         pictures = await build_pictures(ctx)
-        ctx.scheduler.add_all(pictures.jobs())
+        place(pictures.jobs())
         self._stoppers.append(pictures.stop)
 
         # watching the watcher (heartbeat, started/stopping notices) and digests
@@ -147,16 +210,73 @@ class Service:
                             chart=DigestChart(ctx.metrics, pictures.worker, settings=s) if ctx.metrics else None,
                             alert_chat_id=alert_chat_id(s))
         alerts.digest = watch.digest
-        ctx.scheduler.add_all(watch.jobs())
+        place(watch.jobs())
 
-        ctx.scheduler.start()
-        self._stoppers.append(ctx.scheduler.shutdown)
+        # leading: alerts evaluate and the metric store is written only by the leader; a process
+        # that takes over reloads what the last leader left (incidents, silences, tunings)
+        store = monitoring.registry.store
+        just_built = [True]   # build_alerts loaded the state just now: the first term needs no reload
+
+        async def lead() -> None:
+            if just_built[0]:
+                alerts.paused = False
+            else:
+                await alerts.resume()
+            monitoring.registry.store = store
+            await watch.on_started()
+
+        async def stand_by() -> None:
+            alerts.pause()
+            monitoring.registry.store = None
+
+        gate.add(on_elected=lead, on_deposed=stand_by)
+        gate.rival = lambda: any(p.up and p.role == "leader" and not p.this for p in registry.latest)
+        await stand_by()
+        await gate.step()   # a lone process leads at once; with a leader elsewhere this one stands by
+        just_built[0] = False
+
+        scheduler.start()
+        self._stoppers.append(scheduler.shutdown)
+        self._stoppers.append(registry.remove)
+        self._stoppers.append(gate.stop)        # after the loops: the singletons end, the lease goes
         await supervisor.start()
         self._stoppers.append(supervisor.stop)  # popped first: the loops end before the parts close
-        await watch.on_started()
-        self._stoppers.append(watch.on_stopping)  # popped before supervisor.stop: the sender still runs
-        log.info("tokenwatch started (database %s, market %s)", db.dialect, s.market)
+
+        async def stopping_notice() -> None:
+            if gate.is_leader():
+                await watch.on_stopping()
+
+        self._stoppers.append(stopping_notice)  # popped before supervisor.stop: the sender still runs
+        log.info("tokenwatch started (database %s, market %s, %s, leadership %s)", db.dialect, s.market,
+                 gate.role, gate.leadership.kind)
         return ctx
+
+    async def _start_worker(self, ctx: BotContext, registry: ProcessRegistry) -> BotContext:
+        """``tokenwatch worker``: the pipeline, monitoring (no store writes) and recovery only."""
+        assert ctx.scheduler is not None and ctx.supervisor is not None and self.monitoring is not None
+        self.monitoring.registry.store = None
+        if self.settings.is_sqlite:
+            log.warning("tokenwatch worker on SQLite shares its work with nobody: workers need the PostgreSQL "
+                        "database of a `tokenwatch run` (DATABASE_URL)")
+        ctx.scheduler.start()
+        self._stoppers.append(ctx.scheduler.shutdown)
+        self._stoppers.append(registry.remove)
+        await ctx.supervisor.start()
+        self._stoppers.append(ctx.supervisor.stop)
+        log.info("tokenwatch worker started (database %s, market %s): the pipeline only", ctx.db.dialect,
+                 self.settings.market)
+        return ctx
+
+    def _place(self, jobs: Iterable[JobSpec] = (), loops: Iterable[LoopSpec] = ()) -> None:
+        """Every process runs the ``EVERY_PROCESS`` jobs and loops; the rest are the leader's
+        (the gate's), and a worker does not run them at all."""
+        assert self.ctx is not None and self.ctx.scheduler is not None and self.ctx.supervisor is not None
+        jobs, loops = list(jobs), list(loops)
+        self.ctx.scheduler.add_all([j for j in jobs if j.id in EVERY_PROCESS])
+        self.ctx.supervisor.add_all([lp for lp in loops if lp.id in EVERY_PROCESS])
+        if self.gate is not None:
+            self.gate.add(jobs=[j for j in jobs if j.id not in EVERY_PROCESS],
+                          loops=[lp for lp in loops if lp.id not in EVERY_PROCESS])
 
     async def stop(self) -> None:
         while self._stoppers:
@@ -167,9 +287,9 @@ class Service:
                 log.exception("error while stopping %s", getattr(stopper, "__qualname__", stopper))
 
 
-async def run_service(settings: Settings) -> None:
+async def run_service(settings: Settings, role: Role = "run") -> None:
     """Start, run until SIGINT/SIGTERM, stop."""
-    service = Service(settings, console_input=sys.stdin.isatty())
+    service = Service(settings, console_input=sys.stdin.isatty(), role=role)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -177,7 +297,10 @@ async def run_service(settings: Settings) -> None:
             loop.add_signal_handler(sig, stop.set)
     try:
         await service.start()
+        service.systemd.ready(f"tokenwatch {role} started")
         await stop.wait()
     finally:
         log.info("stopping")
+        service.systemd.stopping()
         await service.stop()
+        service.systemd.close()

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from app.clock import ManualClock
 from app.settings import Settings
 from tests.conftest import REDIS_TEST_URL
-from tests.own_redis import OwnRedis
+from tests.redis_outage import OwnRedis
 from tests.tokens.test_rate_window_and_percentiles import max_in_any_window
 from tokens.pipeline import API_BURST
 from tokens.shared_limit import FALLBACK, SHARED, SharedRateLimiter, limiter_redis, shared_api_limiter
