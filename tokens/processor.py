@@ -2,10 +2,18 @@
 
 ``run_once()`` is the ``pipeline.process`` job. It dispatches batches while fewer than
 ``limit()`` are in flight (an explicit bound, counted across runs): for each it takes a
-rate-limiter slot, claims up to ``batch_size()`` due tokens (leasing them) and starts the batch
+rate-limiter slot, takes ``batch_size()`` tokens from the claimed-ahead queue and starts the batch
 as a tracked task, which fetches them in one request, evaluates every token and writes all
-checks and transitions of the batch in one transaction. The run stops dispatching when the next
-slot would start after the run's budget, so a run ends just before the next tick and the limiter
+checks and transitions of the batch in one transaction (one UPDATE for the token rows, one
+executemany for the checks: ``tokens.repository.apply_checks``). Claims run ahead of dispatch:
+one claim statement leases as many batches as the limiter will let this run send (at most
+``CLAIM_AHEAD_BATCHES``), so the database is not on the path of every request; tokens claimed
+but not sent stay leased and queued for the next run (released, due when they were due, when
+the circuit breaker opens and on ``close()``). On SQLite the processor's writes (claims, batch
+writes) take turns on one lock instead of meeting in SQLite's busy-wait, whose sleeps of 25-100 ms
+are what made more concurrency slower there. The run stops dispatching when the next
+slot would start after the run's budget (the tick less ``RUN_TICK_MARGIN_S``), so a run ends just
+before the next tick, the limiter's burst covers the gap, and the limiter
 (not the database, not the scheduler) stays the bottleneck. A run never waits past its budget for
 a slow batch: one still in flight at the deadline finishes in the background (its tokens stay
 leased and in ``inflight_ids``, it keeps its in-flight slot, so no later run claims them or
@@ -37,10 +45,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from typing import Any, TypeVar
 
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import Database, is_transient
@@ -81,9 +92,12 @@ from tokens.stage_stats import StageStats
 from tokens.text import clean_text
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_ERROR_CHARS = 500
 BACKLOG_SCORE_WEIGHT_S = 0.1  # under a backlog, each point of smoothed score moves a token 0.1 s up the queue
+RUN_TICK_MARGIN_S = 0.1  # a run stops dispatching this long before the next tick (the limiter's burst covers it)
+CLAIM_AHEAD_BATCHES = 8  # one claim leases at most this many batches ahead of dispatch
 
 
 # Checks that failed for these reasons while pools were present are handed to failure listeners
@@ -115,13 +129,17 @@ class Processor:
         self._base_policy = self.policy
         self._cold_factor = 1.0
         interval = settings.process_interval_s
-        self.run_budget_s = run_budget_s if run_budget_s is not None else max(interval * 0.5, interval - 0.4)
+        self.run_budget_s = (run_budget_s if run_budget_s is not None
+                             else max(interval * 0.5, interval - RUN_TICK_MARGIN_S))
         self.lease_s = lease_s if lease_s is not None else max(120.0, settings.api_timeout_s * 6)
         self._limit = settings.fetch_concurrency
         self._batch_size = settings.batch_size
         self._claim_lock = asyncio.Lock()
         self._slot_freed = asyncio.Event()
         self._inflight: set[int] = set()
+        self._queued: deque[DueToken] = deque()  # claimed (leased) ahead of dispatch, not sent yet
+        # SQLite has one writer: the processor's writes take turns here rather than in SQLite's busy-wait.
+        self._write_lock: asyncio.Lock | None = asyncio.Lock() if db.dialect == "sqlite" else None
         self.failure_listeners: list[FailureListener] = []
         self.max_listener_calls_per_batch = 2
         self._listener_tasks: set[asyncio.Task] = set()
@@ -189,13 +207,17 @@ class Processor:
                 if time.monotonic() + limiter.delay() > deadline:
                     break
                 if not self.client.admits(TOKENS_BATCH):
-                    break  # the market's circuit is open (or its one probe is out): claim nothing, wait
-                await limiter.acquire()
-                if not self.client.admits(TOKENS_BATCH):
-                    break  # the one probe went out while this run waited for the limiter
-                batch = await self._claim()
+                    await self._release_queued()  # the market's circuit is open: give claims back, wait
+                    break
+                batch = await self._take_batch(limiter.rate_per_min / 60.0, deadline)
                 if not batch:
                     drained = True
+                    break
+                await limiter.acquire()
+                if not self.client.admits(TOKENS_BATCH):
+                    self._inflight.difference_update(t.id for t in batch)  # the one probe went out meanwhile
+                    self._queued.extendleft(reversed(batch))
+                    await self._release_queued()
                     break
                 mine.append(self._start_batch(batch))
         except Exception as exc:  # noqa: BLE001 - a claim that failed (database down): the run ends, nothing lost
@@ -293,14 +315,46 @@ class Processor:
         """Batches being fetched or written right now (including ones that outlived their run)."""
         return len(self._batch_tasks)
 
-    async def _claim(self) -> list[DueToken]:
+    async def _db_write(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """``db.run(fn)``; on SQLite one processor write at a time (see the module docstring)."""
+        if self._write_lock is None:
+            return await self.db.run(fn)
+        async with self._write_lock:
+            return await self.db.run(fn)
+
+    async def _take_batch(self, rate_per_s: float, deadline: float) -> list[DueToken]:
+        """The next ``batch_size()`` claimed tokens; when the queue runs short, one claim leases as
+        many batches as the limiter lets this run send before ``deadline`` (1..``CLAIM_AHEAD_BATCHES``)."""
         async with self._claim_lock:  # one claimer at a time: no token is handed to two workers
-            now = self.clock.time()
-            exclude = frozenset(self._inflight)
-            priority = self.claim_priority
-            batch = await self.db.run(lambda s: claim_due(s, now, self._batch_size, self.lease_s, exclude, priority))
+            size = self._batch_size
+            if len(self._queued) < size:
+                ahead = max(1, min(CLAIM_AHEAD_BATCHES, math.ceil(rate_per_s * max(0.0, deadline - time.monotonic()))))
+                want = size * ahead - len(self._queued)
+                now = self.clock.time()
+                exclude = frozenset(self._inflight).union(t.id for t in self._queued)
+                priority = self.claim_priority
+                claimed = await self._db_write(lambda s: claim_due(s, now, want, self.lease_s, exclude, priority))
+                self._queued.extend(claimed)
+            batch = [self._queued.popleft() for _ in range(min(size, len(self._queued)))]
             self._inflight.update(t.id for t in batch)
             return batch
+
+    async def _release_queued(self) -> None:
+        """Give back tokens claimed ahead but not sent (due when they were due)."""
+        if not self._queued:
+            return
+        queued = list(self._queued)
+        self._queued.clear()
+        try:
+            await self._db_write(lambda s: release_claims(s, queued))
+        except Exception as exc:  # noqa: BLE001 - their leases expire: checked again later, never lost
+            log.warning("could not release %d claimed tokens (%s); they are due again when their lease ends",
+                        len(queued), type(exc).__name__)
+
+    @property
+    def queued(self) -> int:
+        """Tokens claimed ahead of dispatch, waiting for a limiter slot."""
+        return len(self._queued)
 
     async def _process_batch(self, batch: Sequence[DueToken]) -> int:
         mints = [t.mint for t in batch]
@@ -312,7 +366,7 @@ class Processor:
             result = await self.client.fetch_batch(mints, acquired=True)
         except FetchError as exc:
             if exc.kind == CIRCUIT_OPEN:  # nothing was sent: not a check; the tokens keep their due place
-                await self.db.run(lambda s: release_claims(s, batch))
+                await self._db_write(lambda s: release_claims(s, batch))
                 return 0
             error = str(exc)
         except Exception as exc:  # noqa: BLE001 - whatever happens, the tokens stay scheduled
@@ -368,7 +422,7 @@ class Processor:
         """Write the batch in one transaction; on a non-transient failure, row by row (see the module
         docstring). A transient fault (the database is down) propagates: the leases keep the tokens."""
         try:
-            return await self.db.run(lambda s: apply_checks(s, outcomes))
+            return await self._db_write(lambda s: apply_checks(s, outcomes))
         except Exception as exc:  # noqa: BLE001 - classified below
             if is_transient(exc):
                 raise
@@ -388,7 +442,7 @@ class Processor:
 
     async def _write_one(self, o: CheckOutcome, now: float) -> int:
         try:
-            return await self.db.run(lambda s: apply_checks(s, [o]))
+            return await self._db_write(lambda s: apply_checks(s, [o]))
         except Exception as exc:  # noqa: BLE001 - classified below
             if is_transient(exc):
                 raise
@@ -399,7 +453,7 @@ class Processor:
         self.counters.write_failures += 1
         extra = {"mint": o.mint, "check_id": o.check["check_id"]}
         try:
-            quarantined = await self.db.run(lambda s: record_write_failure(s, o.token_id, reason, now))
+            quarantined = await self._db_write(lambda s: record_write_failure(s, o.token_id, reason, now))
         except Exception as exc:  # noqa: BLE001 - the token stays leased and is retried when the lease ends
             log.error("check could not be written (%s), nor its failure recorded (%s: %s)", reason,
                       type(exc).__name__, clean_text(str(exc), 200), extra=extra)
@@ -445,8 +499,10 @@ class Processor:
 
     async def close(self, grace_s: float = SHUTDOWN_GRACE_S) -> None:
         """Let batches and listener tasks in flight finish within ``grace_s``, then cancel the rest
-        (their leases expire, so their tokens are checked again later)."""
+        (their leases expire, so their tokens are checked again later); tokens claimed ahead but not
+        sent are given back, due when they were due."""
         await finish_or_cancel([*self._batch_tasks, *self._listener_tasks], grace_s)
+        await self._release_queued()
 
     def _safe_outcome(self, tok: DueToken, result: BatchResult | None, batch_error: str | None, now: float,
                       duration_ms: float) -> CheckOutcome:
