@@ -84,8 +84,10 @@ from tokens.repository import (
     claim_due,
     delete_old,
     due_count,
+    lease_due,
     record_write_failure,
     release_claims,
+    select_due,
 )
 from tokens.scoring import ewma, score_pairs
 from tokens.stage_stats import StageStats
@@ -97,13 +99,18 @@ T = TypeVar("T")
 MAX_ERROR_CHARS = 500
 BACKLOG_SCORE_WEIGHT_S = 0.1  # under a backlog, each point of smoothed score moves a token 0.1 s up the queue
 RUN_TICK_MARGIN_S = 0.1  # a run stops dispatching this long before the next tick (the limiter's burst covers it)
-CLAIM_AHEAD_BATCHES = 8  # one claim leases at most this many batches ahead of dispatch
+MAX_WRITE_GROUP_ROWS = 300  # checks written in one transaction at most (batches waiting to write, together)
+CLAIM_AHEAD_BATCHES = 64  # one claim leases at most this many batches ahead of dispatch (a run's worth)
 
 
 # Checks that failed for these reasons while pools were present are handed to failure listeners
 # (monitoring cross-checks the batch data against the per-token endpoint for them).
 POOL_FAILURES = frozenset({NO_PUMP_POOL, NO_EXTERNAL_POOL, INSUFFICIENT_LIQUIDITY})
 FailureListener = Callable[[DueToken, list, float], Awaitable[object]]
+
+
+def _applier(outcomes: Sequence[CheckOutcome]) -> Callable[[Any], Awaitable[int]]:
+    return lambda session: apply_checks(session, outcomes)
 
 
 class Processor:
@@ -140,6 +147,8 @@ class Processor:
         self._queued: deque[DueToken] = deque()  # claimed (leased) ahead of dispatch, not sent yet
         # SQLite has one writer: the processor's writes take turns here rather than in SQLite's busy-wait.
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if db.dialect == "sqlite" else None
+        self._write_queue: deque[tuple[Sequence[CheckOutcome], asyncio.Future[int]]] = deque()  # group commit
+        self._writer: asyncio.Task | None = None
         self.failure_listeners: list[FailureListener] = []
         self.max_listener_calls_per_batch = 2
         self._listener_tasks: set[asyncio.Task] = set()
@@ -333,11 +342,20 @@ class Processor:
                 now = self.clock.time()
                 exclude = frozenset(self._inflight).union(t.id for t in self._queued)
                 priority = self.claim_priority
-                claimed = await self._db_write(lambda s: claim_due(s, now, want, self.lease_s, exclude, priority))
+                claimed = await self._claim_due(now, want, exclude, priority)
                 self._queued.extend(claimed)
             batch = [self._queued.popleft() for _ in range(min(size, len(self._queued)))]
             self._inflight.update(t.id for t in batch)
             return batch
+
+    async def _claim_due(self, now: float, want: int, exclude: frozenset[int],
+                         priority: ClaimPriority | None) -> list[DueToken]:
+        """PostgreSQL: ``claim_due``, one statement. SQLite: the read (a ranked backlog read scans
+        every due row) beside the writers, then only the lease takes the write turn."""
+        if self._write_lock is None:
+            return await self.db.run(lambda s: claim_due(s, now, want, self.lease_s, exclude, priority))
+        rows = await self.db.run(lambda s: select_due(s, now, want, exclude, priority))
+        return await self._db_write(lambda s: lease_due(s, rows, now, self.lease_s))
 
     async def _release_queued(self) -> None:
         """Give back tokens claimed ahead but not sent (due when they were due)."""
@@ -422,7 +440,7 @@ class Processor:
         """Write the batch in one transaction; on a non-transient failure, row by row (see the module
         docstring). A transient fault (the database is down) propagates: the leases keep the tokens."""
         try:
-            return await self._db_write(lambda s: apply_checks(s, outcomes))
+            return await self._write_combined(outcomes)
         except Exception as exc:  # noqa: BLE001 - classified below
             if is_transient(exc):
                 raise
@@ -439,6 +457,53 @@ class Processor:
                             "their lease ends", type(exc).__name__)
                 break
         return written
+
+    async def _write_combined(self, outcomes: Sequence[CheckOutcome]) -> int:
+        """Write one batch's checks, in one transaction with whatever other batches are waiting to
+        write (group commit: up to ``MAX_WRITE_GROUP_ROWS`` rows, one UPDATE and one INSERT for all).
+        Returns this batch's rows written or raises this batch's own failure: when a group's write
+        fails, each batch of it is written again alone, so one batch's bad row never costs another."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._write_queue.append((outcomes, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain_writes())
+        return await future
+
+    async def _drain_writes(self) -> None:
+        """The one writer task: takes the waiting batches a group at a time until none wait."""
+        while self._write_queue:
+            group: list[tuple[Sequence[CheckOutcome], asyncio.Future[int]]] = []
+            rows = 0
+            while self._write_queue and (not group or rows + len(self._write_queue[0][0]) <= MAX_WRITE_GROUP_ROWS):
+                item = self._write_queue.popleft()
+                group.append(item)
+                rows += len(item[0])
+            everything = [o for outcomes, _ in group for o in outcomes]
+            try:
+                await self._db_write(lambda s: apply_checks(s, everything))
+            except asyncio.CancelledError:  # stopping: nobody writes these; their leases keep the tokens
+                for _, future in [*group, *self._write_queue]:
+                    future.cancel()
+                self._write_queue.clear()
+                raise
+            except Exception as exc:  # noqa: BLE001 - handed to the batches below
+                if len(group) == 1:
+                    if not group[0][1].done():
+                        group[0][1].set_exception(exc)
+                    continue
+                for outcomes, future in group:  # each batch alone: its own result or its own failure
+                    try:
+                        await self._db_write(_applier(outcomes))
+                    except Exception as alone:  # noqa: BLE001 - the batch's own failure, raised in _write
+                        if not future.done():
+                            future.set_exception(alone)
+                        continue
+                    if not future.done():
+                        future.set_result(sum(o.written for o in outcomes))
+                continue
+            for outcomes, future in group:
+                if not future.done():
+                    future.set_result(sum(o.written for o in outcomes))
 
     async def _write_one(self, o: CheckOutcome, now: float) -> int:
         try:
@@ -502,6 +567,8 @@ class Processor:
         (their leases expire, so their tokens are checked again later); tokens claimed ahead but not
         sent are given back, due when they were due."""
         await finish_or_cancel([*self._batch_tasks, *self._listener_tasks], grace_s)
+        if self._writer is not None:
+            await finish_or_cancel([self._writer], grace_s)
         await self._release_queued()
 
     def _safe_outcome(self, tok: DueToken, result: BatchResult | None, batch_error: str | None, now: float,

@@ -156,6 +156,42 @@ _LEASE_SQLITE = text("UPDATE tokens SET next_check_at = :lease_until "
                      "WHERE id IN (SELECT value FROM json_each(:ids)) AND next_check_at <= :now RETURNING id")
 
 
+def _claim_binds(now: float, limit: int, lease_s: float, priority: ClaimPriority | None) -> dict:
+    binds: dict = {"now": now, "n": int(limit), "lease_until": now + lease_s}
+    if priority is not None:
+        binds.update(hot_threshold=priority.hot_score_threshold, fresh_since=now - priority.fresh_hot_s,
+                     hot_boost=priority.hot_boost_s, score_weight=priority.score_weight_s)
+    return binds
+
+
+def _due_tokens(rows: Sequence) -> list[DueToken]:
+    return [
+        DueToken(id=r.id, mint=r.mint, status=r.status, status_since=r.status_since, score_ewma=r.score_ewma,
+                 low_score_since=r.low_score_since, consecutive_failures=r.consecutive_failures or 0,
+                 has_name=bool(r.has_name), next_check_at=r.due)
+        for r in sorted(rows, key=lambda r: (r.rank, r.due, r.id))
+    ]
+
+
+async def select_due(session: AsyncSession, now: float, limit: int, exclude_ids: Collection[int] = (),
+                     priority: ClaimPriority | None = None) -> list:
+    """SQLite's half of a claim that only reads: up to ``limit`` due rows in claim order (see
+    ``claim_due``). A read: on SQLite (WAL) it runs beside writers; ``lease_due`` then leases them."""
+    binds = _claim_binds(now, limit, 0.0, priority)
+    stmt = _CLAIM[("sqlite", priority is not None)]
+    return list((await execute(session, stmt, {**binds, "exclude": json.dumps([int(i) for i in exclude_ids])})).all())
+
+
+async def lease_due(session: AsyncSession, rows: Sequence, now: float, lease_s: float) -> list[DueToken]:
+    """SQLite's writing half of a claim: lease the rows ``select_due`` read that are still due (one
+    guarded ``UPDATE .. RETURNING id``; a row another writer leased meanwhile is left out)."""
+    if not rows:
+        return []
+    leased = set((await execute(session, _LEASE_SQLITE, {
+        "lease_until": now + lease_s, "now": now, "ids": json.dumps([r.id for r in rows])})).scalars().all())
+    return _due_tokens([r for r in rows if r.id in leased])
+
+
 async def claim_due(session: AsyncSession, now: float, limit: int, lease_s: float,
                     exclude_ids: Collection[int] = (), priority: ClaimPriority | None = None) -> list[DueToken]:
     """Take up to ``limit`` due tokens and lease them for ``lease_s``: oldest due first, or with
@@ -163,30 +199,16 @@ async def claim_due(session: AsyncSession, now: float, limit: int, lease_s: floa
 
     PostgreSQL: ONE statement, ``UPDATE .. FROM (SELECT .. FOR UPDATE SKIP LOCKED LIMIT n) RETURNING``,
     so concurrent claimers (other sessions, other processes) never take the same token and never
-    wait for each other. SQLite (one writer at a time): the ranked read and the guarded lease
-    (``.. AND next_check_at <= now RETURNING id``) in one transaction; a token another writer
-    leased in between is not returned. Both are textual statements compiled once."""
-    dialect = _dialect(session)
-    binds: dict = {"now": now, "n": int(limit), "lease_until": now + lease_s}
-    if priority is not None:
-        binds.update(hot_threshold=priority.hot_score_threshold, fresh_since=now - priority.fresh_hot_s,
-                     hot_boost=priority.hot_boost_s, score_weight=priority.score_weight_s)
-    stmt = _CLAIM[("postgresql" if dialect == "postgresql" else "sqlite", priority is not None)]
-    if dialect == "postgresql":
+    wait for each other. SQLite (one writer at a time): the ranked read (``select_due``) and the
+    guarded lease (``lease_due``: ``.. AND next_check_at <= now RETURNING id``); a token another
+    writer leased in between is not returned. Both are textual statements compiled once."""
+    if _dialect(session) == "postgresql":
+        binds = _claim_binds(now, limit, lease_s, priority)
+        stmt = _CLAIM[("postgresql", priority is not None)]
         rows = (await execute(session, stmt, {**binds, "exclude": [int(i) for i in exclude_ids]})).all()
-    else:
-        rows = (await execute(session, stmt, {**binds, "exclude": json.dumps([int(i) for i in exclude_ids])})).all()
-        if rows:
-            leased = set((await execute(session, _LEASE_SQLITE, {
-                "lease_until": now + lease_s, "now": now, "ids": json.dumps([r.id for r in rows])})).scalars().all())
-            rows = [r for r in rows if r.id in leased]
-    rows = sorted(rows, key=lambda r: (r.rank, r.due, r.id))
-    return [
-        DueToken(id=r.id, mint=r.mint, status=r.status, status_since=r.status_since, score_ewma=r.score_ewma,
-                 low_score_since=r.low_score_since, consecutive_failures=r.consecutive_failures or 0,
-                 has_name=bool(r.has_name), next_check_at=r.due)
-        for r in rows
-    ]
+        return _due_tokens(rows)
+    rows = await select_due(session, now, limit, exclude_ids, priority)
+    return await lease_due(session, rows, now, lease_s)
 
 
 async def release_claims(session: AsyncSession, tokens: Sequence[DueToken]) -> int:
