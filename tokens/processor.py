@@ -100,13 +100,20 @@ MAX_ERROR_CHARS = 500
 BACKLOG_SCORE_WEIGHT_S = 0.1  # under a backlog, each point of smoothed score moves a token 0.1 s up the queue
 RUN_TICK_MARGIN_S = 0.1  # a run stops dispatching this long before the next tick (the limiter's burst covers it)
 MAX_WRITE_GROUP_ROWS = 300  # checks written in one transaction at most (batches waiting to write, together)
-CLAIM_AHEAD_BATCHES = 64  # one claim leases at most this many batches ahead of dispatch (a run's worth)
+CLAIM_AHEAD_BATCHES = 128  # one claim leases at most this many batches (two runs' worth, ahead of dispatch)
 
 
 # Checks that failed for these reasons while pools were present are handed to failure listeners
 # (monitoring cross-checks the batch data against the per-token endpoint for them).
 POOL_FAILURES = frozenset({NO_PUMP_POOL, NO_EXTERNAL_POOL, INSUFFICIENT_LIQUIDITY})
 FailureListener = Callable[[DueToken, list, float], Awaitable[object]]
+
+
+def _log_claim_failure(task: asyncio.Task) -> None:
+    """A background claim's failure is logged here (and raised to the run that waits for it)."""
+    if not task.cancelled() and task.exception() is not None:
+        exc = task.exception()
+        log.warning("claiming due tokens failed: %s: %s", type(exc).__name__, exc)
 
 
 def _applier(outcomes: Sequence[CheckOutcome]) -> Callable[[Any], Awaitable[int]]:
@@ -149,6 +156,7 @@ class Processor:
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if db.dialect == "sqlite" else None
         self._write_queue: deque[tuple[Sequence[CheckOutcome], asyncio.Future[int]]] = deque()  # group commit
         self._writer: asyncio.Task | None = None
+        self._refill: asyncio.Task | None = None  # the claim running ahead of dispatch
         self.failure_listeners: list[FailureListener] = []
         self.max_listener_calls_per_batch = 2
         self._listener_tasks: set[asyncio.Task] = set()
@@ -218,7 +226,7 @@ class Processor:
                 if not self.client.admits(TOKENS_BATCH):
                     await self._release_queued()  # the market's circuit is open: give claims back, wait
                     break
-                batch = await self._take_batch(limiter.rate_per_min / 60.0, deadline)
+                batch = await self._take_batch(limiter.rate_per_min / 60.0)
                 if not batch:
                     drained = True
                     break
@@ -331,22 +339,46 @@ class Processor:
         async with self._write_lock:
             return await self.db.run(fn)
 
-    async def _take_batch(self, rate_per_s: float, deadline: float) -> list[DueToken]:
-        """The next ``batch_size()`` claimed tokens; when the queue runs short, one claim leases as
-        many batches as the limiter lets this run send before ``deadline`` (1..``CLAIM_AHEAD_BATCHES``)."""
+    async def _take_batch(self, rate_per_s: float) -> list[DueToken]:
+        """The next ``batch_size()`` claimed tokens. Claims run ahead: one claim leases two runs' worth
+        of batches (what the limiter lets through in two ticks, at most ``CLAIM_AHEAD_BATCHES``), and
+        the next one starts in the background once less than a run's worth is left, so dispatch
+        waits for the database only when the queue runs dry."""
+        size = self._batch_size
+        per_run = max(1, math.ceil(rate_per_s * self.settings.process_interval_s))
+        want = min(CLAIM_AHEAD_BATCHES, 2 * per_run) * size
+        if len(self._queued) < size:
+            await self._refill_now(want)
+        elif len(self._queued) < per_run * size and (self._refill is None or self._refill.done()):
+            self._refill = asyncio.create_task(self._claim_more(want))
+            self._refill.add_done_callback(_log_claim_failure)
+        batch = [self._queued.popleft() for _ in range(min(size, len(self._queued)))]
+        self._inflight.update(t.id for t in batch)
+        return batch
+
+    async def _refill_now(self, want: int) -> None:
+        """Wait for the claim in flight (or start one); a claim's failure is raised here."""
+        for _ in range(2):  # a background claim that found too little: one fresh claim more
+            task, fresh = self._refill, False
+            if task is None or task.done():
+                task = self._refill = asyncio.create_task(self._claim_more(want))
+                task.add_done_callback(_log_claim_failure)
+                fresh = True
+            await asyncio.shield(task)  # a run ending (cancelled) does not cancel a claim half-way
+            if fresh or len(self._queued) >= self._batch_size:
+                return
+
+    async def _claim_more(self, want: int) -> int:
+        """Claim up to ``want`` tokens less those queued; append them to the queue."""
         async with self._claim_lock:  # one claimer at a time: no token is handed to two workers
-            size = self._batch_size
-            if len(self._queued) < size:
-                ahead = max(1, min(CLAIM_AHEAD_BATCHES, math.ceil(rate_per_s * max(0.0, deadline - time.monotonic()))))
-                want = size * ahead - len(self._queued)
-                now = self.clock.time()
-                exclude = frozenset(self._inflight).union(t.id for t in self._queued)
-                priority = self.claim_priority
-                claimed = await self._claim_due(now, want, exclude, priority)
-                self._queued.extend(claimed)
-            batch = [self._queued.popleft() for _ in range(min(size, len(self._queued)))]
-            self._inflight.update(t.id for t in batch)
-            return batch
+            need = want - len(self._queued)
+            if need <= 0:
+                return 0
+            now = self.clock.time()
+            exclude = frozenset(self._inflight).union(t.id for t in self._queued)
+            claimed = await self._claim_due(now, need, exclude, self.claim_priority)
+            self._queued.extend(claimed)
+            return len(claimed)
 
     async def _claim_due(self, now: float, want: int, exclude: frozenset[int],
                          priority: ClaimPriority | None) -> list[DueToken]:
@@ -569,6 +601,8 @@ class Processor:
         await finish_or_cancel([*self._batch_tasks, *self._listener_tasks], grace_s)
         if self._writer is not None:
             await finish_or_cancel([self._writer], grace_s)
+        if self._refill is not None:
+            await finish_or_cancel([self._refill], grace_s)
         await self._release_queued()
 
     def _safe_outcome(self, tok: DueToken, result: BatchResult | None, batch_error: str | None, now: float,

@@ -254,7 +254,8 @@ def _update_pg() -> TextClause:
 
 
 _UPDATE_PG = _update_pg()
-_UPDATE_SQLITE: dict[int, TextClause] = {}  # by row count (1..30 in practice)
+SQLITE_UPDATE_ROWS = 30  # rows per SQLite UPDATE .. FROM (VALUES ..): a larger group is written in chunks
+_UPDATE_SQLITE: dict[int, TextClause] = {}  # by row count (1..SQLITE_UPDATE_ROWS)
 
 
 def _update_sqlite(n: int) -> TextClause:
@@ -283,14 +284,18 @@ async def _update_tokens(session: AsyncSession, outcomes: Sequence[CheckOutcome]
             binds[f"v_{c}"] = [o.token_values.get(c) for o in outcomes]
             binds[f"s_{c}"] = [c in o.token_values for o in outcomes]
         return set((await execute(session, _UPDATE_PG, binds)).scalars().all())
-    binds = {}
-    for i, o in enumerate(outcomes):
-        values = o.token_values
-        binds[f"p{i}_0"], binds[f"p{i}_1"] = o.token_id, o.expected_status
-        for k, c in enumerate(CHECK_TOKEN_COLUMNS):
-            binds[f"p{i}_{2 + 2 * k}"] = values.get(c)
-            binds[f"p{i}_{3 + 2 * k}"] = c in values
-    return set((await execute(session, _update_sqlite(len(outcomes)), binds)).scalars().all())
+    written: set[int] = set()
+    for start in range(0, len(outcomes), SQLITE_UPDATE_ROWS):  # a few statement shapes, each compiled once
+        chunk = outcomes[start:start + SQLITE_UPDATE_ROWS]
+        binds = {}
+        for i, o in enumerate(chunk):
+            values = o.token_values
+            binds[f"p{i}_0"], binds[f"p{i}_1"] = o.token_id, o.expected_status
+            for k, c in enumerate(CHECK_TOKEN_COLUMNS):
+                binds[f"p{i}_{2 + 2 * k}"] = values.get(c)
+                binds[f"p{i}_{3 + 2 * k}"] = c in values
+        written.update((await execute(session, _update_sqlite(len(chunk)), binds)).scalars().all())
+    return written
 
 
 async def apply_checks(session: AsyncSession, outcomes: Sequence[CheckOutcome]) -> int:
