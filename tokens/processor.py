@@ -109,11 +109,11 @@ POOL_FAILURES = frozenset({NO_PUMP_POOL, NO_EXTERNAL_POOL, INSUFFICIENT_LIQUIDIT
 FailureListener = Callable[[DueToken, list, float], Awaitable[object]]
 
 
-def _log_claim_failure(task: asyncio.Task) -> None:
-    """A background claim's failure is logged here (and raised to the run that waits for it)."""
+def _log_background_failure(task: asyncio.Task) -> None:
+    """A background claim or count: its failure is logged here (a claim's is raised to the run waiting for it too)."""
     if not task.cancelled() and task.exception() is not None:
         exc = task.exception()
-        log.warning("claiming due tokens failed: %s: %s", type(exc).__name__, exc)
+        log.warning("processor background query failed: %s: %s", type(exc).__name__, exc)
 
 
 def _applier(outcomes: Sequence[CheckOutcome]) -> Callable[[Any], Awaitable[int]]:
@@ -157,6 +157,8 @@ class Processor:
         self._write_queue: deque[tuple[Sequence[CheckOutcome], asyncio.Future[int]]] = deque()  # group commit
         self._writer: asyncio.Task | None = None
         self._refill: asyncio.Task | None = None  # the claim running ahead of dispatch
+        self._due_task: asyncio.Task[int] | None = None  # the due count for the next run, taken during this one
+        self._last_due = 0
         self.failure_listeners: list[FailureListener] = []
         self.max_listener_calls_per_batch = 2
         self._listener_tasks: set[asyncio.Task] = set()
@@ -204,7 +206,13 @@ class Processor:
         started = time.perf_counter()
         deadline = time.monotonic() + self.run_budget_s  # a real-time budget, whatever the clock
         now = self.clock.time()
-        queued = await self.db.run(lambda s: due_count(s, now))
+        if self._first_run or self._due_task is None:
+            queued = await self.db.run(lambda s: due_count(s, now))
+        else:  # counted while the previous run dispatched: the count is not on the dispatch path
+            queued = self._last_due if not self._due_task.done() or self._due_task.exception() else self._due_task.result()
+        self._last_due = queued
+        self._due_task = asyncio.create_task(self.db.run(lambda s: due_count(s, now)))
+        self._due_task.add_done_callback(_log_background_failure)
         if self._first_run:  # tokens due before this processor existed fell due while tokenwatch was stopped
             born = self._created_at
             self._first_run, self.catch_up = False, CatchUp.at_start(await self.db.run(lambda s: due_count(s, born)))
@@ -351,7 +359,7 @@ class Processor:
             await self._refill_now(want)
         elif len(self._queued) < per_run * size and (self._refill is None or self._refill.done()):
             self._refill = asyncio.create_task(self._claim_more(want))
-            self._refill.add_done_callback(_log_claim_failure)
+            self._refill.add_done_callback(_log_background_failure)
         batch = [self._queued.popleft() for _ in range(min(size, len(self._queued)))]
         self._inflight.update(t.id for t in batch)
         return batch
@@ -362,7 +370,7 @@ class Processor:
             task, fresh = self._refill, False
             if task is None or task.done():
                 task = self._refill = asyncio.create_task(self._claim_more(want))
-                task.add_done_callback(_log_claim_failure)
+                task.add_done_callback(_log_background_failure)
                 fresh = True
             await asyncio.shield(task)  # a run ending (cancelled) does not cancel a claim half-way
             if fresh or len(self._queued) >= self._batch_size:
@@ -603,6 +611,8 @@ class Processor:
             await finish_or_cancel([self._writer], grace_s)
         if self._refill is not None:
             await finish_or_cancel([self._refill], grace_s)
+        if self._due_task is not None:
+            await finish_or_cancel([self._due_task], 0.0)
         await self._release_queued()
 
     def _safe_outcome(self, tok: DueToken, result: BatchResult | None, batch_error: str | None, now: float,
