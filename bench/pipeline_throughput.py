@@ -15,9 +15,9 @@ seconds it measures for ``--seconds`` and prints:
 - 429s the market served; the most requests it saw in any 60 s window;
 - pipeline CPU: this process's CPU time / wall time (the market's process is not in it);
 - the backlog: overdue tokens (``next_check_at <= now``), median and last of 1 s samples;
-- each token's effective check interval in the window (median / p95 of per-token mean gaps,
-  hot and cold apart) against the nominal hot / cold intervals (10 / 45 s), and tokens never
-  checked in the window;
+- each live token's effective check interval in the window (the window / its checks in it; not
+  checked at all: longer than the window), median / p95, hot and cold apart, against the nominal
+  hot / cold intervals (10 / 45 s), and tokens never checked in the window;
 - per-stage timings (where the time goes).
 
     .venv/bin/python bench/pipeline_throughput.py --seconds 90
@@ -36,6 +36,7 @@ import asyncio
 import io
 import json
 import logging
+import math
 import multiprocessing as mp
 import os
 import statistics
@@ -152,28 +153,25 @@ async def overdue(db: Any, now: float) -> int:
 
 
 async def effective_intervals(db: Any, since: float, until: float, hot_threshold: float) -> dict:
-    """Per token, the mean gap between its checks in [since, until]; hot (active or scoring over the
-    threshold at the end) and cold apart; tokens live all along but never checked in the window."""
+    """Each live token's effective check interval over [since, until]: the window over its checks in
+    it (a token not checked at all: longer than the window, counted as infinite). Hot (active or
+    scoring over the threshold at the end) and cold apart: (tokens, median, p95)."""
     from sqlalchemy import text
 
     from tokens.sql import execute
 
-    async def read(session: Any) -> tuple[list, int]:
-        rows = (await execute(session, text(
-            "SELECT c.token_id, COUNT(*) AS n, MIN(c.at) AS first, MAX(c.at) AS last, "
-            "MAX(CASE WHEN t.status = 'active' OR t.score_ewma > :thr THEN 1 ELSE 0 END) AS hot "
-            "FROM checks c JOIN tokens t ON t.id = c.token_id WHERE c.at >= :since AND c.at <= :until "
-            "GROUP BY c.token_id"), {"since": since, "until": until, "thr": hot_threshold})).all()
-        never = (await execute(session, text(
-            "SELECT COUNT(*) FROM tokens t WHERE t.status IN ('monitoring', 'active') AND t.discovered_at < :since "
-            "AND NOT EXISTS (SELECT 1 FROM checks c WHERE c.token_id = t.id AND c.at >= :since AND c.at <= :until)"),
-            {"since": since, "until": until})).scalar_one()
-        return list(rows), int(never)
+    async def read(session: Any) -> list:
+        return list((await execute(session, text(
+            "SELECT CASE WHEN t.status = 'active' OR t.score_ewma > :thr THEN 1 ELSE 0 END AS hot, "
+            "(SELECT COUNT(*) FROM checks c WHERE c.token_id = t.id AND c.at >= :since AND c.at <= :until) AS n "
+            "FROM tokens t WHERE t.status IN ('monitoring', 'active') AND t.discovered_at < :since"),
+            {"since": since, "until": until, "thr": hot_threshold})).all())
 
-    rows, never = await db.run(read)
-    out: dict = {"never_checked": never}
+    rows = await db.run(read)
+    window = until - since
+    out: dict = {"never_checked": sum(1 for r in rows if not r.n)}
     for label, want in (("hot", 1), ("cold", 0)):
-        gaps = sorted((r.last - r.first) / (r.n - 1) for r in rows if r.n >= 2 and int(r.hot) == want)
+        gaps = sorted(window / r.n if r.n else math.inf for r in rows if int(r.hot) == want)
         out[label] = (len(gaps), percentile(gaps, 0.5) if gaps else None, percentile(gaps, 0.95) if gaps else None)
     return out
 
@@ -245,7 +243,7 @@ async def run(args: argparse.Namespace) -> dict:
         cold_n, cold_p50, cold_p95 = intervals["cold"]
 
         def s(v: float | None) -> str:
-            return "-" if v is None else f"{v:.1f}s"
+            return "-" if v is None else (f"> {wall:.0f}s (not checked)" if math.isinf(v) else f"{v:.1f}s")
 
         result = {
             "database": db.dialect,
