@@ -99,6 +99,7 @@ T = TypeVar("T")
 MAX_ERROR_CHARS = 500
 BACKLOG_SCORE_WEIGHT_S = 0.1  # under a backlog, each point of smoothed score moves a token 0.1 s up the queue
 RUN_TICK_MARGIN_S = 0.1  # a run stops dispatching this long before the next tick (the limiter's burst covers it)
+MAX_BATCHES_WRITING = 32  # fetched batches waiting for their write beyond which no more are sent
 MAX_WRITE_GROUP_ROWS = 300  # checks written in one transaction at most (batches waiting to write, together)
 CLAIM_AHEAD_BATCHES = 128  # one claim leases at most this many batches (two runs' worth, ahead of dispatch)
 
@@ -162,9 +163,10 @@ class Processor:
         self.failure_listeners: list[FailureListener] = []
         self.max_listener_calls_per_batch = 2
         self._listener_tasks: set[asyncio.Task] = set()
-        self._batch_tasks: set[asyncio.Task] = set()  # batches in flight (at most limit(); some outlive their run)
+        self._batch_tasks: set[asyncio.Task] = set()  # batches fetching or writing (some outlive their run)
+        self._fetching = 0  # batches whose request is at the market: at most limit()
         self.batches_overrun = 0  # batches still in flight at a run's deadline, finished in the background
-        self.max_batches_in_flight = 0  # the most batches ever in flight at once
+        self.max_batches_in_flight = 0  # the most batches ever fetching at once
         self.flow: FlowHook | None = None  # told about every batch and run (recovery's flow controller)
         self.backlogged = False  # more due than the ceiling allows per run: claims by priority
         self.fetching = FailureStreak(log, "fetching", unit="batches", clock=clock)
@@ -225,7 +227,7 @@ class Processor:
         mine: list[asyncio.Task[int]] = []
         try:
             while True:
-                if len(self._batch_tasks) >= self._limit:  # the in-flight limit holds this run back
+                if self._slots_full():  # the in-flight limit holds this run back
                     slot_waits += 1
                     if not await self._wait_for_slot(deadline):
                         break
@@ -296,7 +298,7 @@ class Processor:
 
     async def _wait_for_slot(self, deadline: float) -> bool:
         """Wait until fewer than ``limit()`` batches are in flight; False when the deadline comes first."""
-        while len(self._batch_tasks) >= self._limit:
+        while self._slots_full():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
@@ -316,15 +318,32 @@ class Processor:
         except Exception:  # noqa: BLE001 - a controller's bug never stops the checks
             log.exception("flow controller failed")
 
+    def _slots_full(self) -> bool:
+        """``limit()`` batches are fetching (the bound on market requests in flight), or so many
+        fetched batches wait to be written that the database, not the market, holds work back."""
+        return (self._fetching >= self._limit
+                or len(self._batch_tasks) >= self._limit + MAX_BATCHES_WRITING)
+
     def _start_batch(self, batch: Sequence[DueToken]) -> asyncio.Task[int]:
-        """Run one batch as a tracked task; its tokens leave ``_inflight`` (and it frees its
-        in-flight slot) only when it ends."""
+        """Run one batch as a tracked task. It holds an in-flight slot while it fetches (the limit
+        bounds requests at the market, not database writes); its tokens leave ``_inflight`` only
+        when it ends, written."""
         ids = [t.id for t in batch]
-        task = asyncio.create_task(self._process_batch(batch))
+        held = [True]
+        self._fetching += 1
+        self.max_batches_in_flight = max(self.max_batches_in_flight, self._fetching)
+
+        def fetched() -> None:
+            if held[0]:
+                held[0] = False
+                self._fetching -= 1
+                self._slot_freed.set()
+
+        task = asyncio.create_task(self._process_batch(batch, fetched))
         self._batch_tasks.add(task)
-        self.max_batches_in_flight = max(self.max_batches_in_flight, len(self._batch_tasks))
 
         def finished(t: asyncio.Task[int]) -> None:
+            fetched()
             self._batch_tasks.discard(t)
             self._inflight.difference_update(ids)
             self._slot_freed.set()
@@ -414,7 +433,7 @@ class Processor:
         """Tokens claimed ahead of dispatch, waiting for a limiter slot."""
         return len(self._queued)
 
-    async def _process_batch(self, batch: Sequence[DueToken]) -> int:
+    async def _process_batch(self, batch: Sequence[DueToken], fetched: Callable[[], None] = lambda: None) -> int:
         mints = [t.mint for t in batch]
         result: BatchResult | None = None
         error: str | None = None
@@ -424,12 +443,14 @@ class Processor:
             result = await self.client.fetch_batch(mints, acquired=True)
         except FetchError as exc:
             if exc.kind == CIRCUIT_OPEN:  # nothing was sent: not a check; the tokens keep their due place
+                fetched()
                 await self._db_write(lambda s: release_claims(s, batch))
                 return 0
             error = str(exc)
         except Exception as exc:  # noqa: BLE001 - whatever happens, the tokens stay scheduled
             error = f"{type(exc).__name__}: {exc}"
             log.exception("unexpected error fetching a batch of %d", len(mints))
+        fetched()  # the market answered (or failed): the in-flight slot is free for the next request
         fetch_s = time.perf_counter() - t0
         self.stages.record("fetch", fetch_s, items=len(mints))
         if error is not None:
