@@ -100,6 +100,7 @@ MAX_ERROR_CHARS = 500
 BACKLOG_SCORE_WEIGHT_S = 0.1  # under a backlog, each point of smoothed score moves a token 0.1 s up the queue
 RUN_TICK_MARGIN_S = 0.1  # a run stops dispatching this long before the next tick (the limiter's burst covers it)
 MAX_BATCHES_WRITING = 32  # fetched batches waiting for their write beyond which no more are sent
+PG_WRITERS = 4  # PostgreSQL: batches' writes in up to this many transactions at once (disjoint tokens)
 MAX_WRITE_GROUP_ROWS = 300  # checks written in one transaction at most (batches waiting to write, together)
 CLAIM_AHEAD_BATCHES = 128  # one claim leases at most this many batches (two runs' worth, ahead of dispatch)
 
@@ -156,7 +157,8 @@ class Processor:
         # SQLite has one writer: the processor's writes take turns here rather than in SQLite's busy-wait.
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if db.dialect == "sqlite" else None
         self._write_queue: deque[tuple[Sequence[CheckOutcome], asyncio.Future[int]]] = deque()  # group commit
-        self._writer: asyncio.Task | None = None
+        self._writers: set[asyncio.Task] = set()  # writer tasks (SQLite: one; PostgreSQL: up to PG_WRITERS)
+        self._max_writers = 1 if self._write_lock is not None else PG_WRITERS
         self._refill: asyncio.Task | None = None  # the claim running ahead of dispatch
         self._due_task: asyncio.Task[int] | None = None  # the due count for the next run, taken during this one
         self._last_due = 0
@@ -526,12 +528,14 @@ class Processor:
         fails, each batch of it is written again alone, so one batch's bad row never costs another."""
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._write_queue.append((outcomes, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._drain_writes())
+        if len(self._writers) < self._max_writers:
+            writer = asyncio.create_task(self._drain_writes())
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
         return await future
 
     async def _drain_writes(self) -> None:
-        """The one writer task: takes the waiting batches a group at a time until none wait."""
+        """A writer task: takes the waiting batches a group at a time until none wait."""
         while self._write_queue:
             group: list[tuple[Sequence[CheckOutcome], asyncio.Future[int]]] = []
             rows = 0
@@ -628,8 +632,8 @@ class Processor:
         (their leases expire, so their tokens are checked again later); tokens claimed ahead but not
         sent are given back, due when they were due."""
         await finish_or_cancel([*self._batch_tasks, *self._listener_tasks], grace_s)
-        if self._writer is not None:
-            await finish_or_cancel([self._writer], grace_s)
+        if self._writers:
+            await finish_or_cancel(list(self._writers), grace_s)
         if self._refill is not None:
             await finish_or_cancel([self._refill], grace_s)
         if self._due_task is not None:
