@@ -1,20 +1,24 @@
 """The processor: take due tokens, fetch their pools, score, evaluate, write, reschedule.
 
 ``run_once()`` is the ``pipeline.process`` job. It dispatches batches while fewer than
-``limit()`` are in flight (an explicit bound, counted across runs): for each it takes a
-rate-limiter slot, takes ``batch_size()`` tokens from the claimed-ahead queue and starts the batch
-as a tracked task, which fetches them in one request, evaluates every token and writes all
-checks and transitions of the batch in one transaction (one UPDATE for the token rows, one
-executemany for the checks: ``tokens.repository.apply_checks``). Claims run ahead of dispatch:
-one claim statement leases as many batches as the limiter will let this run send (at most
-``CLAIM_AHEAD_BATCHES``), so the database is not on the path of every request; tokens claimed
-but not sent stay leased and queued for the next run (released, due when they were due, when
-the circuit breaker opens and on ``close()``). On SQLite the processor's writes (claims, batch
-writes) take turns on one lock instead of meeting in SQLite's busy-wait, whose sleeps of 25-100 ms
-are what made more concurrency slower there. The run stops dispatching when the next
-slot would start after the run's budget (the tick less ``RUN_TICK_MARGIN_S``), so a run ends just
-before the next tick, the limiter's burst covers the gap, and the limiter
-(not the database, not the scheduler) stays the bottleneck. A run never waits past its budget for
+``limit()`` are fetching (an explicit bound on requests at the market, counted across runs; a
+batch frees its slot once the market answered, and at most ``MAX_BATCHES_WRITING`` fetched
+batches may wait for their write): for each it takes a rate-limiter slot, takes ``batch_size()``
+tokens from the claimed-ahead queue and starts the batch as a tracked task, which fetches them in
+one request, evaluates every token and writes all checks and transitions of the batch in one
+transaction (one UPDATE for the token rows, one executemany for the checks:
+``tokens.repository.apply_checks``). Writes use group commit: batches waiting to write go into
+one transaction together (up to ``MAX_WRITE_GROUP_ROWS``; one writer task on SQLite, whose
+writes take turns on one lock instead of meeting in SQLite's busy-wait with its 25-100 ms sleeps,
+``PG_WRITERS`` on PostgreSQL); when a group's write fails, each of its batches is written alone.
+Claims run ahead of dispatch: one claim leases two runs' worth of batches (at most
+``CLAIM_AHEAD_BATCHES``) and the next starts in the background when less than a run's worth is
+left, so the database is not on the path of every request; tokens claimed but not sent stay
+leased and queued for the next run (released, due when they were due, when the circuit breaker
+opens and on ``close()``). The due count for the backlog decision is taken beside dispatch too.
+The run stops dispatching when the next slot would start after the run's budget (the tick less
+``RUN_TICK_MARGIN_S``), so a run ends just before the next tick, the limiter's burst covers the
+gap, and the limiter (not the database, not the scheduler) stays the bottleneck. A run never waits past its budget for
 a slow batch: one still in flight at the deadline finishes in the background (its tokens stay
 leased and in ``inflight_ids``, it keeps its in-flight slot, so no later run claims them or
 exceeds the limit; ``close()`` cancels such tasks); its checks, counters and stage timings are
