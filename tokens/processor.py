@@ -539,40 +539,56 @@ class Processor:
         return await future
 
     async def _drain_writes(self) -> None:
-        """A writer task: takes the waiting batches a group at a time until none wait."""
+        """A writer task: takes the waiting batches a group at a time until none wait. On SQLite the
+        group is formed once the write turn is ours, so batches that arrived meanwhile join it."""
         while self._write_queue:
-            group: list[tuple[Sequence[CheckOutcome], asyncio.Future[int]]] = []
-            rows = 0
-            while self._write_queue and (not group or rows + len(self._write_queue[0][0]) <= MAX_WRITE_GROUP_ROWS):
-                item = self._write_queue.popleft()
-                group.append(item)
-                rows += len(item[0])
-            everything = [o for outcomes, _ in group for o in outcomes]
             try:
-                await self._db_write(lambda s: apply_checks(s, everything))
+                if self._write_lock is None:
+                    await self._write_group()
+                else:
+                    async with self._write_lock:
+                        await self._write_group()
             except asyncio.CancelledError:  # stopping: nobody writes these; their leases keep the tokens
-                for _, future in [*group, *self._write_queue]:
+                for _, future in self._write_queue:
                     future.cancel()
                 self._write_queue.clear()
                 raise
-            except Exception as exc:  # noqa: BLE001 - handed to the batches below
-                if len(group) == 1:
-                    if not group[0][1].done():
-                        group[0][1].set_exception(exc)
-                    continue
-                for outcomes, future in group:  # each batch alone: its own result or its own failure
-                    try:
-                        await self._db_write(_applier(outcomes))
-                    except Exception as alone:  # noqa: BLE001 - the batch's own failure, raised in _write
-                        if not future.done():
-                            future.set_exception(alone)
-                        continue
+
+    async def _write_group(self) -> None:
+        """Write the next group of waiting batches in one transaction (the caller holds the write turn)."""
+        group: list[tuple[Sequence[CheckOutcome], asyncio.Future[int]]] = []
+        rows = 0
+        while self._write_queue and (not group or rows + len(self._write_queue[0][0]) <= MAX_WRITE_GROUP_ROWS):
+            item = self._write_queue.popleft()
+            group.append(item)
+            rows += len(item[0])
+        if not group:
+            return
+        everything = [o for outcomes, _ in group for o in outcomes]
+        try:
+            await self.db.run(_applier(everything))
+        except asyncio.CancelledError:
+            for _, future in group:
+                future.cancel()
+            raise
+        except Exception as exc:  # noqa: BLE001 - handed to the batches below
+            if len(group) == 1:
+                if not group[0][1].done():
+                    group[0][1].set_exception(exc)
+                return
+            for outcomes, future in group:  # each batch alone: its own result or its own failure
+                try:
+                    await self.db.run(_applier(outcomes))
+                except Exception as alone:  # noqa: BLE001 - the batch's own failure, raised in _write
                     if not future.done():
-                        future.set_result(sum(o.written for o in outcomes))
-                continue
-            for outcomes, future in group:
+                        future.set_exception(alone)
+                    continue
                 if not future.done():
                     future.set_result(sum(o.written for o in outcomes))
+            return
+        for outcomes, future in group:
+            if not future.done():
+                future.set_result(sum(o.written for o in outcomes))
 
     async def _write_one(self, o: CheckOutcome, now: float) -> int:
         try:
