@@ -23,15 +23,18 @@ from bot.views.pipeline_status import (
     render_health_section,
 )
 from bot.views.status import render_pipeline_unavailable
+from monitoring.pipeline.capacity import capacity_status
 from monitoring.snapshot import MonitoringSnapshot
 
 
 async def health_section(ctx: BotContext, snapshot: MonitoringSnapshot, now: float) -> str:
-    """Lag p50/p95/max by band, backlog, stuck count, stall (judged on the last SUCCESSFUL check)."""
+    """Lag p50/p95/max by band, backlog, stuck count, stall (judged on the last SUCCESSFUL check), and
+    capacity: what the API limit serves, over capacity when the tracked tokens exceed it."""
     p = snapshot.pipeline
     if p is None:
         return render_pipeline_unavailable(snapshot, "Processing")
-    return render_health_section(p.lag, p.stuck_count, p.stall, lookback_s=p.lookback_s)
+    return render_health_section(p.lag, p.stuck_count, p.stall, lookback_s=p.lookback_s,
+                                 capacity=capacity_status(p, ctx.settings))
 
 
 async def activation_section(ctx: BotContext, snapshot: MonitoringSnapshot, now: float) -> str:

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 PROFILES_HEADROOM = 0.9
 API_BURST = 3  # requests that may go early after an idle gap; rate + burst <= the limit (api_limiter)
+API_BURST_S = 0.2  # at high limits the burst covers this much of the pace (the gap between two processor runs)
 ARCHIVE_INTERVAL_S = 60.0
 POOL_CACHE_NAME = "tokens.pool_cache"  # its name among the memory reclaimers
 RETENTION_INTERVAL_S = 3600.0
@@ -60,8 +61,13 @@ def api_limiter(settings: Settings, clock: Clock = SYSTEM_CLOCK, sleep: Sleep = 
     never more than the limit in any 60 s window, burst included (even at headroom 1.0).
 
         api_limiter(Settings(api_rate_headroom=1.0)).rate_per_min   # 297.0 (297 + burst 3 = 300)
+        api_limiter(Settings(api_rate_limit_per_min=3000)).burst     # 10: 0.2 s of a 2,910/min pace
+
+    The burst is ``API_BURST`` or ``API_BURST_S`` of the pace, whichever is more, so the short gap
+    between two processor runs costs no requests at a paid tier's limit either.
     """
-    return RateLimiter(settings.effective_api_rate_per_min, burst=API_BURST, clock=clock, sleep=sleep,
+    burst = max(API_BURST, round(settings.api_rate_limit_per_min / 60.0 * API_BURST_S))
+    return RateLimiter(settings.effective_api_rate_per_min, burst=burst, clock=clock, sleep=sleep,
                        window_limit=settings.api_rate_limit_per_min)
 
 

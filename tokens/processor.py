@@ -1,12 +1,24 @@
 """The processor: take due tokens, fetch their pools, score, evaluate, write, reschedule.
 
 ``run_once()`` is the ``pipeline.process`` job. It dispatches batches while fewer than
-``limit()`` are in flight (an explicit bound, counted across runs): for each it takes a
-rate-limiter slot, claims up to ``batch_size()`` due tokens (leasing them) and starts the batch
-as a tracked task, which fetches them in one request, evaluates every token and writes all
-checks and transitions of the batch in one transaction. The run stops dispatching when the next
-slot would start after the run's budget, so a run ends just before the next tick and the limiter
-(not the database, not the scheduler) stays the bottleneck. A run never waits past its budget for
+``limit()`` are fetching (an explicit bound on requests at the market, counted across runs; a
+batch frees its slot once the market answered, and at most ``MAX_BATCHES_WRITING`` fetched
+batches may wait for their write): for each it takes a rate-limiter slot, takes ``batch_size()``
+tokens from the claimed-ahead queue and starts the batch as a tracked task, which fetches them in
+one request, evaluates every token and writes all checks and transitions of the batch in one
+transaction (one UPDATE for the token rows, one executemany for the checks:
+``tokens.repository.apply_checks``). Writes use group commit: batches waiting to write go into
+one transaction together (up to ``MAX_WRITE_GROUP_ROWS``; one writer task on SQLite, whose
+writes take turns on one lock instead of meeting in SQLite's busy-wait with its 25-100 ms sleeps,
+``PG_WRITERS`` on PostgreSQL); when a group's write fails, each of its batches is written alone.
+Claims run ahead of dispatch: one claim leases two runs' worth of batches (at most
+``CLAIM_AHEAD_BATCHES``) and the next starts in the background when less than a run's worth is
+left, so the database is not on the path of every request; tokens claimed but not sent stay
+leased and queued for the next run (released, due when they were due, when the circuit breaker
+opens and on ``close()``). The due count for the backlog decision is taken beside dispatch too.
+The run stops dispatching when the next slot would start after the run's budget (the tick less
+``RUN_TICK_MARGIN_S``), so a run ends just before the next tick, the limiter's burst covers the
+gap, and the limiter (not the database, not the scheduler) stays the bottleneck. A run never waits past its budget for
 a slow batch: one still in flight at the deadline finishes in the background (its tokens stay
 leased and in ``inflight_ids``, it keeps its in-flight slot, so no later run claims them or
 exceeds the limit; ``close()`` cancels such tasks); its checks, counters and stage timings are
@@ -37,10 +49,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from typing import Any, TypeVar
 
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import Database, is_transient
@@ -73,17 +88,25 @@ from tokens.repository import (
     claim_due,
     delete_old,
     due_count,
+    lease_due,
     record_write_failure,
     release_claims,
+    select_due,
 )
 from tokens.scoring import ewma, score_pairs
 from tokens.stage_stats import StageStats
 from tokens.text import clean_text
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_ERROR_CHARS = 500
 BACKLOG_SCORE_WEIGHT_S = 0.1  # under a backlog, each point of smoothed score moves a token 0.1 s up the queue
+RUN_TICK_MARGIN_S = 0.1  # a run stops dispatching this long before the next tick (the limiter's burst covers it)
+MAX_BATCHES_WRITING = 32  # fetched batches waiting for their write beyond which no more are sent
+PG_WRITERS = 4  # PostgreSQL: batches' writes in up to this many transactions at once (disjoint tokens)
+MAX_WRITE_GROUP_ROWS = 300  # checks written in one transaction at most (batches waiting to write, together)
+CLAIM_AHEAD_BATCHES = 128  # one claim leases at most this many batches (two runs' worth, ahead of dispatch)
 
 
 # Checks that failed for these reasons while pools were present are handed to failure listeners
@@ -103,6 +126,17 @@ def _cached_note(result: BatchResult, mint: str, now: float) -> str | None:
     note = (f"stale: pools from {age:.0f}s ago (the market failed: {why})" if why is not None
             else f"cached: pools from {age:.0f}s ago (the market is slow)")
     return note[:MAX_ERROR_CHARS]
+
+
+def _log_background_failure(task: asyncio.Task) -> None:
+    """A background claim or count: its failure is logged here (a claim's is raised to the run waiting for it too)."""
+    if not task.cancelled() and task.exception() is not None:
+        exc = task.exception()
+        log.warning("processor background query failed: %s: %s", type(exc).__name__, exc)
+
+
+def _applier(outcomes: Sequence[CheckOutcome]) -> Callable[[Any], Awaitable[int]]:
+    return lambda session: apply_checks(session, outcomes)
 
 
 class Processor:
@@ -128,19 +162,30 @@ class Processor:
         self._base_policy = self.policy
         self._cold_factor = 1.0
         interval = settings.process_interval_s
-        self.run_budget_s = run_budget_s if run_budget_s is not None else max(interval * 0.5, interval - 0.4)
+        self.run_budget_s = (run_budget_s if run_budget_s is not None
+                             else max(interval * 0.5, interval - RUN_TICK_MARGIN_S))
         self.lease_s = lease_s if lease_s is not None else max(120.0, settings.api_timeout_s * 6)
         self._limit = settings.fetch_concurrency
         self._batch_size = settings.batch_size
         self._claim_lock = asyncio.Lock()
         self._slot_freed = asyncio.Event()
         self._inflight: set[int] = set()
+        self._queued: deque[DueToken] = deque()  # claimed (leased) ahead of dispatch, not sent yet
+        # SQLite has one writer: the processor's writes take turns here rather than in SQLite's busy-wait.
+        self._write_lock: asyncio.Lock | None = asyncio.Lock() if db.dialect == "sqlite" else None
+        self._write_queue: deque[tuple[Sequence[CheckOutcome], asyncio.Future[int]]] = deque()  # group commit
+        self._writers: set[asyncio.Task] = set()  # writer tasks (SQLite: one; PostgreSQL: up to PG_WRITERS)
+        self._max_writers = 1 if self._write_lock is not None else PG_WRITERS
+        self._refill: asyncio.Task | None = None  # the claim running ahead of dispatch
+        self._due_task: asyncio.Task[int] | None = None  # the due count for the next run, taken during this one
+        self._last_due = 0
         self.failure_listeners: list[FailureListener] = []
         self.max_listener_calls_per_batch = 2
         self._listener_tasks: set[asyncio.Task] = set()
-        self._batch_tasks: set[asyncio.Task] = set()  # batches in flight (at most limit(); some outlive their run)
+        self._batch_tasks: set[asyncio.Task] = set()  # batches fetching or writing (some outlive their run)
+        self._fetching = 0  # batches whose request is at the market: at most limit()
         self.batches_overrun = 0  # batches still in flight at a run's deadline, finished in the background
-        self.max_batches_in_flight = 0  # the most batches ever in flight at once
+        self.max_batches_in_flight = 0  # the most batches ever fetching at once
         self.flow: FlowHook | None = None  # told about every batch and run (recovery's flow controller)
         self.backlogged = False  # more due than the ceiling allows per run: claims by priority
         self.fetching = FailureStreak(log, "fetching", unit="batches", clock=clock)
@@ -182,7 +227,13 @@ class Processor:
         started = time.perf_counter()
         deadline = time.monotonic() + self.run_budget_s  # a real-time budget, whatever the clock
         now = self.clock.time()
-        queued = await self.db.run(lambda s: due_count(s, now))
+        if self._first_run or self._due_task is None:
+            queued = await self.db.run(lambda s: due_count(s, now))
+        else:  # counted while the previous run dispatched: the count is not on the dispatch path
+            queued = self._last_due if not self._due_task.done() or self._due_task.exception() else self._due_task.result()
+        self._last_due = queued
+        self._due_task = asyncio.create_task(self.db.run(lambda s: due_count(s, now)))
+        self._due_task.add_done_callback(_log_background_failure)
         if self._first_run:  # tokens due before this processor existed fell due while tokenwatch was stopped
             born = self._created_at
             self._first_run, self.catch_up = False, CatchUp.at_start(await self.db.run(lambda s: due_count(s, born)))
@@ -195,20 +246,24 @@ class Processor:
         mine: list[asyncio.Task[int]] = []
         try:
             while True:
-                if len(self._batch_tasks) >= self._limit:  # the in-flight limit holds this run back
+                if self._slots_full():  # the in-flight limit holds this run back
                     slot_waits += 1
                     if not await self._wait_for_slot(deadline):
                         break
                 if time.monotonic() + limiter.delay() > deadline:
                     break
                 if not self.client.admits(TOKENS_BATCH):
-                    break  # the market's circuit is open (or its one probe is out): claim nothing, wait
-                await limiter.acquire()
-                if not self.client.admits(TOKENS_BATCH):
-                    break  # the one probe went out while this run waited for the limiter
-                batch = await self._claim()
+                    await self._release_queued()  # the market's circuit is open: give claims back, wait
+                    break
+                batch = await self._take_batch(limiter.rate_per_min / 60.0)
                 if not batch:
                     drained = True
+                    break
+                await limiter.acquire()
+                if not self.client.admits(TOKENS_BATCH):
+                    self._inflight.difference_update(t.id for t in batch)  # the one probe went out meanwhile
+                    self._queued.extendleft(reversed(batch))
+                    await self._release_queued()
                     break
                 mine.append(self._start_batch(batch))
         except Exception as exc:  # noqa: BLE001 - a claim that failed (database down): the run ends, nothing lost
@@ -262,7 +317,7 @@ class Processor:
 
     async def _wait_for_slot(self, deadline: float) -> bool:
         """Wait until fewer than ``limit()`` batches are in flight; False when the deadline comes first."""
-        while len(self._batch_tasks) >= self._limit:
+        while self._slots_full():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
@@ -282,15 +337,32 @@ class Processor:
         except Exception:  # noqa: BLE001 - a controller's bug never stops the checks
             log.exception("flow controller failed")
 
+    def _slots_full(self) -> bool:
+        """``limit()`` batches are fetching (the bound on market requests in flight), or so many
+        fetched batches wait to be written that the database, not the market, holds work back."""
+        return (self._fetching >= self._limit
+                or len(self._batch_tasks) >= self._limit + MAX_BATCHES_WRITING)
+
     def _start_batch(self, batch: Sequence[DueToken]) -> asyncio.Task[int]:
-        """Run one batch as a tracked task; its tokens leave ``_inflight`` (and it frees its
-        in-flight slot) only when it ends."""
+        """Run one batch as a tracked task. It holds an in-flight slot while it fetches (the limit
+        bounds requests at the market, not database writes); its tokens leave ``_inflight`` only
+        when it ends, written."""
         ids = [t.id for t in batch]
-        task = asyncio.create_task(self._process_batch(batch))
+        held = [True]
+        self._fetching += 1
+        self.max_batches_in_flight = max(self.max_batches_in_flight, self._fetching)
+
+        def fetched() -> None:
+            if held[0]:
+                held[0] = False
+                self._fetching -= 1
+                self._slot_freed.set()
+
+        task = asyncio.create_task(self._process_batch(batch, fetched))
         self._batch_tasks.add(task)
-        self.max_batches_in_flight = max(self.max_batches_in_flight, len(self._batch_tasks))
 
         def finished(t: asyncio.Task[int]) -> None:
+            fetched()
             self._batch_tasks.discard(t)
             self._inflight.difference_update(ids)
             self._slot_freed.set()
@@ -306,16 +378,81 @@ class Processor:
         """Batches being fetched or written right now (including ones that outlived their run)."""
         return len(self._batch_tasks)
 
-    async def _claim(self) -> list[DueToken]:
-        async with self._claim_lock:  # one claimer at a time: no token is handed to two workers
-            now = self.clock.time()
-            exclude = frozenset(self._inflight)
-            priority = self.claim_priority
-            batch = await self.db.run(lambda s: claim_due(s, now, self._batch_size, self.lease_s, exclude, priority))
-            self._inflight.update(t.id for t in batch)
-            return batch
+    async def _db_write(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """``db.run(fn)``; on SQLite one processor write at a time (see the module docstring)."""
+        if self._write_lock is None:
+            return await self.db.run(fn)
+        async with self._write_lock:
+            return await self.db.run(fn)
 
-    async def _process_batch(self, batch: Sequence[DueToken]) -> int:
+    async def _take_batch(self, rate_per_s: float) -> list[DueToken]:
+        """The next ``batch_size()`` claimed tokens. Claims run ahead: one claim leases two runs' worth
+        of batches (what the limiter lets through in two ticks, at most ``CLAIM_AHEAD_BATCHES``), and
+        the next one starts in the background once less than a run's worth is left, so dispatch
+        waits for the database only when the queue runs dry."""
+        size = self._batch_size
+        per_run = max(1, math.ceil(rate_per_s * self.settings.process_interval_s))
+        want = min(CLAIM_AHEAD_BATCHES, 2 * per_run) * size
+        if len(self._queued) < size:
+            await self._refill_now(want)
+        elif len(self._queued) < per_run * size and (self._refill is None or self._refill.done()):
+            self._refill = asyncio.create_task(self._claim_more(want))
+            self._refill.add_done_callback(_log_background_failure)
+        batch = [self._queued.popleft() for _ in range(min(size, len(self._queued)))]
+        self._inflight.update(t.id for t in batch)
+        return batch
+
+    async def _refill_now(self, want: int) -> None:
+        """Wait for the claim in flight (or start one); a claim's failure is raised here."""
+        for _ in range(2):  # a background claim that found too little: one fresh claim more
+            task, fresh = self._refill, False
+            if task is None or task.done():
+                task = self._refill = asyncio.create_task(self._claim_more(want))
+                task.add_done_callback(_log_background_failure)
+                fresh = True
+            await asyncio.shield(task)  # a run ending (cancelled) does not cancel a claim half-way
+            if fresh or len(self._queued) >= self._batch_size:
+                return
+
+    async def _claim_more(self, want: int) -> int:
+        """Claim up to ``want`` tokens less those queued; append them to the queue."""
+        async with self._claim_lock:  # one claimer at a time: no token is handed to two workers
+            need = want - len(self._queued)
+            if need <= 0:
+                return 0
+            now = self.clock.time()
+            exclude = frozenset(self._inflight).union(t.id for t in self._queued)
+            claimed = await self._claim_due(now, need, exclude, self.claim_priority)
+            self._queued.extend(claimed)
+            return len(claimed)
+
+    async def _claim_due(self, now: float, want: int, exclude: frozenset[int],
+                         priority: ClaimPriority | None) -> list[DueToken]:
+        """PostgreSQL: ``claim_due``, one statement. SQLite: the read (a ranked backlog read scans
+        every due row) beside the writers, then only the lease takes the write turn."""
+        if self._write_lock is None:
+            return await self.db.run(lambda s: claim_due(s, now, want, self.lease_s, exclude, priority))
+        rows = await self.db.run(lambda s: select_due(s, now, want, exclude, priority))
+        return await self._db_write(lambda s: lease_due(s, rows, now, self.lease_s))
+
+    async def _release_queued(self) -> None:
+        """Give back tokens claimed ahead but not sent (due when they were due)."""
+        if not self._queued:
+            return
+        queued = list(self._queued)
+        self._queued.clear()
+        try:
+            await self._db_write(lambda s: release_claims(s, queued))
+        except Exception as exc:  # noqa: BLE001 - their leases expire: checked again later, never lost
+            log.warning("could not release %d claimed tokens (%s); they are due again when their lease ends",
+                        len(queued), type(exc).__name__)
+
+    @property
+    def queued(self) -> int:
+        """Tokens claimed ahead of dispatch, waiting for a limiter slot."""
+        return len(self._queued)
+
+    async def _process_batch(self, batch: Sequence[DueToken], fetched: Callable[[], None] = lambda: None) -> int:
         mints = [t.mint for t in batch]
         result: BatchResult | None = None
         error: str | None = None
@@ -325,12 +462,14 @@ class Processor:
             result = await self.client.fetch_batch(mints, acquired=True)
         except FetchError as exc:
             if exc.kind == CIRCUIT_OPEN:  # nothing was sent: not a check; the tokens keep their due place
-                await self.db.run(lambda s: release_claims(s, batch))
+                fetched()
+                await self._db_write(lambda s: release_claims(s, batch))
                 return 0
             error = str(exc)
         except Exception as exc:  # noqa: BLE001 - whatever happens, the tokens stay scheduled
             error = f"{type(exc).__name__}: {exc}"
             log.exception("unexpected error fetching a batch of %d", len(mints))
+        fetched()  # the market answered (or failed): the in-flight slot is free for the next request
         fetch_s = time.perf_counter() - t0
         self.stages.record("fetch", fetch_s, items=len(mints))
         if error is not None:
@@ -381,7 +520,7 @@ class Processor:
         """Write the batch in one transaction; on a non-transient failure, row by row (see the module
         docstring). A transient fault (the database is down) propagates: the leases keep the tokens."""
         try:
-            return await self.db.run(lambda s: apply_checks(s, outcomes))
+            return await self._write_combined(outcomes)
         except Exception as exc:  # noqa: BLE001 - classified below
             if is_transient(exc):
                 raise
@@ -399,9 +538,74 @@ class Processor:
                 break
         return written
 
+    async def _write_combined(self, outcomes: Sequence[CheckOutcome]) -> int:
+        """Write one batch's checks, in one transaction with whatever other batches are waiting to
+        write (group commit: up to ``MAX_WRITE_GROUP_ROWS`` rows, one UPDATE and one INSERT for all).
+        Returns this batch's rows written or raises this batch's own failure: when a group's write
+        fails, each batch of it is written again alone, so one batch's bad row never costs another."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._write_queue.append((outcomes, future))
+        if len(self._writers) < self._max_writers:
+            writer = asyncio.create_task(self._drain_writes())
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
+        return await future
+
+    async def _drain_writes(self) -> None:
+        """A writer task: takes the waiting batches a group at a time until none wait. On SQLite the
+        group is formed once the write turn is ours, so batches that arrived meanwhile join it."""
+        while self._write_queue:
+            try:
+                if self._write_lock is None:
+                    await self._write_group()
+                else:
+                    async with self._write_lock:
+                        await self._write_group()
+            except asyncio.CancelledError:  # stopping: nobody writes these; their leases keep the tokens
+                for _, future in self._write_queue:
+                    future.cancel()
+                self._write_queue.clear()
+                raise
+
+    async def _write_group(self) -> None:
+        """Write the next group of waiting batches in one transaction (the caller holds the write turn)."""
+        group: list[tuple[Sequence[CheckOutcome], asyncio.Future[int]]] = []
+        rows = 0
+        while self._write_queue and (not group or rows + len(self._write_queue[0][0]) <= MAX_WRITE_GROUP_ROWS):
+            item = self._write_queue.popleft()
+            group.append(item)
+            rows += len(item[0])
+        if not group:
+            return
+        everything = [o for outcomes, _ in group for o in outcomes]
+        try:
+            await self.db.run(_applier(everything))
+        except asyncio.CancelledError:
+            for _, future in group:
+                future.cancel()
+            raise
+        except Exception as exc:  # noqa: BLE001 - handed to the batches below
+            if len(group) == 1:
+                if not group[0][1].done():
+                    group[0][1].set_exception(exc)
+                return
+            for outcomes, future in group:  # each batch alone: its own result or its own failure
+                try:
+                    await self.db.run(_applier(outcomes))
+                except Exception as alone:  # noqa: BLE001 - the batch's own failure, raised in _write
+                    if not future.done():
+                        future.set_exception(alone)
+                    continue
+                if not future.done():
+                    future.set_result(sum(o.written for o in outcomes))
+            return
+        for outcomes, future in group:
+            if not future.done():
+                future.set_result(sum(o.written for o in outcomes))
+
     async def _write_one(self, o: CheckOutcome, now: float) -> int:
         try:
-            return await self.db.run(lambda s: apply_checks(s, [o]))
+            return await self._db_write(lambda s: apply_checks(s, [o]))
         except Exception as exc:  # noqa: BLE001 - classified below
             if is_transient(exc):
                 raise
@@ -412,7 +616,7 @@ class Processor:
         self.counters.write_failures += 1
         extra = {"mint": o.mint, "check_id": o.check["check_id"]}
         try:
-            quarantined = await self.db.run(lambda s: record_write_failure(s, o.token_id, reason, now))
+            quarantined = await self._db_write(lambda s: record_write_failure(s, o.token_id, reason, now))
         except Exception as exc:  # noqa: BLE001 - the token stays leased and is retried when the lease ends
             log.error("check could not be written (%s), nor its failure recorded (%s: %s)", reason,
                       type(exc).__name__, clean_text(str(exc), 200), extra=extra)
@@ -458,8 +662,16 @@ class Processor:
 
     async def close(self, grace_s: float = SHUTDOWN_GRACE_S) -> None:
         """Let batches and listener tasks in flight finish within ``grace_s``, then cancel the rest
-        (their leases expire, so their tokens are checked again later)."""
+        (their leases expire, so their tokens are checked again later); tokens claimed ahead but not
+        sent are given back, due when they were due."""
         await finish_or_cancel([*self._batch_tasks, *self._listener_tasks], grace_s)
+        if self._writers:
+            await finish_or_cancel(list(self._writers), grace_s)
+        if self._refill is not None:
+            await finish_or_cancel([self._refill], grace_s)
+        if self._due_task is not None:
+            await finish_or_cancel([self._due_task], 0.0)
+        await self._release_queued()
 
     def _safe_outcome(self, tok: DueToken, result: BatchResult | None, batch_error: str | None, now: float,
                       duration_ms: float) -> CheckOutcome:

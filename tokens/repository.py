@@ -22,10 +22,11 @@ ends the token is checked again, and the next check that is written lifts the qu
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, insert, literal, or_, select, update
+from sqlalchemy import TextClause, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -121,42 +122,93 @@ class ClaimPriority:
     fresh_hot_s: float = 120.0
 
 
-def _rank(now: float, p: ClaimPriority) -> ColumnElement[float]:
-    c = TOKENS.c
-    hot = or_(c.status == ACTIVE, c.score_ewma > p.hot_score_threshold,
-              and_(c.status == MONITORING, c.status_since > now - p.fresh_hot_s))
-    return (c.next_check_at - case((hot, literal(p.hot_boost_s)), else_=literal(0.0))
-            - func.coalesce(c.score_ewma, 0.0) * literal(p.score_weight_s))
+# --- the hot path: textual statements, compiled once (SQLAlchemy caches a text() by its string) ---------
+_RANK_SQL = ("(next_check_at - CASE WHEN status = 'active' OR score_ewma > :hot_threshold "
+             "OR (status = 'monitoring' AND status_since > :fresh_since) THEN :hot_boost ELSE 0.0 END "
+             "- COALESCE(score_ewma, 0.0) * :score_weight)")
+_CLAIM_COLUMNS = ("id, mint, status, status_since, score_ewma, low_score_since, consecutive_failures, "
+                  "(name IS NOT NULL) AS has_name")
+
+
+def _claim_pg(ranked: bool) -> TextClause:
+    rank = _RANK_SQL if ranked else "next_check_at"
+    return text(
+        f"UPDATE tokens AS t SET next_check_at = :lease_until "
+        f"FROM (SELECT id, next_check_at AS due, {rank} AS rank FROM tokens "
+        f"WHERE next_check_at <= :now AND id <> ALL(CAST(:exclude AS INTEGER[])) "
+        f"ORDER BY {rank}, next_check_at LIMIT :n FOR UPDATE SKIP LOCKED) AS d "
+        f"WHERE t.id = d.id "
+        f"RETURNING t.id, t.mint, t.status, t.status_since, t.score_ewma, t.low_score_since, "
+        f"t.consecutive_failures, (t.name IS NOT NULL) AS has_name, d.due, d.rank")
+
+
+def _claim_sqlite(ranked: bool) -> TextClause:
+    rank = _RANK_SQL if ranked else "next_check_at"
+    return text(
+        f"SELECT {_CLAIM_COLUMNS}, next_check_at AS due, {rank} AS rank FROM tokens "
+        f"WHERE next_check_at <= :now AND id NOT IN (SELECT value FROM json_each(:exclude)) "
+        f"ORDER BY {rank}, next_check_at LIMIT :n")
+
+
+_CLAIM = {("postgresql", False): _claim_pg(False), ("postgresql", True): _claim_pg(True),
+          ("sqlite", False): _claim_sqlite(False), ("sqlite", True): _claim_sqlite(True)}
+_LEASE_SQLITE = text("UPDATE tokens SET next_check_at = :lease_until "
+                     "WHERE id IN (SELECT value FROM json_each(:ids)) AND next_check_at <= :now RETURNING id")
+
+
+def _claim_binds(now: float, limit: int, lease_s: float, priority: ClaimPriority | None) -> dict:
+    binds: dict = {"now": now, "n": int(limit), "lease_until": now + lease_s}
+    if priority is not None:
+        binds.update(hot_threshold=priority.hot_score_threshold, fresh_since=now - priority.fresh_hot_s,
+                     hot_boost=priority.hot_boost_s, score_weight=priority.score_weight_s)
+    return binds
+
+
+def _due_tokens(rows: Sequence) -> list[DueToken]:
+    return [
+        DueToken(id=r.id, mint=r.mint, status=r.status, status_since=r.status_since, score_ewma=r.score_ewma,
+                 low_score_since=r.low_score_since, consecutive_failures=r.consecutive_failures or 0,
+                 has_name=bool(r.has_name), next_check_at=r.due)
+        for r in sorted(rows, key=lambda r: (r.rank, r.due, r.id))
+    ]
+
+
+async def select_due(session: AsyncSession, now: float, limit: int, exclude_ids: Collection[int] = (),
+                     priority: ClaimPriority | None = None) -> list:
+    """SQLite's half of a claim that only reads: up to ``limit`` due rows in claim order (see
+    ``claim_due``). A read: on SQLite (WAL) it runs beside writers; ``lease_due`` then leases them."""
+    binds = _claim_binds(now, limit, 0.0, priority)
+    stmt = _CLAIM[("sqlite", priority is not None)]
+    return list((await execute(session, stmt, {**binds, "exclude": json.dumps([int(i) for i in exclude_ids])})).all())
+
+
+async def lease_due(session: AsyncSession, rows: Sequence, now: float, lease_s: float) -> list[DueToken]:
+    """SQLite's writing half of a claim: lease the rows ``select_due`` read that are still due (one
+    guarded ``UPDATE .. RETURNING id``; a row another writer leased meanwhile is left out)."""
+    if not rows:
+        return []
+    leased = set((await execute(session, _LEASE_SQLITE, {
+        "lease_until": now + lease_s, "now": now, "ids": json.dumps([r.id for r in rows])})).scalars().all())
+    return _due_tokens([r for r in rows if r.id in leased])
 
 
 async def claim_due(session: AsyncSession, now: float, limit: int, lease_s: float,
                     exclude_ids: Collection[int] = (), priority: ClaimPriority | None = None) -> list[DueToken]:
     """Take up to ``limit`` due tokens and lease them for ``lease_s``: oldest due first, or with
-    ``priority`` (a backlog) hot and high-score tokens first (``ClaimPriority``). One query either way."""
-    c = TOKENS.c
-    order = [c.next_check_at] if priority is None else [_rank(now, priority), c.next_check_at]
-    stmt = (
-        select(c.id, c.mint, c.status, c.status_since, c.score_ewma, c.low_score_since,
-               c.consecutive_failures, c.name, c.next_check_at)
-        .where(c.next_check_at <= now)
-        .order_by(*order)
-        .limit(limit)
-    )
-    if exclude_ids:
-        stmt = stmt.where(c.id.not_in(list(exclude_ids)))
+    ``priority`` (a backlog) hot and high-score tokens first (``ClaimPriority``).
+
+    PostgreSQL: ONE statement, ``UPDATE .. FROM (SELECT .. FOR UPDATE SKIP LOCKED LIMIT n) RETURNING``,
+    so concurrent claimers (other sessions, other processes) never take the same token and never
+    wait for each other. SQLite (one writer at a time): the ranked read (``select_due``) and the
+    guarded lease (``lease_due``: ``.. AND next_check_at <= now RETURNING id``); a token another
+    writer leased in between is not returned. Both are textual statements compiled once."""
     if _dialect(session) == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    rows = (await execute(session, stmt)).all()
-    if not rows:
-        return []
-    ids = [r.id for r in rows]
-    await execute(session, update(TOKENS).where(c.id.in_(ids)).values(next_check_at=now + lease_s))
-    return [
-        DueToken(id=r.id, mint=r.mint, status=r.status, status_since=r.status_since, score_ewma=r.score_ewma,
-                 low_score_since=r.low_score_since, consecutive_failures=r.consecutive_failures or 0,
-                 has_name=r.name is not None, next_check_at=r.next_check_at)
-        for r in rows
-    ]
+        binds = _claim_binds(now, limit, lease_s, priority)
+        stmt = _CLAIM[("postgresql", priority is not None)]
+        rows = (await execute(session, stmt, {**binds, "exclude": [int(i) for i in exclude_ids]})).all()
+        return _due_tokens(rows)
+    rows = await select_due(session, now, limit, exclude_ids, priority)
+    return await lease_due(session, rows, now, lease_s)
 
 
 async def release_claims(session: AsyncSession, tokens: Sequence[DueToken]) -> int:
@@ -173,41 +225,112 @@ async def release_claims(session: AsyncSession, tokens: Sequence[DueToken]) -> i
     return released
 
 
+# Token columns a check may set. Each is written as ``CASE WHEN <set> THEN <value> ELSE <column> END``,
+# so every check of a batch shares one statement whatever subset of columns it sets.
+CHECK_TOKEN_COLUMNS: tuple[str, ...] = (
+    "status", "status_since", "low_score_since", "next_check_at", "last_check_at", "last_success_at",
+    "consecutive_failures", "score", "score_ewma", "last_failure_codes", "activated_at", "name", "symbol")
+_PG_TYPES = {"status": "TEXT", "status_since": "FLOAT8", "low_score_since": "FLOAT8", "next_check_at": "FLOAT8",
+             "last_check_at": "FLOAT8", "last_success_at": "FLOAT8", "consecutive_failures": "INTEGER",
+             "score": "FLOAT8", "score_ewma": "FLOAT8", "last_failure_codes": "TEXT", "activated_at": "FLOAT8",
+             "name": "TEXT", "symbol": "TEXT"}
+# A written check lifts a quarantine and counts the check.
+_ALWAYS = "check_count = check_count + 1, write_failures = 0, quarantined_at = NULL, quarantine_reason = NULL"
+CHECK_COLUMNS: dict[str, object] = {  # column -> default when a check dict leaves it out
+    "check_id": None, "token_id": None, "at": None, "status_at_check": None, "ok": True, "passed": False,
+    "failure_codes": None, "primary_failure": None, "conditions": None, "score": None, "pairs_count": 0,
+    "duration_ms": None, "error": None}
+_INSERT_CHECKS = text(f"INSERT INTO checks ({', '.join(CHECK_COLUMNS)}) "
+                      f"VALUES ({', '.join(':' + c for c in CHECK_COLUMNS)})")
+
+
+def _update_pg() -> TextClause:
+    sets = ", ".join(f"{c} = CASE WHEN v.s_{c} THEN v.{c} ELSE t.{c} END" for c in CHECK_TOKEN_COLUMNS)
+    arrays = ", ".join(["CAST(:ids AS INTEGER[])", "CAST(:expected AS TEXT[])"]
+                       + [f"CAST(:v_{c} AS {_PG_TYPES[c]}[]), CAST(:s_{c} AS BOOLEAN[])" for c in CHECK_TOKEN_COLUMNS])
+    names = ", ".join(["id", "expected"] + [f"{c}, s_{c}" for c in CHECK_TOKEN_COLUMNS])
+    return text(f"UPDATE tokens AS t SET {sets}, {_ALWAYS} FROM unnest({arrays}) AS v({names}) "
+                f"WHERE t.id = v.id AND t.status = v.expected RETURNING t.id")
+
+
+_UPDATE_PG = _update_pg()
+SQLITE_UPDATE_ROWS = 30  # rows per SQLite UPDATE .. FROM (VALUES ..): a larger group is written in chunks
+_UPDATE_SQLITE: dict[int, TextClause] = {}  # by row count (1..SQLITE_UPDATE_ROWS)
+
+
+def _update_sqlite(n: int) -> TextClause:
+    """``UPDATE tokens .. FROM (VALUES (..), ..)`` for ``n`` rows, built once per ``n``."""
+    stmt = _UPDATE_SQLITE.get(n)
+    if stmt is None:
+        per_row = 2 + 2 * len(CHECK_TOKEN_COLUMNS)
+        sets = ", ".join(f"{c} = CASE WHEN v.column{4 + 2 * k} THEN v.column{3 + 2 * k} ELSE tokens.{c} END"
+                         for k, c in enumerate(CHECK_TOKEN_COLUMNS))
+        rows = ", ".join("(" + ", ".join(f":p{i}_{j}" for j in range(per_row)) + ")" for i in range(n))
+        stmt = text(f"UPDATE tokens SET {sets}, {_ALWAYS} FROM (VALUES {rows}) AS v "
+                    f"WHERE tokens.id = v.column1 AND tokens.status = v.column2 RETURNING tokens.id")
+        _UPDATE_SQLITE[n] = stmt
+    return stmt
+
+
+async def _update_tokens(session: AsyncSession, outcomes: Sequence[CheckOutcome]) -> set[int]:
+    """One statement for the batch's token rows; returns the ids written (status unchanged)."""
+    for o in outcomes:
+        unknown = set(o.token_values).difference(CHECK_TOKEN_COLUMNS)
+        if unknown:
+            raise ValueError(f"a check cannot set {sorted(unknown)}")
+    if _dialect(session) == "postgresql":
+        binds: dict = {"ids": [o.token_id for o in outcomes], "expected": [o.expected_status for o in outcomes]}
+        for c in CHECK_TOKEN_COLUMNS:
+            binds[f"v_{c}"] = [o.token_values.get(c) for o in outcomes]
+            binds[f"s_{c}"] = [c in o.token_values for o in outcomes]
+        return set((await execute(session, _UPDATE_PG, binds)).scalars().all())
+    written: set[int] = set()
+    for start in range(0, len(outcomes), SQLITE_UPDATE_ROWS):  # a few statement shapes, each compiled once
+        chunk = outcomes[start:start + SQLITE_UPDATE_ROWS]
+        binds = {}
+        for i, o in enumerate(chunk):
+            values = o.token_values
+            binds[f"p{i}_0"], binds[f"p{i}_1"] = o.token_id, o.expected_status
+            for k, c in enumerate(CHECK_TOKEN_COLUMNS):
+                binds[f"p{i}_{2 + 2 * k}"] = values.get(c)
+                binds[f"p{i}_{3 + 2 * k}"] = c in values
+        written.update((await execute(session, _update_sqlite(len(chunk)), binds)).scalars().all())
+    return written
+
+
 async def apply_checks(session: AsyncSession, outcomes: Sequence[CheckOutcome]) -> int:
-    """Write a batch of checks. A token whose status changed meanwhile is left alone. Returns rows written."""
-    written = 0
+    """Write a batch of checks: one statement updates every token row (guarded: a token whose status
+    changed meanwhile is left alone, its ``written`` stays False), one executemany inserts the checks
+    of the tokens written, then their transitions and pool discrepancies. Returns rows written."""
+    for o in outcomes:
+        o.written = False  # this function may be retried by Database.run
+    if not outcomes:
+        return 0
+    written_ids = await _update_tokens(session, outcomes)
     checks: list[dict] = []
     transitions: list[dict] = []
     discrepancies: list[dict] = []
-    c = TOKENS.c
+    defaults = CHECK_COLUMNS
     for o in outcomes:
-        o.written = False  # this function may be retried by Database.run
-        result = await execute(
-            session,
-            update(TOKENS)
-            .where(and_(c.id == o.token_id, c.status == o.expected_status))
-            .values(**o.token_values, check_count=c.check_count + 1,
-                    write_failures=0, quarantined_at=None, quarantine_reason=None),  # a written check lifts a quarantine
-        )
-        if result.rowcount == 0:
+        if o.token_id not in written_ids:
             continue
-        written += 1
         o.written = True
-        checks.append({**o.check, "token_id": o.token_id})
+        check = o.check
+        checks.append({c: check.get(c, d) for c, d in defaults.items()} | {"token_id": o.token_id})
         if o.transition is not None:
             frm, to, reason, spent = o.transition
             transitions.append({"token_id": o.token_id, "from_status": frm, "to_status": to,
-                                "at": o.check["at"], "reason": reason[:64], "time_in_previous_s": spent})
+                                "at": check["at"], "reason": reason[:64], "time_in_previous_s": spent})
         for kind, pair_address in o.discrepancies:
-            discrepancies.append({"token_id": o.token_id, "at": o.check["at"], "kind": kind,
+            discrepancies.append({"token_id": o.token_id, "at": check["at"], "kind": kind,
                                   "pair_address": pair_address[:128]})
     if checks:
-        await execute(session, insert(CHECKS), checks)
+        await execute(session, _INSERT_CHECKS, checks)
     if transitions:
         await execute(session, insert(TRANSITIONS), transitions)
     if discrepancies:
         await execute(session, insert(DISCREPANCIES), discrepancies)
-    return written
+    return len(checks)
 
 
 async def record_write_failure(session: AsyncSession, token_id: int, reason: str, now: float, *,

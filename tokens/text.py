@@ -43,6 +43,8 @@ def clean_text(value: object, max_chars: int = MAX_TEXT_CHARS) -> str | None:
     if max_chars < 1:
         raise ValueError(f"max_chars must be at least 1, got {max_chars!r}")
     text = value[: max_chars * _PRECUT_FACTOR]
+    if text.isascii() and text.isprintable():  # the common case: nothing to replace or drop
+        return text.strip()[:max_chars].strip() or None
     # Through UTF-16 and back: a surrogate pair becomes its character, a lone surrogate U+FFFD.
     text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
     text = _DROPPED.sub("", _BREAKS.sub(" ", text))

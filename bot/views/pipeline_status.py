@@ -16,6 +16,7 @@ from bot.views.fmt import fmt_duration, fmt_when
 from bot.views.stuck import display_name
 from monitoring.failure_stats import FailureWindow
 from monitoring.pipeline import ActivationSuccess, Distribution, LagReport, StallReport
+from monitoring.pipeline.capacity import CapacityStatus
 from monitoring.pipeline.errors import CheckError
 
 
@@ -34,9 +35,22 @@ def _lag(d: Distribution | None) -> str:
     return "none due" if d is None or not d.count else _dist(d)
 
 
+def render_capacity_line(cap: CapacityStatus) -> str:
+    """What the API limit serves; when the tracked tokens exceed it (a backlog it cannot work off),
+    the overdue count named as over capacity."""
+    served = (f"the API limit ({code(f'{cap.api_rate_per_min:,}')}/min) keeps {code(f'{cap.hot_served:,}')} "
+              f"tokens checked every {esc(fmt_duration(cap.hot_interval_s))} or {code(f'{cap.cold_served:,}')} "
+              f"every {esc(fmt_duration(cap.cold_interval_s))}")
+    if cap.over:
+        return (f"⚠️ Over capacity: {code(f'{cap.overdue:,}')} tokens overdue, {code(f'{cap.tracked:,}')} tracked; "
+                f"{served}")
+    return f"Capacity: {served} · tracked {code(f'{cap.tracked:,}')}"
+
+
 def render_health_section(lag: LagReport, stuck: int, stall: StallReport, *,
-                          lookback_s: float | None = None) -> str:
-    """``lookback_s``: how far back the last successful check was looked for (shown when none was found)."""
+                          lookback_s: float | None = None, capacity: CapacityStatus | None = None) -> str:
+    """``lookback_s``: how far back the last successful check was looked for (shown when none was found);
+    ``capacity``: the capacity line (``monitoring.pipeline.capacity``)."""
     lines = [bold("Processing")]
     if stall.stalled:
         where = f" — stopped at {code(stall.stage)}: {esc(stall.stage_reason)}" if stall.stage else ""
@@ -51,6 +65,8 @@ def render_health_section(lag: LagReport, stuck: int, stall: StallReport, *,
         lines.append(f"Lag {esc(band)}: {code(_lag(lag.by_band.get(band)))}")
     lines.append(f"Due now: {code(lag.due)} · overdue &gt; 1 interval: {code(lag.overdue)} · stuck: {code(stuck)}"
                  + (" (see /stuck)" if stuck else ""))
+    if capacity is not None:
+        lines.append(render_capacity_line(capacity))
     return "\n".join(lines)
 
 

@@ -107,3 +107,26 @@ async def test_status_shows_lag_activation_and_last_errors(fake, frame_ctx, pipe
     assert "Top failures (1h): fetch_error 1" in text
     assert "💡 fetches are failing now (100% of checks in the last 1 min failed to fetch pool data)" in text
     assert "fetch EEEEEE…EEEE HTTP 503 <upstream>" in text
+
+
+async def test_status_names_a_backlog_beyond_the_api_limit_over_capacity(fake, frame_ctx, pipeline_bot):
+    # 1 request/min serves 4 tokens every 10 s or 21 every 45 s; 30 cold tokens are all late by 200 s
+    frame_ctx.settings = frame_ctx.settings.model_copy(update={"api_rate_limit_per_min": 1})
+    async with frame_ctx.db.session() as session:
+        for i in range(30):
+            session.add(Token(mint=f"{i:02d}" + "C" * 42, name="<b>x</b>", status="monitoring", status_since=NOW - 600,
+                              discovered_at=NOW - 600, next_check_at=NOW - 200, score_ewma=10.0))
+        await session.commit()
+    text = (await say(fake, VIEWER, VIEWER, "/status")).plain
+    assert ("⚠️ Over capacity: 30 tokens overdue, 30 tracked; the API limit (1/min) keeps 4 tokens checked "
+            "every 10s or 21 every 45s") in text
+
+
+async def test_status_states_the_capacity_when_the_limit_keeps_up(fake, frame_ctx, pipeline_bot):
+    async with frame_ctx.db.session() as session:
+        session.add(Token(mint="F" * 44, status="monitoring", status_since=NOW - 600, discovered_at=NOW - 600,
+                          next_check_at=NOW + 30, score_ewma=10.0))
+        await session.commit()
+    text = (await say(fake, VIEWER, VIEWER, "/status")).plain
+    assert "Capacity: the API limit (300/min) keeps 1,455 tokens checked every 10s or 6,547 every 45s · tracked 1" in text
+    assert "Over capacity" not in text
