@@ -56,6 +56,11 @@ POOL_CACHE_NAME = "tokens.pool_cache"  # its name among the memory reclaimers
 RETENTION_INTERVAL_S = 3600.0
 
 
+def api_burst(settings: Settings) -> int:
+    """``API_BURST`` or ``API_BURST_S`` of the pace, whichever is more (local and shared limiters alike)."""
+    return max(API_BURST, round(settings.api_rate_limit_per_min / 60.0 * API_BURST_S))
+
+
 def api_limiter(settings: Settings, clock: Clock = SYSTEM_CLOCK, sleep: Sleep = asyncio.sleep) -> RateLimiter:
     """The DexScreener pair-endpoint limiter: ``API_RATE_LIMIT_PER_MIN x API_RATE_HEADROOM``, but
     never more than the limit in any 60 s window, burst included (even at headroom 1.0).
@@ -66,8 +71,7 @@ def api_limiter(settings: Settings, clock: Clock = SYSTEM_CLOCK, sleep: Sleep = 
     The burst is ``API_BURST`` or ``API_BURST_S`` of the pace, whichever is more, so the short gap
     between two processor runs costs no requests at a paid tier's limit either.
     """
-    burst = max(API_BURST, round(settings.api_rate_limit_per_min / 60.0 * API_BURST_S))
-    return RateLimiter(settings.effective_api_rate_per_min, burst=burst, clock=clock, sleep=sleep,
+    return RateLimiter(settings.effective_api_rate_per_min, burst=api_burst(settings), clock=clock, sleep=sleep,
                        window_limit=settings.api_rate_limit_per_min)
 
 
@@ -101,7 +105,7 @@ class Pipeline:
         self.limiter_redis = limiter_redis(settings.redis_url) if settings.redis_url else None
         self.limiter: Limiter = (
             api_limiter(settings) if self.limiter_redis is None
-            else shared_api_limiter(settings, self.limiter_redis, burst=API_BURST))
+            else shared_api_limiter(settings, self.limiter_redis, burst=api_burst(settings)))
         self.profiles_limiter = profiles_limiter(settings)
         self.timeouts = EndpointTimeouts(settings.api_timeout_s)
         self.breakers = BreakerBoard(BreakerPolicy.from_settings(settings), clock)
