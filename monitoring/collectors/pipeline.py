@@ -11,8 +11,9 @@ flags, per-stage figures and pool-discrepancy counters::
     collector.last_snapshot          # the newest PipelineSnapshot (for /status), or None
 
 The snapshot also carries what /status shows beside the figures: the last hour's failure
-reasons (recounted every ``FAILURES_EVERY_S``: an hour's statistics barely move in 10 s and the
-count is the cycle's most expensive query), the failure hint (judged on EVERY cycle with the rate
+reasons (recounted every ``FAILURES_EVERY_S``: an hour's statistics barely move in 10 s; the counts
+come from the per-minute rollup, but the advice reads the conditions of up to 500 failing checks),
+the failure hint (judged on EVERY cycle with the rate
 window's fetch failures first, so a market outage is never blamed on the tokens) and the newest
 failed fetches (``ERRORS_SHOWN``).
 

@@ -8,8 +8,8 @@
 Stall detection uses the last SUCCESSFUL check (``checks.ok``), so a total fetch outage,
 during which failed checks keep being recorded, reports a stall at the ``fetch`` stage.
 
-All queries run in one session; each is a range scan on an existing index
-(see ``monitoring/pipeline/__init__.py``).
+All queries run in one session; each is a range scan on an index, and checks are counted from
+the per-minute counts (see ``monitoring/pipeline/__init__.py``).
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ from monitoring.pipeline.stages import (
     stage_views,
     stall_lookback_s,
 )
-from monitoring.pipeline.stuck import StuckParams, count_stuck, count_stuck_by_reason
+from monitoring.pipeline.stuck import StuckParams, count_stuck_by_reason
 from tokens.queries import CheckRates, check_outcomes_per_minute, counts_by_status
 
 if TYPE_CHECKING:  # pragma: no cover - monitoring.failure_stats imports this package
@@ -146,15 +146,15 @@ async def pipeline_snapshot(
     params = params or PipelineParams()
 
     async def _read(session):
-        stuck = await count_stuck(session, now, params.stuck)
+        # one pass over the live tokens gives the stuck count and its reasons (a COUNT alone reads as much)
+        stuck_reasons = await count_stuck_by_reason(session, now, params.stuck)
         return (
             await counts_by_status(session),
             await transitions_per_minute(session, now, params.rate_window_s),
             await checks_per_minute(session, now, params.rate_window_s),
             await processing_lag(session, now, params.lag),
-            stuck,
-            # the reasons only when something is stuck (a healthy cycle pays one COUNT, as before)
-            await count_stuck_by_reason(session, now, params.stuck) if stuck else {},
+            sum(stuck_reasons.values()),
+            stuck_reasons,
             await activation_success(session, now, params.activation_window_s),
             await time_to_activation(session, now, params.activation_window_s),
             await read_stall_evidence(session, now, params),
