@@ -21,12 +21,11 @@ two batches never wait for each other's rows in opposite orders (no deadlock), a
 held only from the upsert to the batch's commit.
 
 A minute row counts the checks of ``(minute, minute + 60]`` and keeps the first and last check's
-time. Windows ``(since, until]`` rarely start on a minute: the minute holding ``since`` counts for
-the share of its ``[first_at, last_at]`` span inside the window (nothing when its last check is at
-or before ``since``, all when its first is after; checks assumed even in between), every later
-minute wholly. Exact when ``since`` is on a minute or outside the edge minute's span; otherwise off
-by a fraction of that minute's checks. ``until`` is taken as now: the minute holding it is counted
-whole (it holds nothing later).
+time. Windows ``(since, until]`` rarely start or end on a minute: a minute holding ``since`` or
+``until`` counts for the share of its ``[first_at, last_at]`` span inside the window (nothing when
+the span is outside, all when it is inside; checks assumed even in between), every other minute
+wholly. Exact when the window's ends are on minutes or outside the edge minutes' spans (``until``
+is usually now: nothing was checked after it); otherwise off by a fraction of an edge minute's checks.
 """
 from __future__ import annotations
 
@@ -115,9 +114,13 @@ def _count_statement(by: tuple[str, ...], with_status: bool) -> Any:
         if any(column not in GROUPABLE for column in by):
             raise ValueError(f"window_counts groups by {GROUPABLE}, not {by!r}")
         cols = ", ".join(by)
-        since = _F.format("since")
-        share = (f"CASE WHEN minute >= {since} OR first_at > {since} THEN 1.0 WHEN last_at <= {since} THEN 0.0 "
-                 f"ELSE (last_at - {since}) / (last_at - first_at) END")
+        since, until = _F.format("since"), _F.format("until")
+        # the share of the row's [first_at, last_at] span inside (since, until]: all, none, or in between
+        # (where first_at < last_at); CASE for min/max, which the two databases spell differently
+        share = (f"CASE WHEN first_at > {since} AND last_at <= {until} THEN 1.0 "
+                 f"WHEN last_at <= {since} OR first_at > {until} THEN 0.0 "
+                 f"ELSE ((CASE WHEN last_at < {until} THEN last_at ELSE {until} END) "
+                 f"- (CASE WHEN first_at > {since} THEN first_at ELSE {since} END)) / (last_at - first_at) END")
         sql = (f"SELECT {cols + ', ' if cols else ''}SUM(checks * {share}) FROM check_minutes "
                f"WHERE minute > {_F.format('lo')} AND minute < {_F.format('until')}"
                + (" AND status_at_check = :status" if with_status else "")
