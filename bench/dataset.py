@@ -1,8 +1,9 @@
 """Build a large pipeline dataset: 100,000 tokens, 1,000,000 transitions, 1,000,000 checks.
 
-    .venv/bin/python bench/dataset.py sqlite+aiosqlite:///./data/bench.db
+    .venv/bin/python bench/dataset.py sqlite+aiosqlite:///./data/bench.db             # sparse: 48 h
+    .venv/bin/python bench/dataset.py --density production sqlite+aiosqlite:///./data/dense.db
     .venv/bin/python bench/dataset.py postgresql+asyncpg://postgres@127.0.0.1:5432/tw_bench
-    # or from code: await build_dataset(url, now=1_700_000_000.0)
+    # or from code: await build_dataset(url, now=1_700_000_000.0, checks_span_h=DENSITIES["production"])
 
 The database must be migrated and empty (``build_dataset`` migrates it). Rows go in with
 multi-row INSERTs in chunks (SQLAlchemy's insertmanyvalues on both drivers), inside one
@@ -11,8 +12,11 @@ transaction per chunk. Shape (deterministic for a seed):
 - tokens: 85 % archived (no next check), 12 % monitoring, 3 % active; about 0.5 % of the
   live tokens are due now, late by up to 90 s; some monitoring tokens are stuck;
 - transitions: one discovery per token, the rest spread over the last 7 days;
-- checks: spread over the last 48 hours (about 20,800 per hour), 70 % failing on
-  liquidity/pools, 5 % fetch errors, each with a realistic conditions JSON.
+- checks: spread over the last 48 hours (``sparse``: about 20,800 per hour, 347 a minute) or
+  the last 2 hours (``production``: about 8,300 a minute, the pipeline's own rate at its
+  300-requests-a-minute ceiling), 70 % failing on liquidity/pools, 5 % fetch errors, each with
+  a realistic conditions JSON. Each chunk of checks adds its per-minute counts
+  (``tokens.check_rollup``) in the same transaction, as ``apply_checks`` does.
 
 Transitions and checks are inserted in time order (with seconds of jitter), as a live
 service appends them; PostgreSQL is then VACUUM ANALYZEd, as autovacuum would.
@@ -33,11 +37,13 @@ from app.db import Database, make_engine  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from simulator.model import MarketModel  # noqa: E402
 from tokens.activation import ActivationRules, evaluate  # noqa: E402
+from tokens.check_rollup import add_checks_to_rollup  # noqa: E402
 from tokens.intake import BASE58_ALPHABET  # noqa: E402
 from tokens.models import Check, Token, Transition  # noqa: E402
 
 NOW = 1_700_000_000.0
 CHUNK = 5_000
+DENSITIES = {"sparse": 48.0, "production": 2.0}  # hours the 1,000,000 checks are spread over
 
 
 def _mint(rng: random.Random) -> str:
@@ -117,7 +123,7 @@ def transition_rows(n: int, tokens: int, now: float, rng: random.Random):
                    reason=reason, time_in_previous_s=rng.uniform(5, 43_200))
 
 
-def check_rows(n: int, tokens: int, now: float, rng: random.Random):
+def check_rows(n: int, tokens: int, now: float, rng: random.Random, span_h: float = 48.0):
     for i in range(1, n + 1):
         r = rng.random()
         ok = r >= 0.05
@@ -125,7 +131,7 @@ def check_rows(n: int, tokens: int, now: float, rng: random.Random):
         liq = rng.uniform(50, 199) if not passed else rng.uniform(200, 5000)
         passed, codes, primary, conditions = _verdict(liq) if ok else (False, None, None, None)
         yield dict(
-            check_id=f"c{i:08d}", token_id=rng.randint(1, tokens), at=_ascending(i, n, 48 * 3600, now, rng),
+            check_id=f"c{i:08d}", token_id=rng.randint(1, tokens), at=_ascending(i, n, span_h * 3600, now, rng),
             status_at_check="monitoring" if rng.random() < 0.85 else "active", ok=ok, passed=passed,
             failure_codes=codes, primary_failure=primary, conditions=conditions, score=rng.uniform(0, 100),
             pairs_count=rng.randint(0, 4), duration_ms=rng.uniform(20, 900),
@@ -133,12 +139,16 @@ def check_rows(n: int, tokens: int, now: float, rng: random.Random):
         )
 
 
-async def _insert_chunks(db: Database, table, rows) -> None:
+async def _insert_chunks(db: Database, table, rows, after=None) -> None:
+    """Insert ``rows`` in chunks; ``after(session, chunk)`` runs in each chunk's transaction."""
     chunk: list[dict] = []
 
     async def flush(batch: list[dict]) -> None:
-        async with db.engine.begin() as conn:
-            await conn.execute(insert(table), batch)
+        async with db.session() as session:
+            await session.exec(insert(table), params=batch)
+            if after is not None:
+                await after(session, batch)
+            await session.commit()
 
     for row in rows:
         chunk.append(row)
@@ -150,7 +160,8 @@ async def _insert_chunks(db: Database, table, rows) -> None:
 
 
 async def build_dataset(url: str, *, now: float = NOW, tokens: int = 100_000, transitions: int = 1_000_000,
-                        checks: int = 1_000_000, seed: int = 1, log=print) -> None:
+                        checks: int = 1_000_000, seed: int = 1, checks_span_h: float = DENSITIES["sparse"],
+                        log=print) -> None:
     """Migrate ``url`` and fill it (see the module docstring)."""
     await upgrade(url)
     db = Database(make_engine(url))
@@ -163,8 +174,10 @@ async def build_dataset(url: str, *, now: float = NOW, tokens: int = 100_000, tr
         await _insert_chunks(db, Transition.__table__, transition_rows(transitions, tokens, now, rng))
         log(f"  transitions {transitions:>9,} in {time.perf_counter() - t0:6.1f} s")
         t0 = time.perf_counter()
-        await _insert_chunks(db, Check.__table__, check_rows(checks, tokens, now, rng))
-        log(f"  checks      {checks:>9,} in {time.perf_counter() - t0:6.1f} s")
+        await _insert_chunks(db, Check.__table__, check_rows(checks, tokens, now, rng, checks_span_h),
+                             after=add_checks_to_rollup)
+        log(f"  checks      {checks:>9,} over {checks_span_h:g} h ({checks / checks_span_h / 60:,.0f} a minute)"
+            f" in {time.perf_counter() - t0:6.1f} s")
         async with db.engine.begin() as conn:
             if db.dialect == "postgresql":
                 await conn.execute(text("SELECT setval(pg_get_serial_sequence('tokens', 'id'), :n)"), {"n": tokens})
@@ -180,6 +193,10 @@ async def build_dataset(url: str, *, now: float = NOW, tokens: int = 100_000, tr
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: bench/dataset.py DATABASE_URL")
-    asyncio.run(build_dataset(sys.argv[1]))
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("url", help="DATABASE_URL (migrated here; must be empty)")
+    parser.add_argument("--density", choices=sorted(DENSITIES), default="sparse")
+    args = parser.parse_args()
+    asyncio.run(build_dataset(args.url, checks_span_h=DENSITIES[args.density]))

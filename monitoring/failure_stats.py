@@ -35,6 +35,8 @@ from app.numbers import finite_float
 from app.percentiles import median
 from monitoring.pipeline.sql import run
 from tokens.activation import parse_conditions
+from tokens.check_rollup import window_counts
+from tokens.models import MONITORING
 
 FETCH_ERROR = "fetch_error"
 UNSPECIFIED = "unspecified"
@@ -87,9 +89,8 @@ class FailureStats:
 
 
 _WHERE = "FROM checks WHERE at > :since AND at <= :now AND status_at_check = 'monitoring'"
-# One scan: outcome groups. (at, status_at_check, ok, passed, primary_failure) are all the
-# columns it reads, so a covering index on them makes it index-only.
-_OUTCOMES = text(f"SELECT passed, ok, primary_failure, COUNT(*) {_WHERE} GROUP BY passed, ok, primary_failure")
+# Outcome groups come from the per-minute counts (tokens.check_rollup.window_counts: ~10 rows a
+# minute whatever the check rate); only the codes (on request) and the samples read ``checks``.
 _BY_CODES = text(f"SELECT failure_codes, COUNT(*) {_WHERE} AND NOT passed GROUP BY failure_codes")
 _SAMPLES = text(
     f"SELECT conditions {_WHERE} AND NOT passed AND primary_failure = :reason AND conditions IS NOT NULL "
@@ -115,15 +116,19 @@ async def failure_window(session: AsyncSession, now: float, label: str, window_s
     binds = {"since": now - window_s, "now": now}
     checks = failed = fetch_failed = 0
     reasons: dict[str, int] = {}
-    for passed, ok, primary, n in (await run(session, _OUTCOMES, binds)).all():
-        checks += int(n)
+    outcomes = await window_counts(session, now - window_s, now, by=("passed", "ok", "reason"), status=MONITORING)
+    for (passed, ok, primary), count in sorted(outcomes.items()):
+        n = round(count)
+        if n <= 0:
+            continue
+        checks += n
         if not ok:
-            fetch_failed += int(n)
+            fetch_failed += n
         if passed:
             continue
-        failed += int(n)
+        failed += n
         reason = str(primary) if primary else (UNSPECIFIED if ok else FETCH_ERROR)
-        reasons[reason] = reasons.get(reason, 0) + int(n)
+        reasons[reason] = reasons.get(reason, 0) + n
     codes: dict[str, int] = {}
     if with_codes:
         for raw, n in (await run(session, _BY_CODES, binds)).all():

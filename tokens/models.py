@@ -6,10 +6,12 @@
 - ``Transition``: every status change, with its reason and the time spent in the previous status.
 - ``Check``: every activation check, with each condition's result as JSON.
 - ``PoolDiscrepancy``: batch vs per-token pool data that disagreed.
+- ``CheckMinute``: checks counted per minute by status, outcome and reason, written with each batch
+  of checks (``tokens.check_rollup``): what monitoring reads instead of scanning ``checks``.
 """
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Text
+from sqlalchemy import Column, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 MONITORING = "monitoring"
@@ -71,6 +73,8 @@ class Check(SQLModel, table=True):
     __table_args__ = (
         Index("ix_checks_token_at", "token_id", "at"),
         Index("ix_checks_at", "at"),
+        # failed fetches only (a few % of the rows): the newest errors without walking the ok checks
+        Index("ix_checks_failed_at", "at", sqlite_where=text("NOT ok"), postgresql_where=text("NOT ok")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -100,3 +104,21 @@ class PoolDiscrepancy(SQLModel, table=True):
     pair_address: str | None = Field(default=None, max_length=128)
     batch_value: float | None = None
     single_value: float | None = None
+
+
+class CheckMinute(SQLModel, table=True):
+    """Checks of one minute (``minute``: its start, epoch seconds, a multiple of 60) with the same
+    status at check, outcome and reason (``primary_failure``, ``""`` when none); the minute is
+    ``(minute, minute + 60]``. The key is the
+    primary key: ``tokens.check_rollup.add_checks_to_rollup`` adds a batch's counts in one upsert."""
+
+    __tablename__ = "check_minutes"
+
+    minute: float = Field(primary_key=True)
+    status_at_check: str = Field(primary_key=True, max_length=16)
+    ok: bool = Field(primary_key=True)
+    passed: bool = Field(primary_key=True)
+    reason: str = Field(default="", primary_key=True, max_length=48)
+    checks: int = 0
+    first_at: float = 0.0  # the minute's first and last check of this key (a window's edge minute is
+    last_at: float = 0.0   # counted for the share of this span inside the window)

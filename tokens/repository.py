@@ -32,6 +32,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.tables import table_of
+from tokens.check_rollup import add_checks_to_rollup, delete_old_rollup
 from tokens.lifecycle import DISCOVERED, LOW_SCORE_TIMEOUT, MONITORING_TIMEOUT
 from tokens.models import ACTIVE, ARCHIVED, LIVE_STATUSES, MONITORING, Check, PoolDiscrepancy, Token, Transition
 from tokens.sql import dialect_name, execute
@@ -330,6 +331,7 @@ async def apply_checks(session: AsyncSession, outcomes: Sequence[CheckOutcome]) 
         await execute(session, insert(TRANSITIONS), transitions)
     if discrepancies:
         await execute(session, insert(DISCREPANCIES), discrepancies)
+    await add_checks_to_rollup(session, checks)  # monitoring's per-minute counts (tokens/check_rollup.py)
     return len(checks)
 
 
@@ -390,9 +392,11 @@ async def delete_old(session: AsyncSession, now: float, retention_s: float) -> t
     """Delete checks and transitions older than ``retention_s`` of archived tokens.
 
     Returns ``(checks_deleted, transitions_deleted)``. Tokens themselves are kept (so a
-    rediscovered mint stays a duplicate).
+    rediscovered mint stays a duplicate). The per-minute check counts older than ``retention_s``
+    go too (``tokens.check_rollup``).
     """
     cutoff = now - retention_s
+    await delete_old_rollup(session, cutoff)
     archived_ids = select(TOKENS.c.id).where(TOKENS.c.status == ARCHIVED)
     res_c = await execute(
         session, delete(CHECKS).where(CHECKS.c.at < cutoff, CHECKS.c.token_id.in_(archived_ids)))

@@ -11,16 +11,19 @@ flags, per-stage figures and pool-discrepancy counters::
     collector.last_snapshot          # the newest PipelineSnapshot (for /status), or None
 
 The snapshot also carries what /status shows beside the figures: the last hour's failure
-reasons (recounted every ``FAILURES_EVERY_S``: an hour's statistics barely move in 10 s and the
-count is the cycle's most expensive query), the failure hint (judged on EVERY cycle with the rate
+reasons (recounted every ``FAILURES_EVERY_S``: an hour's statistics barely move in 10 s; the counts
+come from the per-minute rollup, but the advice reads the conditions of up to 500 failing checks),
+the failure hint (judged on EVERY cycle with the rate
 window's fetch failures first, so a market outage is never blamed on the tokens) and the newest
 failed fetches (``ERRORS_SHOWN``).
 
-The queue trend (growing vs merely non-empty queues) lives in the collector, so keep one
-instance for the life of the process.
+The queue trend (growing vs merely non-empty queues) and the token counts by status (the archived
+tokens are recounted hourly, ``monitoring.pipeline.status_counts``) live in the collector, so keep
+one instance for the life of the process.
 """
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -31,6 +34,7 @@ from monitoring import metric_names as m
 from monitoring.sample import Sample
 from monitoring.pipeline import PipelineParams, PipelineSnapshot, QueueTrend, pipeline_snapshot
 from monitoring.pipeline.percentiles import Distribution
+from monitoring.pipeline.status_counts import StatusCounts
 
 QUANTILES = (("0.5", "p50"), ("0.95", "p95"), ("1", "max"))
 FAILURE_WINDOW = ("1h", 3600.0)
@@ -98,20 +102,29 @@ class PipelineCollector:
         self.stage_stats = stage_stats
         self.discrepancies = discrepancies
         self.trend = trend or QueueTrend()
+        self.status_counts = StatusCounts()  # archived tokens recounted hourly, not every cycle
         self.last_snapshot: PipelineSnapshot | None = None
         self._failures: FailureStats | None = None
         self._failures_at = 0.0
 
     async def collect(self, now: float) -> list[Sample]:
         stats = self.stage_stats() if callable(self.stage_stats) else self.stage_stats
-        snap = await pipeline_snapshot(self.db, now, self.params, stage_stats=stats, trend=self.trend)
-        async with self.db.session() as session:
-            if self._failures is None or not 0 <= now - self._failures_at < FAILURES_EVERY_S:
-                self._failures = await failure_stats(session, now, windows=(FAILURE_WINDOW,), codes_windows=())
-                self._failures_at = now
-            errors = await last_errors(session, now, FAILURE_WINDOW[1], ERRORS_SHOWN)
-        hint = fetching_now_hint(snap.check_rates, snap.stall.fetch_failing) or self._failures.recommendation
-        snap = replace(snap, failures=self._failures.windows[FAILURE_WINDOW[0]], recommendation=hint,
+
+        async def failures_and_errors() -> tuple[FailureStats, list]:
+            async with self.db.session() as session:
+                failures = self._failures
+                if failures is None or not 0 <= now - self._failures_at < FAILURES_EVERY_S:
+                    failures = await failure_stats(session, now, windows=(FAILURE_WINDOW,), codes_windows=())
+                    self._failures, self._failures_at = failures, now
+                return failures, await last_errors(session, now, FAILURE_WINDOW[1], ERRORS_SHOWN)
+
+        # the snapshot and the failure figures read independently: side by side, on their own connections
+        snap, (failures, errors) = await asyncio.gather(
+            pipeline_snapshot(self.db, now, self.params, stage_stats=stats, trend=self.trend,
+                              status_counts=self.status_counts),
+            failures_and_errors())
+        hint = fetching_now_hint(snap.check_rates, snap.stall.fetch_failing) or failures.recommendation
+        snap = replace(snap, failures=failures.windows[FAILURE_WINDOW[0]], recommendation=hint,
                        last_errors=tuple(errors))
         self.last_snapshot = snap
         out = snapshot_samples(snap)

@@ -1,11 +1,15 @@
 """Pipeline monitoring: pure query functions over tokens, transitions and checks.
 
 Every function takes ``(session, now, params)`` and holds its own SQL; nothing here
-writes. Indexes relied on: ``tokens(next_check_at)`` (lag, backlog),
-``tokens(status, status_since)`` (stuck), ``transitions(at)`` and
-``transitions(to_status, at)`` (rates, activation), ``checks(at)`` (rates, last check, last
-successful check within a bounded lookback)
-and ``checks(token_id, at)`` (a stuck token's last check).
+writes. Checks are never counted from ``checks``: the per-minute counts ``check_minutes``
+(``tokens.check_rollup``, written with each batch of checks) give the check rates, the pass rate
+and the failure reasons for ~10 rows a minute of window, whatever the check rate. Indexes relied
+on: ``tokens(next_check_at)`` (lag, backlog), ``tokens(status, status_since)`` (stuck),
+``transitions(at)`` and ``transitions(to_status, at)`` (rates, activation), ``check_minutes``'
+primary key (minute first), ``checks(at)`` (last check; last successful check, looked for only in
+the newest minute that had one), ``checks(at) WHERE NOT ok`` (the newest failed fetches) and
+``checks(token_id, at)`` (a stuck token's last check). ``tests/monitoring/test_query_plans.py``
+holds every statement of a cycle to an index on SQLite and PostgreSQL.
 
     from monitoring.pipeline import PipelineParams, pipeline_snapshot
     snap = await pipeline_snapshot(db, clock.time(), PipelineParams.from_settings(settings))

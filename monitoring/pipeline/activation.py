@@ -8,7 +8,8 @@ Definitions (window = ``(now - window_s, now]``, usually ``activation_window_h``
 - **check pass rate**: of the checks made in the window on tokens in ``monitoring`` whose
   pool data was fetched and evaluated (``ok``), the share where every activation condition
   passed. Failed fetches are not counted here (they are failures of the pipeline, not of
-  the token). ``None`` when there were no such checks.
+  the token). ``None`` when there were no such checks. Counted from the per-minute counts
+  (``tokens.check_rollup``), so the cost does not follow the check rate.
 - **time to activation**: ``time_in_previous_s`` of the ``monitoring -> active`` transitions
   in the window, i.e. how long tokens spent in monitoring before activating; p50/p95 (nearest
   rank, computed in SQL: ``monitoring.pipeline.percentiles.distribution``) and max.
@@ -29,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from monitoring.pipeline.percentiles import Distribution, distribution
 from monitoring.pipeline.sql import run
+from tokens.check_rollup import window_counts
 
 
 @dataclass(frozen=True)
@@ -54,10 +56,6 @@ _LEFT = text(
     "SELECT COUNT(*), COALESCE(SUM(CASE WHEN to_status = 'active' THEN 1 ELSE 0 END), 0) FROM transitions "
     "WHERE at > :since AND at <= :now AND from_status = 'monitoring'"
 )
-_CHECKS = text(
-    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN passed THEN 1 ELSE 0 END), 0) FROM checks "
-    "WHERE at > :since AND at <= :now AND status_at_check = 'monitoring' AND ok"
-)
 _TTA_WHERE = (
     "FROM transitions WHERE to_status = 'active' AND at > :since AND at <= :now "
     "AND from_status = 'monitoring' AND time_in_previous_s IS NOT NULL"
@@ -68,8 +66,11 @@ async def activation_success(session: AsyncSession, now: float, window_s: float 
     """Token success rate and check pass rate over the window (see the module docstring)."""
     binds = {"since": now - window_s, "now": now}
     left, activated = (await run(session, _LEFT, binds)).one()
-    evaluated, passed = (await run(session, _CHECKS, binds)).one()
-    return ActivationSuccess(float(window_s), int(left), int(activated), int(evaluated), int(passed))
+    # checks from the per-minute counts (tokens.check_rollup), not a scan of the window's checks
+    counts = await window_counts(session, now - window_s, now, by=("ok", "passed"), status="monitoring")
+    passed = counts.get((True, True), 0.0)
+    evaluated = passed + counts.get((True, False), 0.0)
+    return ActivationSuccess(float(window_s), int(left), int(activated), round(evaluated), round(passed))
 
 
 async def time_to_activation(session: AsyncSession, now: float, window_s: float = 3600.0) -> Distribution:

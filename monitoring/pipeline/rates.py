@@ -7,8 +7,9 @@ open session and ``now`` (epoch seconds) and returns plain data::
         moves = await transitions_per_minute(s, now, 300)     # {("monitoring", "active"): 0.4, ...}
         checks = await checks_per_minute(s, now, 300)         # {"monitoring": 81.2, "active": 4.0}
 
-A rate is ``count in (now - window_s, now] / (window_s / 60)``. Range scans use the
-``transitions(at)`` and ``checks(at)`` indexes.
+A rate is ``count in (now - window_s, now] / (window_s / 60)``. Transitions are a range scan of
+``transitions(at)``; checks are counted from the per-minute counts (``tokens.check_rollup``: the
+minute holding ``now - window_s`` counts for its share of the window), never from ``checks``.
 """
 from __future__ import annotations
 
@@ -16,14 +17,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from monitoring.pipeline.sql import run
+from tokens.check_rollup import window_counts
 
 
 _TRANSITIONS = text(
     "SELECT from_status, to_status, COUNT(*) FROM transitions "
     "WHERE at > :since AND at <= :now GROUP BY from_status, to_status"
-)
-_CHECKS = text(
-    "SELECT status_at_check, COUNT(*) FROM checks WHERE at > :since AND at <= :now GROUP BY status_at_check"
 )
 
 def _check_window(window_s: float) -> float:
@@ -47,7 +46,7 @@ async def transitions_per_minute(
 async def checks_per_minute(session: AsyncSession, now: float, window_s: float = 300.0) -> dict[str, float]:
     """Checks per minute by the token's status at check time, over the last ``window_s``."""
     minutes = _check_window(window_s) / 60.0
-    rows = (await run(session, _CHECKS, {"since": now - window_s, "now": now})).all()
-    return {str(status): int(n) / minutes for status, n in rows}
+    counts = await window_counts(session, now - window_s, now, by=("status_at_check",))
+    return {str(status): n / minutes for (status,), n in counts.items() if n > 0}
 
 

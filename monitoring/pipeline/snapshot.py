@@ -8,11 +8,13 @@
 Stall detection uses the last SUCCESSFUL check (``checks.ok``), so a total fetch outage,
 during which failed checks keep being recorded, reports a stall at the ``fetch`` stage.
 
-All queries run in one session; each is a range scan on an existing index
-(see ``monitoring/pipeline/__init__.py``).
+The queries run in two sessions side by side (the stuck count, which reads every live token, on its
+own); each is a range scan on an index, and checks are counted from the per-minute counts (see
+``monitoring/pipeline/__init__.py``).
 """
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +39,8 @@ from monitoring.pipeline.stages import (
     stage_views,
     stall_lookback_s,
 )
-from monitoring.pipeline.stuck import StuckParams, count_stuck, count_stuck_by_reason
+from monitoring.pipeline.status_counts import StatusCounts
+from monitoring.pipeline.stuck import StuckParams, count_stuck_by_reason
 from tokens.queries import CheckRates, check_outcomes_per_minute, counts_by_status
 
 if TYPE_CHECKING:  # pragma: no cover - monitoring.failure_stats imports this package
@@ -138,30 +141,39 @@ async def pipeline_snapshot(
     *,
     stage_stats: Any = None,
     trend: QueueTrend | None = None,
+    status_counts: StatusCounts | None = None,
 ) -> PipelineSnapshot:
     """Run every pipeline query once and derive stall and bottleneck reports.
 
     ``trend`` (kept by the caller across calls) is fed the current stage views first.
+    ``status_counts`` (kept by the caller too) counts tokens by status without reading the archived
+    ones every time; without it every token is counted (``counts_by_status``).
     """
     params = params or PipelineParams()
 
+    async def _stuck() -> dict[str, int]:
+        # one pass over the live tokens gives the stuck count and its reasons (a COUNT alone reads as much);
+        # the cycle's longest read, so it runs on its own connection beside the others
+        async with db.session() as session:
+            return await count_stuck_by_reason(session, now, params.stuck)
+
     async def _read(session):
-        stuck = await count_stuck(session, now, params.stuck)
         return (
-            await counts_by_status(session),
+            await status_counts.read(session, now) if status_counts is not None else await counts_by_status(session),
             await transitions_per_minute(session, now, params.rate_window_s),
             await checks_per_minute(session, now, params.rate_window_s),
             await processing_lag(session, now, params.lag),
-            stuck,
-            # the reasons only when something is stuck (a healthy cycle pays one COUNT, as before)
-            await count_stuck_by_reason(session, now, params.stuck) if stuck else {},
             await activation_success(session, now, params.activation_window_s),
             await time_to_activation(session, now, params.activation_window_s),
             await read_stall_evidence(session, now, params),
         )
 
-    async with db.session() as session:
-        counts, moves, checks, lag, stuck, stuck_reasons, act, tta, evidence = await _read(session)
+    async def _rest():
+        async with db.session() as session:
+            return await _read(session)
+
+    stuck_reasons, (counts, moves, checks, lag, act, tta, evidence) = await asyncio.gather(_stuck(), _rest())
+    stuck = sum(stuck_reasons.values())
     views = stage_views(stage_stats) if stage_stats is not None else []
     if trend is not None:
         trend.observe(views)

@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.numbers import finite_float
 from monitoring.pipeline.sql import run
+from tokens.check_rollup import MINUTE_S, newest_minute
 
 STAGES = ("discovery", "fetch", "scoring", "db_write", "scheduler")
 CHECK_FLOW = ("scheduler", "fetch", "scoring", "db_write", "discovery")
@@ -183,9 +184,11 @@ class BottleneckReport:
 
 FETCH_FAILING = "every fetch failing"
 _LAST_CHECK = text("SELECT MAX(at) FROM checks")
-# Bounded below so the planner range-scans checks(at) (an unbounded MAX over "WHERE ok" would
-# walk the whole table without an index on (ok, at)).
-_LAST_SUCCESS = text("SELECT MAX(at) FROM checks WHERE at > :since AND at <= :now AND ok")
+# Within the newest minute that had a successful check (tokens.check_rollup.newest_minute), the newest
+# ok check, walking checks(at) backwards: one row when the newest checks are ok, at most that minute's
+# rows during an outage (an unbounded walk would read every failed check since the last success).
+_LAST_SUCCESS = text("SELECT at FROM checks WHERE at > :since AND at <= :now AND at > :lo AND at <= :hi AND ok "
+                     "ORDER BY at DESC LIMIT 1")
 
 
 async def last_check_time(session: AsyncSession) -> float | None:
@@ -206,7 +209,12 @@ async def oldest_live_since(session: AsyncSession) -> float | None:
 
 async def last_successful_check_time(session: AsyncSession, now: float, lookback_s: float) -> float | None:
     """When the newest SUCCESSFUL check (``ok``) was recorded within ``(now - lookback_s, now]``, or ``None``."""
-    value = (await run(session, _LAST_SUCCESS, {"since": now - lookback_s, "now": now})).scalar()
+    since = now - lookback_s
+    minute = await newest_minute(session, since, now, ok=True)
+    if minute is None:
+        return None
+    value = (await run(session, _LAST_SUCCESS, {"since": since, "now": now, "lo": minute,
+                                                "hi": minute + MINUTE_S})).scalar()
     return None if value is None else float(value)
 
 

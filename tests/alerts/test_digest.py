@@ -19,6 +19,7 @@ from monitoring.store import MetricStore
 from simulator.telegram_html import check_message, visible_text
 from tests.alerts.conftest import ALERT_CHAT
 from tokens.models import Check, Token, Transition
+from tokens.check_rollup import rebuild_check_rollup
 
 H = 3600.0
 DAY1_0900 = datetime(2024, 3, 5, 9, 0, tzinfo=timezone.utc).timestamp()
@@ -73,6 +74,7 @@ async def seed(db, now: float) -> None:
             AlertIncident(group_key="c", title=EVIL, opened_at=now - 400),
             AlertIncident(group_key="d", title="old", opened_at=now - 27 * H, acked_at=now - 26.9 * H),
         ])
+        await rebuild_check_rollup(s)  # the per-minute counts apply_checks writes with each batch
         await s.commit()
 
 

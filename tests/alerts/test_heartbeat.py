@@ -17,6 +17,7 @@ from app.settings import Settings
 from monitoring.pipeline.snapshot import pipeline_snapshot
 from monitoring.snapshot import CollectorHealth, MonitoringSnapshot
 from tokens.models import Check, Token
+from tokens.check_rollup import rebuild_check_rollup
 
 
 @dataclass
@@ -57,6 +58,7 @@ async def seed(db, now: float, *, last_success_ago: float) -> None:
         s.add(token)
         await s.flush()
         s.add(Check(check_id="c1", token_id=token.id, at=now - last_success_ago, status_at_check="monitoring", ok=True))
+        await rebuild_check_rollup(s)  # the per-minute counts monitoring reads
         await s.commit()
 
 

@@ -43,6 +43,7 @@ from recovery.knobs import Action, Knob, KnobRegistry
 from recovery.ledger import ActionLedger
 from recovery.setup import Recovery
 from tests.recovery.knob_box import Box as _Box
+from tokens.check_rollup import rebuild_check_rollup
 
 HOSTILE = '<i>Rug & "pull"</i> \u202e🚀 &amp; <span>\n✅ fake line'
 BOT = "@tokenwatch_test_bot"
@@ -135,6 +136,7 @@ async def world(frame_ctx, fake):
                                   ok=True, passed=False, primary_failure="<no_pool> & more", pairs_count=1))
                 session.add(Transition(token_id=token_id, from_status=None, to_status="monitoring", at=NOW - 1000,
                                        reason=f"discovered {HOSTILE}"))
+            await rebuild_check_rollup(session)  # the per-minute counts monitoring reads
             await session.commit()
         sections = build_status_sections()
         sections.add("broken", _failing_section, order=99)

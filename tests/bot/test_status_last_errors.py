@@ -19,6 +19,7 @@ from delivery.html import validate_html
 from tests.bot.frame_fixtures import *  # noqa: F403
 from tests.bot.frame_fixtures import NOW, VIEWER, say
 from tokens.models import Check, Token
+from tokens.check_rollup import rebuild_check_rollup
 
 HOSTILE = "<script>alert(1)</script> & \u202e"
 
@@ -51,6 +52,7 @@ async def test_last_errors_show_delivery_and_handler_failures_with_times(fake, f
         await session.flush()
         session.add(Check(check_id="f1", token_id=token.id, at=NOW - 300, status_at_check="monitoring", ok=False,
                           error="HTTP 503"))
+        await rebuild_check_rollup(session)  # the per-minute counts monitoring reads
         await session.commit()
     telegram.record(NOW - 120, "telegram", f"chat 42: Bad Request: can't parse entities {HOSTILE}")
     telegram.record(NOW - 7200, "telegram", "chat 42: an error from two hours ago")

@@ -13,6 +13,7 @@ from tests.bot.frame_fixtures import NOW, VIEWER, buttons, press, say
 from tests.monitoring.market_helpers import market_and_client, track
 from tests.monitoring.test_activation_debug import CASES
 from tokens.models import Check, Token
+from tokens.check_rollup import rebuild_check_rollup
 
 
 @pytest.fixture
@@ -96,6 +97,7 @@ async def test_status_shows_lag_activation_and_last_errors(fake, frame_ctx, pipe
         await session.flush()
         session.add(Check(check_id="e1", token_id=token.id, at=NOW - 20, status_at_check="monitoring", ok=False,
                           error="HTTP 503 <upstream>"))
+        await rebuild_check_rollup(session)  # the per-minute counts monitoring reads
         await session.commit()
     msg = await say(fake, VIEWER, VIEWER, "/status")
     text = msg.plain

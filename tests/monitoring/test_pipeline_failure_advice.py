@@ -11,6 +11,7 @@ from tests.monitoring.pipeline_data import N, liquidity_check
 from tests.tokens.pairfactory import MINT, pair
 from tokens.activation import ActivationRules, evaluate
 from tokens.models import Check, Token
+from tokens.check_rollup import rebuild_check_rollup
 
 
 async def _seed(db, liquidities, junk: int = 0) -> None:
@@ -25,6 +26,7 @@ async def _seed(db, liquidities, junk: int = 0) -> None:
             session.add(Check(check_id=f"j{i}", token_id=token.id, at=N - 10 - i, status_at_check="monitoring",
                               primary_failure="insufficient_liquidity",
                               conditions=["{oops", "[1, 2", '"text"'][i % 3]))
+        await rebuild_check_rollup(session)  # the per-minute counts monitoring reads
         await session.commit()
 
 
@@ -73,6 +75,7 @@ async def test_checks_stored_under_another_floor_or_the_old_count_form_are_not_m
                 conditions=legacy)
             session.add(Check(check_id=f"o{i}", token_id=token.id, at=N - 600 - i, status_at_check="monitoring",
                               **fields))
+        await rebuild_check_rollup(session)  # the per-minute counts monitoring reads
         await session.commit()
     async with db.session() as s:
         stats = await failure_stats(s, N)
@@ -96,6 +99,7 @@ async def test_no_external_pool_advice_says_it_is_not_a_threshold(db):
             session.add(Check(check_id=f"c{i}", token_id=token.id, at=N - 60 * (i + 1), status_at_check="monitoring",
                               ok=True, passed=False, primary_failure=result.primary_failure,
                               failure_codes=",".join(result.failure_codes), conditions=result.conditions_json()))
+        await rebuild_check_rollup(session)
 
     await db.run(build)
     async with db.session() as session:
