@@ -18,7 +18,8 @@ The upsert is one statement per batch (``INSERT .. ON CONFLICT DO UPDATE SET che
 excluded.checks``) on SQLite and PostgreSQL. Concurrent writers on PostgreSQL add to the same
 rows safely (the conflict takes the row lock); their keys are written in one sorted order, so
 two batches never wait for each other's rows in opposite orders (no deadlock), and a row is
-held only from the upsert to the batch's commit.
+held only from the upsert to the batch's commit. A batch writes to one of ``ROLLUP_SHARDS``
+copies of its minute's rows, at random, so concurrent batches seldom wait for one another.
 
 A minute row counts the checks of ``(minute, minute + 60]`` and keeps the first and last check's
 time. Windows ``(since, until]`` rarely start or end on a minute: a minute holding ``since`` or
@@ -30,6 +31,7 @@ is usually now: nothing was checked after it); otherwise off by a fraction of an
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -42,7 +44,8 @@ from tokens.models import CheckMinute
 from tokens.sql import dialect_name, execute
 
 MINUTE_S = 60.0
-KEY = ("minute", "status_at_check", "ok", "passed", "reason")
+KEY = ("minute", "status_at_check", "ok", "passed", "reason", "shard")
+ROLLUP_SHARDS = 16  # rows per key and minute: concurrent batches (writer tasks, processes) rarely share one
 GROUPABLE = ("status_at_check", "ok", "passed", "reason")  # what ``window_counts`` groups by
 CHECK_MINUTES = table_of(CheckMinute)
 _F = "CAST(:{} AS DOUBLE PRECISION)"
@@ -70,14 +73,19 @@ def rollup_rows(checks: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     rollup rows, one per key, in key order (pure)::
 
         rollup_rows([{"at": 61.0, "status_at_check": "active", "ok": True, "passed": True}])
-        # [{"minute": 60.0, "status_at_check": "active", "ok": True, "passed": True, "reason": "", "checks": 1,
-        #   "first_at": 61.0, "last_at": 61.0}]
+        # [{"minute": 60.0, "status_at_check": "active", "ok": True, "passed": True, "reason": "", "shard": 7,
+        #   "checks": 1, "first_at": 61.0, "last_at": 61.0}]
+
+    A batch's rows go to one of ``ROLLUP_SHARDS`` shards, picked at random: concurrent batches on
+    PostgreSQL (four writer tasks a process, several processes) add to different rows instead of
+    waiting on each other's row locks until commit; readers sum the shards.
     """
-    counts: dict[tuple[float, str, bool, bool, str], list[Any]] = {}
+    shard = random.randrange(ROLLUP_SHARDS)
+    counts: dict[tuple[float, str, bool, bool, str, int], list[Any]] = {}
     for check in checks:
         at = float(check["at"])
         key = (minute_of(at), str(check["status_at_check"]), bool(check.get("ok", True)),
-               bool(check.get("passed", False)), str(check.get("primary_failure") or ""))
+               bool(check.get("passed", False)), str(check.get("primary_failure") or ""), shard)
         row = counts.get(key)
         if row is None:
             counts[key] = [1, at, at]

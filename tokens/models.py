@@ -119,6 +119,7 @@ class CheckMinute(SQLModel, table=True):
     ok: bool = Field(primary_key=True)
     passed: bool = Field(primary_key=True)
     reason: str = Field(default="", primary_key=True, max_length=48)
+    shard: int = Field(default=0, primary_key=True, sa_column_kwargs={"server_default": "0"})  # concurrent writers add to different rows (no lock wait)
     checks: int = 0
     first_at: float = 0.0  # the minute's first and last check of this key (a window's edge minute is
     last_at: float = 0.0   # counted for the share of this span inside the window)

@@ -28,10 +28,11 @@ def upgrade() -> None:
     sa.Column('ok', sa.Boolean(), nullable=False),
     sa.Column('passed', sa.Boolean(), nullable=False),
     sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=48), nullable=False),
+    sa.Column('shard', sa.Integer(), nullable=False, server_default='0'),
     sa.Column('checks', sa.Integer(), nullable=False),
     sa.Column('first_at', sa.Float(), nullable=False),
     sa.Column('last_at', sa.Float(), nullable=False),
-    sa.PrimaryKeyConstraint('minute', 'status_at_check', 'ok', 'passed', 'reason')
+    sa.PrimaryKeyConstraint('minute', 'status_at_check', 'ok', 'passed', 'reason', 'shard')
     )
     with op.batch_alter_table('checks', schema=None) as batch_op:
         batch_op.create_index('ix_checks_failed_at', ['at'], unique=False,
