@@ -19,6 +19,8 @@ processes together and by the market process: on a small machine they show the c
     .venv/bin/python bench/cluster_throughput.py                   # about 6 minutes
     .venv/bin/python bench/cluster_throughput.py --seconds 20 --low-seconds 65 --procs 1 2
     .venv/bin/python bench/cluster_throughput.py --limits high     # (a) only, about 2.5 minutes
+    .venv/bin/python bench/cluster_throughput.py --limits high --latency-ms 1000 --high-rate 600
+        # processes held by round trips (as against a real market), the limit at 600/min: scaling until it
 """
 from __future__ import annotations
 
@@ -41,13 +43,15 @@ WARMUP_S = 5.0
 
 
 # --- the market (its own process) ----------------------------------------------------------------
-def _market(rate: int, tokens: int, out: Any, stop: Any) -> None:
+def _market(rate: int, tokens: int, out: Any, stop: Any, latency_ms: float = 0.0) -> None:
     async def main() -> None:
         from simulator.server import LocalMarket
 
         market = LocalMarket(seed=11, autostart_flow=False, rate_limit_per_min=rate, port=0,
                              fate_weights={"steady": 1.0})
         await market.start()
+        if latency_ms > 0:  # a real market is a round trip away, not a loopback microsecond
+            market.faults.set(latency_ms=latency_ms)
         mints = market.model.seed_tokens(tokens)
         out.put({"url": market.dexscreener_base_url, "admin": market.admin_url, "mints": mints})
         cpu0 = time.process_time()
@@ -133,12 +137,13 @@ async def _checks_between(db_url: str, t0: float, t1: float) -> int:
         await db.dispose()
 
 
-def run_once(procs: int, rate: int, seconds: float, tokens: int) -> dict:
+def run_once(procs: int, rate: int, seconds: float, tokens: int, latency_ms: float = 0.0) -> dict:
     from bench.scratch_pg import scratch_postgres
 
     ctx = mp.get_context("spawn")
     out, market_stop = ctx.Queue(), ctx.Event()
-    market = ctx.Process(target=_market, args=(rate, tokens, out, market_stop), name="bench-market")
+    market = ctx.Process(target=_market, args=(rate, tokens, out, market_stop, latency_ms),
+                        name="bench-market")
     market.start()
     info = out.get(timeout=120)
 
@@ -193,9 +198,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="measured span at the raised limit")
     parser.add_argument("--low-seconds", type=float, default=70.0,
                         help="measured span at the real limit (over 60 s: a whole window)")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="the market's added latency per answer (a real market is ~100-1000 ms away): with "
+                             "FETCH_CONCURRENCY=4 a process is then held by round trips, not by the database")
     args = parser.parse_args(argv)
     print(f"load before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} "
-          f"({os.cpu_count()} cores); {args.tokens} tokens, each due every second", flush=True)
+          f"({os.cpu_count()} cores); {args.tokens} tokens, each due every second; market latency "
+          f"{args.latency_ms:g} ms", flush=True)
     ok = True
     runs = {"high": ("(a) raised limit", args.high_rate, args.seconds),
             "low": ("(b) real limit", args.low_rate, args.low_seconds)}
@@ -205,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
               f" {'cores: workers':>15} {'market':>7}")
         base = None
         for n in args.procs:
-            r = run_once(n, rate, seconds, args.tokens)
+            r = run_once(n, rate, seconds, args.tokens, args.latency_ms)
             base = base or r["checks_per_min"]
             print(f"{n:>5} {r['checks_per_min']:>11.0f} {r['checks_per_min'] / base:>7.2f}x {r['served_429']:>5} "
                   f"{r['max_in_window']:>12} {r['requests_per_min']:>8.0f} {r['workers_cores']:>15.2f} "
