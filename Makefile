@@ -28,6 +28,9 @@ $(STAMP_TEST): pyproject.toml constraints.txt | $(BIN)/python
 
 install: $(STAMP)
 
+# the end-to-end alert run: a whole service in real time; alone, not beside the parallel suite
+SERIAL_TESTS ?= tests/alerts/test_alerts_end_to_end.py
+
 install-test: $(STAMP_TEST)
 
 run: install
@@ -35,7 +38,8 @@ run: install
 
 test: install-test
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --deselect $(SERIAL_TESTS)
+	$(BIN)/python -m pytest -q $(SERIAL_TESTS)
 
 clean:
 	rm -rf $(VENV) data/*.db data/*.db-wal data/*.db-shm

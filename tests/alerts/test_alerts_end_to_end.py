@@ -96,9 +96,6 @@ def settings_for(fake: FakeTelegram, tmp: Path) -> Settings:
         _env_file=None, database_url=f"sqlite+aiosqlite:///{tmp / 'tw.db'}", http_port=0, status_line=False,
         sim_migration_interval_s=0.5, hot_check_interval_s=1, cold_check_interval_s=4.5, collect_interval_s=2,
         process_interval_s=0.5, stuck_after_s=18, api_timeout_s=2.0,
-        # a third of the market's limit: the alerts are what this file checks, and a pipeline at full
-        # pace on SQLite beside a parallel test suite starves the rest of the service of the write lock
-        api_rate_limit_per_min=100,
         telegram_bot_token=TOKEN, telegram_api_base=fake.base_url, telegram_admin_ids=[ADMIN],
         telegram_viewer_ids=[VIEWER], telegram_alert_chat_id=ALERT_CHAT, telegram_escalation_chat_id=ESCALATION_CHAT,
         command_rate_limit_per_min=1000, alert_rules_file=str(scaled_rules_file(tmp / "rules.toml")),
