@@ -7,10 +7,15 @@ from sqlalchemy import select
 from tokens import queries
 from tokens.models import ACTIVE, ARCHIVED, MONITORING, Check, Token
 from tokens.sql import execute
+from tests.tokens.conftest import eventually
 
 MINT = "7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU"
 QUIET = {"txns": {"m5": {"buys": 0, "sells": 0}, "h1": {"buys": 0, "sells": 0}},
          "volume": {"m5": 0, "h1": 0}}
+
+
+async def _all_checks(session):
+    return list((await execute(session, select(Check.id))).scalars())
 
 
 async def token(db, mint=MINT):
@@ -205,6 +210,10 @@ async def test_retention_deletes_old_history_of_archived_tokens_only(db, clock, 
     await pipeline.intake.add(MINT)
     await pipeline.intake.add(live)
     await pipeline.processor.run_once()
+
+    async def checks_written() -> bool:   # a batch's write may land just after its run (group commit)
+        return len(await db.run(_all_checks)) == 2
+    await eventually(checks_written, timeout_s=30.0)
     clock.advance(3601)
     await pipeline.processor.archive_expired()  # both archived by timeout
     await pipeline.intake.add("4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T")  # old history, but live
