@@ -233,10 +233,14 @@ class Digest:
 
     async def catch_up(self) -> bool:
         """At start: send the latest period's digest if its fire time passed less than
-        ``catch_up_s`` ago and it was never queued (the service was down at that time)."""
+        ``catch_up_s`` ago and it was never queued (the service was down at that time). A first
+        start (nothing was ever queued before that fire time) has missed nothing: no empty digest."""
         now = self.clock.time()
         fired = last_fire_time(self.cron, now)
-        if fired is None or now - fired > self.catch_up_s:
+        if fired is None or now - fired > self.catch_up_s or self.outbox is None:
+            return False
+        if not await self.outbox.queued_before(fired):
+            log.info("digest catch-up skipped: nothing was queued before %s (a first start)", fired)
             return False
         return await self.send_scheduled()
 

@@ -7,10 +7,19 @@
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout; PostgreSQL
 uses asyncpg. Timestamps are epoch seconds (floats) in every table.
+
+SQLite has one writer at a time, and its busy handler is no queue: a waiting writer sleeps 25-100 ms
+between tries, so a busy writer (the processor's group commits) can starve the others until the busy
+timeout ends in "database is locked", and a transaction that read before it writes fails at once when
+another wrote meanwhile. So on SQLite every ``run`` takes the process's write turn (``write_turn``,
+a FIFO lock: turns go in the order asked) for each attempt; a read that needs no turn passes
+``turn=False``. A ``run`` inside a ``run`` (same task) already holds the turn. PostgreSQL has row
+locks and MVCC: there ``run`` takes no turn.
 """
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -28,6 +37,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+_HOLDS_TURN: contextvars.ContextVar[bool] = contextvars.ContextVar("tokenwatch_db_holds_turn", default=False)
 
 
 def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, echo: bool = False) -> AsyncEngine:
@@ -81,6 +91,8 @@ class Database:
         self.backoff = Backoff(base_s=retry_base_s, max_s=retry_base_s * 2 ** retries, jitter_low=0.5, jitter_high=1.5)
         self.transient_errors = 0
         self._maker = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+        # SQLite: one transaction of ``run`` at a time in this process (see the module docstring)
+        self.write_turn: asyncio.Lock | None = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Database":
@@ -138,18 +150,20 @@ class Database:
         finally:
             await asyncio.shield(session.close())
 
-    async def run(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def run(self, fn: Callable[[AsyncSession], Awaitable[T]], *, turn: bool = True) -> T:
         """Run ``fn(session)`` in a transaction, committing at the end; retry transient faults.
 
-        ``fn`` must be safe to repeat: a retried attempt starts from a fresh session.
+        ``fn`` must be safe to repeat: a retried attempt starts from a fresh session. On SQLite the
+        attempt holds the write turn unless ``turn=False`` (a read that may run beside the writers).
         """
         attempt = 0
         while True:
             try:
-                async with self.session() as session:
-                    result = await fn(session)
-                    await session.commit()
-                    return result
+                async with self.turn(turn):
+                    async with self.session() as session:
+                        result = await fn(session)
+                        await session.commit()
+                        return result
             except Exception as exc:  # noqa: BLE001 - classified below
                 if not is_transient(exc) or attempt >= self.retries:
                     raise
@@ -158,6 +172,20 @@ class Database:
                 attempt += 1
                 log.warning("database fault (%s), retry %d in %.2fs", type(exc).__name__, attempt, delay)
                 await asyncio.sleep(delay)
+
+    @asynccontextmanager
+    async def turn(self, wanted: bool = True) -> AsyncIterator[None]:
+        """Hold the SQLite write turn (nothing on PostgreSQL) for several ``run`` calls, or while
+        deciding what to write: the ``run`` calls inside take no turn of their own."""
+        if self.write_turn is None or not wanted or _HOLDS_TURN.get():
+            yield
+            return
+        async with self.write_turn:
+            token = _HOLDS_TURN.set(True)
+            try:
+                yield
+            finally:
+                _HOLDS_TURN.reset(token)
 
     async def ping(self) -> bool:
         from sqlalchemy import text

@@ -216,6 +216,14 @@ class Outbox:
         created = await self.db.run(oldest)
         return None if created is None else max(0.0, self.clock.time() - float(created))
 
+    async def queued_before(self, at: float) -> bool:
+        """Whether anything was ever queued before ``at`` (and not yet pruned): the service ran then."""
+        async def any_before(session) -> bool:
+            found = await session.exec(select(OutboxMessage.id).where(OutboxMessage.created_at < at).limit(1))
+            return found.first() is not None
+
+        return await self.db.run(any_before)
+
     async def get(self, key: str) -> OutboxMessage | None:
         """The row queued under ``key`` (for tests and /outbox views)."""
         async def fetch(session) -> OutboxMessage | None:

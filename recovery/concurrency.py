@@ -6,7 +6,8 @@ bounded by Little's law. A pure law: samples in, a limit out; no clock, no I/O.
   multiplies the limit by ``backoff`` (0.9).
 - Any other sample adds 1, but only while the limit is being used (``inflight * 2 >= limit``):
   the limit never grows while the application itself (the database, the queue, the loop) is what
-  holds the requests back.
+  holds the requests back. Below Little's-law need (after a latency step) it goes to the need at
+  once: one answer at the new latency, not a dozen slow round trips of +1.
 - The limit never exceeds what the rate limiter can use: by Little's law the requests in flight
   needed to hold the limiter's pace are ``rate x hold time`` (``need``); the ceiling is that with
   ``headroom`` plus the limiter's burst (requests it lets go at once after a gap). The hold time
@@ -14,7 +15,7 @@ bounded by Little's law. A pure law: samples in, a limit out; no clock, no I/O.
   ceiling at once and a short lull does not drop it.
 
     law = AimdLimit(initial=4)
-    law.update(inflight=4, dropped=False, slow=False, hold_s=3.0, rate_per_s=4.85, burst=3)   # 5.0
+    law.update(inflight=4, dropped=False, slow=False, hold_s=3.0, rate_per_s=4.85, burst=3)   # 15.0
     law.need(4.85)           # 14.6: requests in flight that hold 4.85/s at 3 s
     law.ceiling(4.85, 3)     # 22: ceil(14.6 x 1.25) + 3
 """
@@ -74,7 +75,10 @@ class AimdLimit:
         if drops:
             self.limit = max(float(self.minimum), self.limit * self.backoff ** drops)
         elif inflight * 2 >= self.limit:
-            self.limit += 1.0
+            # additive increase, but never slower than Little's law: below the need (a latency step),
+            # the limit goes straight to it instead of one per answer over several slow round trips
+            need = self.need(rate_per_s)
+            self.limit = max(self.limit + 1.0, float(math.ceil(need)) if need is not None else 0.0)
         self.limit = min(self.limit, float(self.ceiling(rate_per_s, burst)))
         return self.limit
 

@@ -9,8 +9,8 @@ one request, evaluates every token and writes all checks and transitions of the 
 transaction (one UPDATE for the token rows, one executemany for the checks:
 ``tokens.repository.apply_checks``). Writes use group commit: batches waiting to write go into
 one transaction together (up to ``MAX_WRITE_GROUP_ROWS``; one writer task on SQLite, whose
-writes take turns on one lock instead of meeting in SQLite's busy-wait with its 25-100 ms sleeps,
-``PG_WRITERS`` on PostgreSQL); when a group's write fails, each of its batches is written alone.
+writes take the database's write turn with every other writer of the process (``app.db``) instead
+of meeting in SQLite's busy-wait with its 25-100 ms sleeps, ``PG_WRITERS`` on PostgreSQL); when a group's write fails, each of its batches is written alone.
 Claims run ahead of dispatch: one claim leases two runs' worth of batches (at most
 ``CLAIM_AHEAD_BATCHES``) and the next starts in the background when less than a run's worth is
 left, so the database is not on the path of every request; tokens claimed but not sent stay
@@ -172,10 +172,10 @@ class Processor:
         self._inflight: set[int] = set()
         self._queued: deque[DueToken] = deque()  # claimed (leased) ahead of dispatch, not sent yet
         # SQLite has one writer: the processor's writes take turns here rather than in SQLite's busy-wait.
-        self._write_lock: asyncio.Lock | None = asyncio.Lock() if db.dialect == "sqlite" else None
+        self._sqlite = db.write_turn is not None    # SQLite: writes take the database's write turn
         self._write_queue: deque[tuple[Sequence[CheckOutcome], asyncio.Future[int]]] = deque()  # group commit
         self._writers: set[asyncio.Task] = set()  # writer tasks (SQLite: one; PostgreSQL: up to PG_WRITERS)
-        self._max_writers = 1 if self._write_lock is not None else PG_WRITERS
+        self._max_writers = 1 if self._sqlite else PG_WRITERS
         self._refill: asyncio.Task | None = None  # the claim running ahead of dispatch
         self._due_task: asyncio.Task[int] | None = None  # the due count for the next run, taken during this one
         self._last_due = 0
@@ -379,11 +379,8 @@ class Processor:
         return len(self._batch_tasks)
 
     async def _db_write(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        """``db.run(fn)``; on SQLite one processor write at a time (see the module docstring)."""
-        if self._write_lock is None:
-            return await self.db.run(fn)
-        async with self._write_lock:
-            return await self.db.run(fn)
+        """``db.run(fn)``: on SQLite it takes the database's write turn (``app.db``)."""
+        return await self.db.run(fn)
 
     async def _take_batch(self, rate_per_s: float) -> list[DueToken]:
         """The next ``batch_size()`` claimed tokens. Claims run ahead: one claim leases two runs' worth
@@ -430,9 +427,9 @@ class Processor:
                          priority: ClaimPriority | None) -> list[DueToken]:
         """PostgreSQL: ``claim_due``, one statement. SQLite: the read (a ranked backlog read scans
         every due row) beside the writers, then only the lease takes the write turn."""
-        if self._write_lock is None:
+        if not self._sqlite:
             return await self.db.run(lambda s: claim_due(s, now, want, self.lease_s, exclude, priority))
-        rows = await self.db.run(lambda s: select_due(s, now, want, exclude, priority))
+        rows = await self.db.run(lambda s: select_due(s, now, want, exclude, priority), turn=False)
         return await self._db_write(lambda s: lease_due(s, rows, now, self.lease_s))
 
     async def _release_queued(self) -> None:
@@ -556,11 +553,8 @@ class Processor:
         group is formed once the write turn is ours, so batches that arrived meanwhile join it."""
         while self._write_queue:
             try:
-                if self._write_lock is None:
+                async with self.db.turn():   # SQLite: the group forms once the turn is ours
                     await self._write_group()
-                else:
-                    async with self._write_lock:
-                        await self._write_group()
             except asyncio.CancelledError:  # stopping: nobody writes these; their leases keep the tokens
                 for _, future in self._write_queue:
                     future.cancel()

@@ -83,8 +83,8 @@ class World:
 
 
 def is_alert(msg: SentMessage) -> bool:
-    """An alert message (not the "started"/"stopping" notices or command replies)."""
-    return not msg.plain.startswith(("🟢", "🔴 tokenwatch stopping", "⏹"))
+    """An alert message (not the "started"/"stopping" notices, digests or command replies)."""
+    return not msg.plain.startswith(("🟢", "🔴 tokenwatch stopping", "⏹", "📊"))
 
 
 def incident_msgs(world: World, after: int = 0, word: str = "Market API down") -> list[SentMessage]:

@@ -13,6 +13,7 @@ from alerts.history import alert_stats
 from alerts.models import AlertEvent, AlertIncident
 from charts.digest_chart import DigestChart
 from charts.worker import RenderWorker
+from delivery.store import Outbox
 from monitoring import metric_names as m
 from monitoring.sample import Sample
 from monitoring.store import MetricStore
@@ -143,8 +144,11 @@ async def test_scheduled_digest_is_a_photo_sent_once_per_day_across_restarts(db,
     worker = RenderWorker(mode="thread")
     chart = DigestChart(store, worker)
     await delivery.start()
+    outbox = Outbox(db, clock)     # rows stamped on the test's clock (the sender delivers on the real one)
     try:
-        first = Digest(db, delivery.outbox, clock, chart=chart, alert_chat_id=ALERT_CHAT)
+        # a first start just after 09:00: nothing was ever sent, so no digest was missed
+        assert not await Digest(db, outbox, clock, alert_chat_id=ALERT_CHAT).catch_up()
+        first = Digest(db, outbox, clock, chart=chart, alert_chat_id=ALERT_CHAT)
         assert [j.schedule for j in first.jobs()] == ["cron 0 9 * * * (UTC)"]
         assert await first.send_scheduled()
         msg = await delivery.fake.wait_for(lambda: (delivery.fake.sent(ALERT_CHAT) or [None])[0], timeout=20)
@@ -154,7 +158,7 @@ async def test_scheduled_digest_is_a_photo_sent_once_per_day_across_restarts(db,
 
         # a restart ten minutes later: the catch-up and a repeated job run queue nothing
         clock.advance(600)
-        restarted = Digest(db, delivery.outbox, clock, chart=chart, alert_chat_id=ALERT_CHAT)
+        restarted = Digest(db, outbox, clock, chart=chart, alert_chat_id=ALERT_CHAT)
         assert not await restarted.catch_up()
         assert not await restarted.send_scheduled()
         # the next day's run sends the next one
@@ -163,11 +167,11 @@ async def test_scheduled_digest_is_a_photo_sent_once_per_day_across_restarts(db,
         await delivery.fake.wait_for(lambda: len(delivery.fake.sent(ALERT_CHAT)) == 2, timeout=20)
         # down over the third day's 09:00, back at 10:00: the missed digest goes out once
         clock.set(DAY1_0900 + 49 * H)
-        late = Digest(db, delivery.outbox, clock, alert_chat_id=ALERT_CHAT)
+        late = Digest(db, outbox, clock, alert_chat_id=ALERT_CHAT)
         assert await late.catch_up() and not await late.catch_up()
         # back only at 20:00 on the fourth day: too late for that day's digest
         clock.set(DAY1_0900 + 3 * 24 * H + 11 * H)
-        assert not await Digest(db, delivery.outbox, clock, alert_chat_id=ALERT_CHAT).catch_up()
+        assert not await Digest(db, outbox, clock, alert_chat_id=ALERT_CHAT).catch_up()
         await delivery.fake.wait_for(lambda: len(delivery.fake.sent(ALERT_CHAT)) == 3, timeout=20)
         await asyncio.sleep(0.3)
         sent = delivery.fake.sent(ALERT_CHAT)

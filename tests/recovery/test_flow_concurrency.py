@@ -55,6 +55,7 @@ def test_a_latency_step_lifts_the_ceiling_at_once_and_a_short_lull_does_not_drop
     drive(law, hold_s=0.08, samples=100)
     law.update(inflight=4, dropped=False, slow=False, hold_s=3.0, rate_per_s=RATE, burst=BURST)
     assert law.ceiling(RATE, BURST) >= 10  # one slow batch is enough to allow more in flight
+    assert law.limit >= math.ceil(RATE * law.hold_s)  # and the limit goes to Little's-law need at once
     drive(law, hold_s=3.0, samples=60)
     high = law.limit
     assert high >= RATE * 3.0

@@ -136,7 +136,7 @@ async def test_batches_written_together_keep_a_bad_row_to_its_own_batch(db, cloc
     processor = pipeline.processor
     for mint in [*OTHERS, HOSTILE, *clean]:
         await pipeline.intake.add(mint)
-    hold = processor._write_lock  # SQLite: the writers' turn; holding it makes both batches wait together
+    hold = db.write_turn  # SQLite: the writers' turn; holding it makes both batches wait together
     if hold is not None:
         market.faults.set(latency_ms=1500)  # both batches are at the market when the turn is taken
         run = asyncio.create_task(processor.run_once())
