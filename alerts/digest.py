@@ -176,7 +176,7 @@ class Digest:
             return DigestFigures(since, until, _count(rates.ok, minutes), _count(rates.failed, minutes),
                                  discovered, success, tta, alerts)
 
-        return await self.db.run(read)
+        return await self.db.run(read, turn=False)
 
     async def build(self, *, hours: float = 24.0) -> DigestView:
         f = await self.figures(hours=hours)

@@ -66,7 +66,7 @@ async def transition_counts(session: AsyncSession, since: float, until: float) -
 
 
 async def fetch_flow(store: MetricStore, since: float, until: float, resolution: int) -> FlowData:
-    edges = await store.db.run(lambda session: transition_counts(session, since, until))
+    edges = await store.db.run(lambda session: transition_counts(session, since, until), turn=False)
     flow = FlowData(since, min(until, store.clock.time()), edges)
     for status in STATUSES:
         points = await store.query(m.TOKENS, labels={"status": status}, since=since, until=until,

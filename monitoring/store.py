@@ -337,7 +337,7 @@ class MetricStore:
                     out.setdefault(key, []).append(Point(float(b), float(v), float(lo), float(hi)))
             return dict(sorted(out.items())) if every else out
 
-        return await self.db.run(_run)
+        return await self.db.run(_run, turn=False)  # a read: beside the writers
 
     async def latest(self, name: str, labels: Mapping[str, str] | None = None) -> Point | None:
         """The newest point of a series: its newest raw sample, else its newest rollup row."""
@@ -357,7 +357,7 @@ class MetricStore:
                                  float(hi if hi is not None else v))
             return None
 
-        return await self.db.run(_run)
+        return await self.db.run(_run, turn=False)  # a read: beside the writers
 
     async def series_labels(self, name: str, *, since: float) -> list[dict[str, str]]:
         """Label sets seen for ``name`` in raw samples since ``since`` (e.g. every API endpoint)."""
@@ -369,4 +369,4 @@ class MetricStore:
             )
             return list(rows.all())
 
-        return [parse_labels(text) for text in sorted(await self.db.run(_run))]
+        return [parse_labels(text) for text in sorted(await self.db.run(_run, turn=False))]

@@ -32,7 +32,7 @@ async def build_stuck(ctx: BotContext, signer: CallbackSigner, page: int = 0):
     async def _q(session):
         return await stuck_tokens(session, now, params, page=page, page_size=PAGE_SIZE)
 
-    result = await ctx.db.run(_q)
+    result = await ctx.db.run(_q, turn=False)
     text = render_stuck(result, now, stuck_after_s=params.stuck_after_s, failure_streak=params.failure_streak)
     return text, stuck_keyboard(result, signer)
 

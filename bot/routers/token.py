@@ -44,7 +44,7 @@ async def build_token(ctx: BotContext, raw_mint: str | None) -> str:
         return TokenDebug(mint, True, token, checks=await last_checks(session, mint, 5),
                           transitions=await last_transitions(session, mint, 5))
 
-    debug = await ctx.db.run(_history)
+    debug = await ctx.db.run(_history, turn=False)
     if debug is None:
         return render_untracked(mint)
     return render_token_debug(debug, now, fetch_unavailable=True)
