@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Protocol, Self
 
 from app.clock import SYSTEM_CLOCK, Clock
 
@@ -51,7 +51,39 @@ class Limiter(Protocol):
     async def acquire(self) -> None: ...
 
 
-class RateLimiter:
+class SlotWaiter:
+    """The end of ``acquire`` both limiters share (this one and ``SharedRateLimiter``): sleep until
+    the reserved slot, then keep it unless a Retry-After pause arrived meanwhile; and the
+    ``async with limiter:`` form."""
+
+    _clock: Clock
+    _sleep: Sleep
+    _paused_until: float
+    acquired: int
+    waited_s: float
+
+    async def _wait_for_slot(self, wait: float) -> bool:
+        """Sleep ``wait`` seconds; True when the slot stands, False when a pause moved us behind it."""
+        if wait > 0:
+            self.waited_s += wait
+            await self._sleep(wait)
+        if self._clock.monotonic() + 1e-9 >= self._paused_until:
+            self.acquired += 1
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class RateLimiter(SlotWaiter):
     """Smooth per-second pacing with a small burst and a pause for Retry-After.
 
         limiter = RateLimiter(291.0, burst=2)
@@ -124,19 +156,5 @@ class RateLimiter:
     async def acquire(self) -> None:
         while True:
             now = self._clock.monotonic()
-            start = self._reserve(now)
-            wait = start - now
-            if wait > 0:
-                self.waited_s += wait
-                await self._sleep(wait)
-            # A Retry-After pause that arrived while we slept moves us behind it.
-            if self._clock.monotonic() + 1e-9 >= self._paused_until:
-                self.acquired += 1
+            if await self._wait_for_slot(self._reserve(now) - now):
                 return
-
-    async def __aenter__(self) -> "RateLimiter":
-        await self.acquire()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None

@@ -57,7 +57,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.clock import SYSTEM_CLOCK, Clock
-from tokens.ratelimit import RateLimiter, Sleep
+from tokens.ratelimit import RateLimiter, Sleep, SlotWaiter
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def member_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-class SharedRateLimiter:
+class SharedRateLimiter(SlotWaiter):
     """``RateLimiter``'s interface (``acquire``, ``pause_for``, ``delay``, ``rate_per_min``, ``burst``,
     ``set_rate_per_min``, ``pauses``...), paced in Redis for the whole egress (module docstring).
 
@@ -295,20 +295,8 @@ class SharedRateLimiter:
             if left > 0 and now + left > self._paused_until + 1e-3:   # another process's 429
                 self._paused_until = now + left
                 self.shared_pauses += 1
-            if wait > 0:
-                self.waited_s += wait
-                await self._sleep(wait)
-            # a Retry-After that arrived here while we slept moves us behind it (a new slot)
-            if self._clock.monotonic() + 1e-9 >= self._paused_until:
-                self.acquired += 1
+            if await self._wait_for_slot(wait):
                 return
-
-    async def __aenter__(self) -> "SharedRateLimiter":
-        await self.acquire()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
 
     # --- membership --------------------------------------------------------------------------
     async def heartbeat(self) -> int | None:
