@@ -330,6 +330,15 @@ CIRCUIT_OPENED_TOTAL = define(
 API_TIMEOUT_SECONDS = define(
     "tokenwatch_api_timeout_seconds", "gauge", "Request timeout in force (adaptive, RFC 6298) {endpoint}")
 
+# --- stale pool data (monitoring/collectors/pool_cache.py, tokens/pool_cache.py, issue 9) ---------
+POOL_CACHE_ENTRIES = define("tokenwatch_pool_cache_entries", "gauge", "Tokens whose last pools are kept to be served stale")
+POOL_CACHE_LIFETIME_SECONDS = define(
+    "tokenwatch_pool_cache_lifetime_seconds", "gauge",
+    "How long pools are served without asking the market (0 unless the market is slow; knob pool_cache_s)")
+POOL_CACHE_SERVED_TOTAL = define(
+    "tokenwatch_pool_cache_served_total", "counter",
+    "Token checks answered from cached pools {kind}: fresh (inside the lifetime) or stale (the market failed)")
+
 # --- self-healing: memory (recovery/memory.py, issue 9) ------------------------------------------
 MEMORY_BASELINE_BYTES = define(
     "tokenwatch_memory_baseline_bytes", "gauge", "Resident memory right after a young-generation garbage collection (the baseline)")

@@ -31,6 +31,7 @@ from monitoring.context import MonitoringContext
 from monitoring.collector import Collector, CollectorRegistry
 from monitoring.collectors.api import ApiCollector
 from monitoring.collectors.breakers import BreakerCollector
+from monitoring.collectors.pool_cache import PoolCacheCollector
 from monitoring.collectors.build_info import BuildInfoCollector
 from monitoring.collectors.pipeline import PipelineCollector
 from monitoring.collectors.pipeline_counters import PipelineCountersCollector
@@ -129,6 +130,7 @@ async def build_monitoring(
     if pipeline is not None:
         registry.register(ApiCollector(pipeline.api_stats.snapshot))
         registry.register(BreakerCollector(pipeline.breakers, pipeline.client))
+        registry.register(PoolCacheCollector(lambda: pipeline.pool_cache))   # built when the pipeline starts
         registry.register(PipelineCountersCollector(pipeline.counters))
     if ctx.scheduler is not None:
         registry.register(SchedulerCollector(ctx.scheduler.job_stats))

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from bot.views.token import render_token_debug
 from monitoring.activation_debug import debug_token
+from monitoring.collectors.pool_cache import PoolCacheCollector
 from recovery.cache_lifetime import CACHE_KNOB, CacheLifetimeController, register_cache_knob
 from recovery.knobs import KnobRegistry
 from tokens.api_stats import ApiStats
@@ -86,6 +87,10 @@ async def test_a_check_judged_on_stale_pools_says_so_and_old_data_is_a_failed_ch
     age = next(c for c in json.loads(stale.conditions) if c["name"] == "data_fresh")
     assert age["observed"] == pytest.approx(60.0, abs=1.0)   # judged with the data's real age
     assert not too_old.ok and "503" in too_old.error          # older than STALE_DATA_S: no decision on it
+    # /metrics counts the check answered from stale pools
+    samples = await PoolCacheCollector(lambda: pipeline.pool_cache).collect(clock.time())
+    served = {s.labels.get("kind"): s.value for s in samples if s.name == "tokenwatch_pool_cache_served_total"}
+    assert served == {"fresh": 0.0, "stale": 1.0}
 
 
 async def test_token_shows_cached_pools_as_stale(db, clock, market, make_pipeline):
