@@ -8,6 +8,9 @@ bounded by Little's law. A pure law: samples in, a limit out; no clock, no I/O.
   the limit never grows while the application itself (the database, the queue, the loop) is what
   holds the requests back. Below Little's-law need (after a latency step) it goes to the need at
   once: one answer at the new latency, not a dozen slow round trips of +1.
+- The requests still out tell of a latency step before any of them answers: their median age
+  (``observe_waiting``, once per processor run) is a lower bound on their hold time, and when it is
+  above the smoothed hold time it counts as one (a lone straggler does not move a median).
 - The limit never exceeds what the rate limiter can use: by Little's law the requests in flight
   needed to hold the limiter's pace are ``rate x hold time`` (``need``); the ceiling is that with
   ``headroom`` plus the limiter's burst (requests it lets go at once after a gap). The hold time
@@ -65,6 +68,19 @@ class AimdLimit:
             return
         weight = self.rise if hold_s > self.hold_s else self.fall
         self.hold_s += weight * (hold_s - self.hold_s)
+
+    def observe_waiting(self, age_s: float, *, inflight: int, rate_per_s: float, burst: int = 0) -> float:
+        """Requests still out: their median age is a lower bound on their hold time. Above the smoothed
+        hold time it is a latency step seen a round trip before its first answer: the hold time rises
+        to it (``rise``) and, while the limit is in use, the limit to Little's-law need. Returns the limit."""
+        if not age_s > (self.hold_s or 0.0):
+            return self.limit
+        self._observe_hold(age_s)
+        need = self.need(rate_per_s)
+        if need is not None and inflight * 2 >= self.limit:
+            self.limit = max(self.limit, float(math.ceil(need)))
+        self.limit = min(self.limit, float(self.ceiling(rate_per_s, burst)))
+        return self.limit
 
     def update(self, *, inflight: int, dropped: bool | int, slow: bool, hold_s: float, rate_per_s: float,
                burst: int = 0) -> float:

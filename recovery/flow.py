@@ -70,6 +70,10 @@ class RunSampleLike(Protocol):
     def rate_per_s(self) -> float: ...
     @property
     def burst(self) -> int: ...
+    @property
+    def inflight(self) -> int: ...
+    @property
+    def fetch_age_s(self) -> float: ...
 
 
 class FlowTarget(Protocol):
@@ -141,6 +145,8 @@ class FlowController:
 
     def run_done(self, sample: RunSampleLike) -> None:
         self._rate_per_s, self._burst = sample.rate_per_s, sample.burst
+        self.law.observe_waiting(sample.fetch_age_s, inflight=sample.inflight, rate_per_s=sample.rate_per_s,
+                                 burst=sample.burst)
         if self._move(CONCURRENCY_KNOB, self.law.limit, self.law.reset, AIMD, self._reason, sample.at):
             self._window = _Window()
         if self._move(BATCH_KNOB, self.batch_law.size, self.batch_law.reset, BATCH, self._batch_reason, sample.at):

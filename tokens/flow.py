@@ -53,6 +53,8 @@ class RunSample:
     burst: int             # requests the limiter lets go early after a gap
     slot_waits: int        # times the run waited for a free in-flight slot (the limit held it back)
     backlogged: bool       # more was due than the ceiling allows in one run
+    fetch_age_s: float = 0.0   # median age of the batches still at the market (0: none); a lower bound
+                               # on their hold time, seen before any of them answers
 
 
 class FlowHook(Protocol):

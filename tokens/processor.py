@@ -50,6 +50,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import statistics
 import time
 import uuid
 from collections import deque
@@ -183,6 +184,7 @@ class Processor:
         self.max_listener_calls_per_batch = 2
         self._listener_tasks: set[asyncio.Task] = set()
         self._batch_tasks: set[asyncio.Task] = set()  # batches fetching or writing (some outlive their run)
+        self._fetch_started: dict[object, float] = {}   # batches at the market -> perf_counter() at start
         self._fetching = 0  # batches whose request is at the market: at most limit()
         self.batches_overrun = 0  # batches still in flight at a run's deadline, finished in the background
         self.max_batches_in_flight = 0  # the most batches ever fetching at once
@@ -289,7 +291,7 @@ class Processor:
             self._tell_flow(lambda f: f.run_done(RunSample(
                 at=self.clock.monotonic(), due=queued, inflight=len(self._batch_tasks), limit=self._limit,
                 batch_size=self._batch_size, rate_per_s=limiter.rate_per_min / 60.0, burst=limiter.burst,
-                slot_waits=slot_waits, backlogged=self.backlogged)))
+                slot_waits=slot_waits, backlogged=self.backlogged, fetch_age_s=self._median_fetch_age())))
         return checked
 
     def _note_backlog(self, due: int, rate_per_s: float) -> None:
@@ -337,6 +339,14 @@ class Processor:
         except Exception:  # noqa: BLE001 - a controller's bug never stops the checks
             log.exception("flow controller failed")
 
+    def _median_fetch_age(self) -> float:
+        """The median age of the batches at the market now (0 when none): the flow controller's early
+        sign of a latency step (the first slow answer comes one whole round trip later)."""
+        if not self._fetch_started:
+            return 0.0
+        now = time.perf_counter()
+        return float(statistics.median(now - t for t in self._fetch_started.values()))
+
     def _slots_full(self) -> bool:
         """``limit()`` batches are fetching (the bound on market requests in flight), or so many
         fetched batches wait to be written that the database, not the market, holds work back."""
@@ -351,11 +361,14 @@ class Processor:
         held = [True]
         self._fetching += 1
         self.max_batches_in_flight = max(self.max_batches_in_flight, self._fetching)
+        key = object()
+        self._fetch_started[key] = time.perf_counter()
 
         def fetched() -> None:
             if held[0]:
                 held[0] = False
                 self._fetching -= 1
+                self._fetch_started.pop(key, None)
                 self._slot_freed.set()
 
         task = asyncio.create_task(self._process_batch(batch, fetched))

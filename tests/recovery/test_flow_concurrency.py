@@ -63,6 +63,25 @@ def test_a_latency_step_lifts_the_ceiling_at_once_and_a_short_lull_does_not_drop
     assert law.limit >= 0.8 * high
 
 
+def test_requests_still_out_show_a_latency_step_before_their_first_answer() -> None:
+    law = AimdLimit(initial=4)
+    drive(law, hold_s=0.08, samples=100)
+    before = law.limit
+    # the market slowed to 3 s: two seconds on, the four requests out are 1.5-2 s old and none answered
+    law.observe_waiting(1.8, inflight=4, rate_per_s=RATE, burst=BURST)
+    assert law.hold_s is not None and law.hold_s > 0.9
+    assert law.limit >= math.ceil(RATE * law.hold_s) > before     # more in flight already
+    # a single old request among young ones does not move the median the processor reports; a young
+    # median moves nothing
+    hold, limit = law.hold_s, law.limit
+    law.observe_waiting(0.05, inflight=4, rate_per_s=RATE, burst=BURST)
+    assert (law.hold_s, law.limit) == (hold, limit)
+    # while the application, not the limit, holds requests back, the limit stays
+    idle = AimdLimit(initial=8)
+    idle.observe_waiting(3.0, inflight=2, rate_per_s=RATE, burst=BURST)
+    assert idle.limit == 8.0
+
+
 def test_drops_back_off_by_a_tenth_down_to_the_minimum_and_never_past_the_bounds() -> None:
     law = AimdLimit(initial=20, minimum=1, maximum=32)
     assert law.update(inflight=20, dropped=True, slow=False, hold_s=3.0, rate_per_s=RATE) == 18.0
@@ -140,6 +159,8 @@ class Run:
     at: float
     rate_per_s: float = RATE
     burst: int = BURST
+    inflight: int = 0
+    fetch_age_s: float = 0.0
 
 
 def controller() -> tuple[FlowController, Box, KnobRegistry, list[Action]]:

@@ -52,3 +52,28 @@ async def test_the_flow_controller_raises_the_limit_under_latency(db, clock, mar
     assert moves[0].before == 4 and moves[-1].after == pipeline.processor.limit()
     assert pipeline.processor.batch_size() == 1  # the operator's pin holds
     assert market.stats.served_429 == 0
+
+
+async def test_requests_still_out_raise_the_limit_before_any_answer(db, clock, market, make_pipeline) -> None:
+    # a latency step: the market takes 6 s to answer. The first slow answer would come one whole round
+    # trip later; the ages of the requests still out show it after a run or two.
+    pipeline = await make_pipeline(batch_size=1, fetch_concurrency=4, run_budget_s=0.5)
+    knobs = KnobRegistry(clock)
+    actions: list[Action] = []
+    knobs.on_action(actions.append)
+    pipeline.processor.flow = wire_flow(knobs, pipeline.processor)
+    knobs.adjust("batch_size", 1, controller="operator", reason="one token per request", actor="test")  # pinned
+    await _seed(pipeline, market, 300)
+    market.faults.set(latency_ms=6000)
+    for _ in range(3):
+        await pipeline.processor.run_once()
+        clock.advance(1.0)
+        if pipeline.processor.limit() > 4:
+            break
+    answered = pipeline.processor.counters.checks
+    limit = pipeline.processor.limit()
+    await pipeline.processor.close()
+    assert answered == 0                      # no answer had come back
+    assert limit > 4                          # yet more are allowed in flight
+    moves = [a for a in actions if a.knob == CONCURRENCY_KNOB]
+    assert moves and moves[0].before == 4 and moves[0].controller == "aimd"
