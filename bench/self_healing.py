@@ -225,8 +225,8 @@ def report(results: dict[str, dict], args: argparse.Namespace) -> bool:
           + ")")
     print(f"{'phase':10s} {'':>22s}" + "".join(f"{n:>28s}" for n in names))
     for phase in PHASES:
-        rows = [("checks/min, share of ceiling", lambda f: f"{f['checks_share']:.0%}"),
-                ("successful checks", lambda f: f"{f['ok_share']:.0%}"),
+        rows = [("checks/min, share of ceiling", lambda f: f"{f['checks_share']:.1%}"),
+                ("successful checks", lambda f: f"{f['ok_share']:.1%}"),
                 ("requests/min at the market", lambda f: f"{f['requests_per_min']:.0f}"),
                 ("429s / timeouts", lambda f: f"{f['429s']} / {f['timeouts']}"),
                 ("in-flight limit min-max", lambda f: f"{f['limit'][0]}-{f['limit'][1]}" if f["limit"] else "-"),
