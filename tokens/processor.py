@@ -11,7 +11,9 @@ transaction (one UPDATE for the token rows, one executemany for the checks:
 one transaction together (up to ``MAX_WRITE_GROUP_ROWS``; one writer task on SQLite, whose
 writes take the database's write turn with every other writer of the process (``app.db``) instead
 of meeting in SQLite's busy-wait with its 25-100 ms sleeps, ``PG_WRITERS`` on PostgreSQL); when a group's write fails, each of its batches is written alone.
-Claims run ahead of dispatch: one claim leases two runs' worth of batches (at most
+Claims run ahead of dispatch: one claim leases two runs' worth of batches (a run's worth is what
+the limiter lets through in a tick, but no more than the last run sent or the in-flight limit, so
+a process held back by round trips does not lease tokens the other processes could check; at most
 ``CLAIM_AHEAD_BATCHES``) and the next starts in the background when less than a run's worth is
 left, so the database is not on the path of every request; tokens claimed but not sent stay
 leased and queued for the next run (released, due when they were due, when the circuit breaker
@@ -185,6 +187,7 @@ class Processor:
         self._listener_tasks: set[asyncio.Task] = set()
         self._batch_tasks: set[asyncio.Task] = set()  # batches fetching or writing (some outlive their run)
         self._fetch_started: dict[object, float] = {}   # batches at the market -> perf_counter() at start
+        self._dispatched_last_run = 0   # batches the last run sent (sizes the claims ahead)
         self._fetching = 0  # batches whose request is at the market: at most limit()
         self.batches_overrun = 0  # batches still in flight at a run's deadline, finished in the background
         self.max_batches_in_flight = 0  # the most batches ever fetching at once
@@ -270,6 +273,7 @@ class Processor:
                 mine.append(self._start_batch(batch))
         except Exception as exc:  # noqa: BLE001 - a claim that failed (database down): the run ends, nothing lost
             log.error("processor run failed: %s: %s", type(exc).__name__, exc)
+        self._dispatched_last_run = len(mine)
         # Wait for this run's batches only until the deadline: a slow (hanging) batch goes on in the
         # background, its tokens still leased and in flight (and holding its slot), and the run ends on time.
         pending = [t for t in mine if not t.done()]
@@ -401,7 +405,11 @@ class Processor:
         the next one starts in the background once less than a run's worth is left, so dispatch
         waits for the database only when the queue runs dry."""
         size = self._batch_size
-        per_run = max(1, math.ceil(rate_per_s * self.settings.process_interval_s))
+        # a run's worth: what the limiter lets through in a tick, but no more than this process sent in
+        # its last run (or its in-flight limit): a process held back by round trips claims only what
+        # it can send, and leaves the rest due for the other processes instead of leasing it to its queue
+        pace = max(1, math.ceil(rate_per_s * self.settings.process_interval_s))
+        per_run = min(pace, max(self._limit, self._dispatched_last_run))
         want = min(CLAIM_AHEAD_BATCHES, 2 * per_run) * size
         if len(self._queued) < size:
             await self._refill_now(want)
