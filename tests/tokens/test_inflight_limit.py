@@ -34,14 +34,21 @@ async def test_a_fixed_limit_holds_at_the_market(db, clock, market, make_pipelin
     assert pipeline.processor.max_batches_in_flight == 4
 
 
-async def test_the_flow_controller_raises_the_limit_under_latency(db, clock, market, make_pipeline) -> None:
-    pipeline = await make_pipeline(batch_size=1, fetch_concurrency=4, run_budget_s=0.5)
+async def _with_flow(pipeline, clock, market) -> list[Action]:
+    """Recovery's flow controller on the processor (batch size pinned to 1), 300 tokens due; the
+    knob actions it records."""
     knobs = KnobRegistry(clock)
     actions: list[Action] = []
     knobs.on_action(actions.append)
     pipeline.processor.flow = wire_flow(knobs, pipeline.processor)
     knobs.adjust("batch_size", 1, controller="operator", reason="one token per request", actor="test")  # pinned
     await _seed(pipeline, market, 300)
+    return actions
+
+
+async def test_the_flow_controller_raises_the_limit_under_latency(db, clock, market, make_pipeline) -> None:
+    pipeline = await make_pipeline(batch_size=1, fetch_concurrency=4, run_budget_s=0.5)
+    actions = await _with_flow(pipeline, clock, market)
     market.faults.set(latency_ms=400)
     await _drive(pipeline, clock, market)
     await pipeline.processor.close()
@@ -58,12 +65,7 @@ async def test_requests_still_out_raise_the_limit_before_any_answer(db, clock, m
     # a latency step: the market takes 6 s to answer. The first slow answer would come one whole round
     # trip later; the ages of the requests still out show it after a run or two.
     pipeline = await make_pipeline(batch_size=1, fetch_concurrency=4, run_budget_s=0.5)
-    knobs = KnobRegistry(clock)
-    actions: list[Action] = []
-    knobs.on_action(actions.append)
-    pipeline.processor.flow = wire_flow(knobs, pipeline.processor)
-    knobs.adjust("batch_size", 1, controller="operator", reason="one token per request", actor="test")  # pinned
-    await _seed(pipeline, market, 300)
+    actions = await _with_flow(pipeline, clock, market)
     market.faults.set(latency_ms=6000)
     for _ in range(3):
         await pipeline.processor.run_once()
