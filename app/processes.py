@@ -21,7 +21,9 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -98,13 +100,14 @@ class ProcessRegistry:
         record = ProcessRecord(id=self.process_id, role=self.role(), host=self.host, pid=self.pid,
                                started_at=self.started_at, heartbeat_at=now, fence=self.fence(),
                                leadership=self.leadership)
-        values = record.model_dump(exclude={"id"})
+        row = record.model_dump()
+        insert = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
+        # one statement: two beats at once (the job and a change of role) never both insert
+        stmt = insert(ProcessRecord.__table__).values(**row).on_conflict_do_update(   # type: ignore[attr-defined]
+            index_elements=["id"], set_={k: v for k, v in row.items() if k != "id"})
 
         async def upsert(session: AsyncSession) -> None:
-            result = await session.exec(update(ProcessRecord)
-                                        .where(col(ProcessRecord.id) == self.process_id).values(**values))
-            if not result.rowcount:
-                session.add(ProcessRecord.model_validate(record.model_dump()))
+            await session.exec(stmt)
 
         await self.db.run(upsert)
 
