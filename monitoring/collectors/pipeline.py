@@ -12,8 +12,7 @@ flags, per-stage figures and pool-discrepancy counters::
 
 The snapshot also carries what /status shows beside the figures: the last hour's failure
 reasons (recounted every ``FAILURES_EVERY_S``: an hour's statistics barely move in 10 s; the counts
-come from the per-minute rollup, but the advice reads the conditions of up to 500 failing checks, so
-after the first cycle the recount runs beside the cycle and the cycle shows the last one),
+come from the per-minute rollup, but the advice reads the conditions of up to 500 failing checks),
 the failure hint (judged on EVERY cycle with the rate
 window's fetch failures first, so a market outage is never blamed on the tokens) and the newest
 failed fetches (``ERRORS_SHOWN``).
@@ -25,7 +24,6 @@ one instance for the life of the process.
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import replace
 from typing import Any
 
@@ -38,7 +36,6 @@ from monitoring.pipeline import PipelineParams, PipelineSnapshot, QueueTrend, pi
 from monitoring.pipeline.percentiles import Distribution
 from monitoring.pipeline.status_counts import StatusCounts
 
-log = logging.getLogger(__name__)
 QUANTILES = (("0.5", "p50"), ("0.95", "p95"), ("1", "max"))
 FAILURE_WINDOW = ("1h", 3600.0)
 ERRORS_SHOWN = 5
@@ -109,32 +106,17 @@ class PipelineCollector:
         self.last_snapshot: PipelineSnapshot | None = None
         self._failures: FailureStats | None = None
         self._failures_at = 0.0
-        self._recount: asyncio.Task[None] | None = None
-
-    async def _recount_failures(self, now: float) -> None:
-        async with self.db.session() as session:
-            failures = await failure_stats(session, now, windows=(FAILURE_WINDOW,), codes_windows=())
-        self._failures, self._failures_at = failures, now
-
-    def _start_recount(self, now: float) -> None:
-        """The once-a-minute recount (its advice reads up to 500 checks' conditions) beside the
-        cycle, not in it: the cycle's time stays that of its per-cycle queries."""
-        if self._recount is not None and not self._recount.done():
-            return
-        self._recount = asyncio.create_task(self._recount_failures(now), name="pipeline.failure_recount")
-        self._recount.add_done_callback(_log_recount_failure)
 
     async def collect(self, now: float) -> list[Sample]:
         stats = self.stage_stats() if callable(self.stage_stats) else self.stage_stats
 
         async def failures_and_errors() -> tuple[FailureStats, list]:
             async with self.db.session() as session:
-                if self._failures is None:          # the first cycle waits for them
-                    await self._recount_failures(now)
-                elif not 0 <= now - self._failures_at < FAILURES_EVERY_S:
-                    self._start_recount(now)        # later ones show the last count while it runs
-                assert self._failures is not None
-                return self._failures, await last_errors(session, now, FAILURE_WINDOW[1], ERRORS_SHOWN)
+                failures = self._failures
+                if failures is None or not 0 <= now - self._failures_at < FAILURES_EVERY_S:
+                    failures = await failure_stats(session, now, windows=(FAILURE_WINDOW,), codes_windows=())
+                    self._failures, self._failures_at = failures, now
+                return failures, await last_errors(session, now, FAILURE_WINDOW[1], ERRORS_SHOWN)
 
         # the snapshot and the failure figures read independently: side by side, on their own connections
         snap, (failures, errors) = await asyncio.gather(
@@ -151,9 +133,3 @@ class PipelineCollector:
             for kind, count in sorted(self.discrepancies.by_kind.items()):
                 out.append(Sample(m.POOL_DISCREPANCIES_TOTAL, float(count), {"kind": kind}))
         return out
-
-
-def _log_recount_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        exc = task.exception()
-        log.warning("failure reasons recount failed (the last count stays shown): %s: %s", type(exc).__name__, exc)
