@@ -58,7 +58,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any
 
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db import Database, is_transient
@@ -101,7 +101,6 @@ from tokens.stage_stats import StageStats
 from tokens.text import clean_text
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 MAX_ERROR_CHARS = 500
 BACKLOG_SCORE_WEIGHT_S = 0.1  # under a backlog, each point of smoothed score moves a token 0.1 s up the queue
@@ -174,8 +173,8 @@ class Processor:
         self._slot_freed = asyncio.Event()
         self._inflight: set[int] = set()
         self._queued: deque[DueToken] = deque()  # claimed (leased) ahead of dispatch, not sent yet
-        # SQLite has one writer: the processor's writes take turns here rather than in SQLite's busy-wait.
-        self._sqlite = db.write_turn is not None    # SQLite: writes take the database's write turn
+        # SQLite has one writer: every db.run takes the database's write turn (app.db), not SQLite's busy-wait
+        self._sqlite = db.write_turn is not None
         self._write_queue: deque[tuple[Sequence[CheckOutcome], asyncio.Future[int]]] = deque()  # group commit
         self._writers: set[asyncio.Task] = set()  # writer tasks (SQLite: one; PostgreSQL: up to PG_WRITERS)
         self._max_writers = 1 if self._sqlite else PG_WRITERS
@@ -395,10 +394,6 @@ class Processor:
         """Batches being fetched or written right now (including ones that outlived their run)."""
         return len(self._batch_tasks)
 
-    async def _db_write(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        """``db.run(fn)``: on SQLite it takes the database's write turn (``app.db``)."""
-        return await self.db.run(fn)
-
     async def _take_batch(self, rate_per_s: float) -> list[DueToken]:
         """The next ``batch_size()`` claimed tokens. Claims run ahead: one claim leases two runs' worth
         of batches (what the limiter lets through in two ticks, at most ``CLAIM_AHEAD_BATCHES``), and
@@ -451,7 +446,7 @@ class Processor:
         if not self._sqlite:
             return await self.db.run(lambda s: claim_due(s, now, want, self.lease_s, exclude, priority))
         rows = await self.db.run(lambda s: select_due(s, now, want, exclude, priority), turn=False)
-        return await self._db_write(lambda s: lease_due(s, rows, now, self.lease_s))
+        return await self.db.run(lambda s: lease_due(s, rows, now, self.lease_s))
 
     async def _release_queued(self) -> None:
         """Give back tokens claimed ahead but not sent (due when they were due)."""
@@ -460,7 +455,7 @@ class Processor:
         queued = list(self._queued)
         self._queued.clear()
         try:
-            await self._db_write(lambda s: release_claims(s, queued))
+            await self.db.run(lambda s: release_claims(s, queued))
         except Exception as exc:  # noqa: BLE001 - their leases expire: checked again later, never lost
             log.warning("could not release %d claimed tokens (%s); they are due again when their lease ends",
                         len(queued), type(exc).__name__)
@@ -481,7 +476,7 @@ class Processor:
         except FetchError as exc:
             if exc.kind == CIRCUIT_OPEN:  # nothing was sent: not a check; the tokens keep their due place
                 fetched()
-                await self._db_write(lambda s: release_claims(s, batch))
+                await self.db.run(lambda s: release_claims(s, batch))
                 return 0
             error = str(exc)
         except Exception as exc:  # noqa: BLE001 - whatever happens, the tokens stay scheduled
@@ -620,7 +615,7 @@ class Processor:
 
     async def _write_one(self, o: CheckOutcome, now: float) -> int:
         try:
-            return await self._db_write(lambda s: apply_checks(s, [o]))
+            return await self.db.run(lambda s: apply_checks(s, [o]))
         except Exception as exc:  # noqa: BLE001 - classified below
             if is_transient(exc):
                 raise
@@ -631,7 +626,7 @@ class Processor:
         self.counters.write_failures += 1
         extra = {"mint": o.mint, "check_id": o.check["check_id"]}
         try:
-            quarantined = await self._db_write(lambda s: record_write_failure(s, o.token_id, reason, now))
+            quarantined = await self.db.run(lambda s: record_write_failure(s, o.token_id, reason, now))
         except Exception as exc:  # noqa: BLE001 - the token stays leased and is retried when the lease ends
             log.error("check could not be written (%s), nor its failure recorded (%s: %s)", reason,
                       type(exc).__name__, clean_text(str(exc), 200), extra=extra)
