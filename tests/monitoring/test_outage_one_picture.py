@@ -20,6 +20,7 @@ from monitoring.http import HttpServer
 from tests.bot.frame_fixtures import *  # noqa: F403
 from tests.bot.frame_fixtures import VIEWER, say
 from tests.monitoring.market_helpers import market_and_client, track
+from tests.tokens.conftest import eventually
 from tokens.processor import Processor
 from tokenwatch.status_line import status_text
 
@@ -31,6 +32,8 @@ async def _run(ctx, processor: Processor, seconds: float) -> None:
     for _ in range(int(seconds // STEP_S)):
         ctx.clock.advance(STEP_S)
         await processor.run_once()
+        # a batch still out when the run's budget ended writes in the background (a loaded machine)
+        await eventually(lambda: processor.batches_in_flight == 0, timeout_s=20)
         await ctx.collectors.run_collection()
 
 
