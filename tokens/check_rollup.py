@@ -160,17 +160,20 @@ async def window_counts(session: Any, since: float, until: float, *, by: Sequenc
     return out
 
 
+# ``first_at <= until``: a minute whose rows hold only checks written after ``until`` (a batch
+# committed between a reader's clock reading and its query, at the start of a new minute) is not
+# the newest minute with a check in the window; the minute before it is
 _NEWEST = {
-    True: text(f"SELECT MAX(minute) FROM check_minutes WHERE minute > {_F.format('lo')} "
-               f"AND minute < {_F.format('until')} AND ok"),
-    False: text(f"SELECT MAX(minute) FROM check_minutes WHERE minute > {_F.format('lo')} "
-                f"AND minute < {_F.format('until')} AND NOT ok"),
+    ok: text(f"SELECT MAX(minute) FROM check_minutes WHERE minute > {_F.format('lo')} "
+             f"AND minute < {_F.format('until')} AND first_at <= {_F.format('until')} AND {'' if ok else 'NOT '}ok")
+    for ok in (True, False)
 }
 
 
 async def newest_minute(session: Any, since: float, until: float, *, ok: bool) -> float | None:
     """The start of the newest minute overlapping ``(since, until]`` with a successful (``ok``) or a
-    failed check, or ``None``: the newest such check is in ``(minute, minute + 60]``."""
+    failed check made at or before ``until``, or ``None``: the newest such check is in
+    ``(minute, minute + 60]``."""
     value = (await execute(session, _NEWEST[ok], {"lo": float(since) - MINUTE_S, "until": float(until)})).scalar()
     return None if value is None else float(value)
 

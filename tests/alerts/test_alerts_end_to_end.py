@@ -23,6 +23,7 @@ import pytest_asyncio
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from alerts.models import AlertEvent
 from app.settings import Settings
 from simulator.model import derive_address
 from simulator.names import hostile_names
@@ -89,6 +90,14 @@ def is_alert(msg: SentMessage) -> bool:
 
 def incident_msgs(world: World, after: int = 0, word: str = "Market API down") -> list[SentMessage]:
     return [m for m in world.alert_msgs() if m.message_id > after and word in m.plain and "CRITICAL #" in m.plain]
+
+
+async def timeline(world: World, since: float) -> list[str]:
+    """The alert engine's events since ``since`` (wall clock), oldest first: what a failed check shows."""
+    async with world.service.ctx.db.session() as session:
+        rows = (await session.exec(select(AlertEvent).where(AlertEvent.at >= since - 30)
+                                   .order_by(col(AlertEvent.at)))).all()
+    return [f"{e.at - since:+.1f}s {e.kind} #{e.incident_id} {e.rule} {e.value} {e.detail[:80]}" for e in rows]
 
 
 def settings_for(fake: FakeTelegram, tmp: Path) -> Settings:
@@ -160,6 +169,7 @@ async def test_outage_is_one_incident_with_consequences_and_only_an_admin_can_ac
         assert time.monotonic() < deadline, f"only {await discovered()} of 500 tokens discovered"
         await asyncio.sleep(0.5)
     before = max((m.message_id for m in world.alert_msgs()), default=0)
+    outage_at = time.time()
     await market.apply_faults({"outage": True, "outage_mode": "503"})
     try:
         incident = (await world.until(lambda: incident_msgs(world, before), what="the outage incident"))[0]
@@ -217,7 +227,7 @@ async def test_outage_is_one_incident_with_consequences_and_only_an_admin_can_ac
     # a flood of 500 stuck tokens made at most 3 messages (here: the incident and its resolution)
     await asyncio.sleep(3)   # anything late would show up here
     during = [m for m in world.alert_msgs() if m.message_id > before]
-    assert len(during) <= 3, [m.plain[:120] for m in during]
+    assert len(during) <= 3, ([m.plain[:300] for m in during], await timeline(world, outage_at))
 
     # a stale press (Acknowledge on the resolved incident) changes nothing
     edits = len(incident.edits)

@@ -126,3 +126,28 @@ async def test_token_during_an_outage_evaluates_nothing(fake, frame_ctx, pipelin
     # nothing judged against the empty answer: no "fresh" data, no "no pairs" verdict
     assert "data_fresh" not in text and "would not activate" not in text and "no_pairs" not in text
     assert "fetch failures in a row 0" in text
+
+
+async def test_a_check_written_after_the_cycle_read_its_clock_hides_no_earlier_success(db):
+    """The cycle reads the clock at ``now``, half a second into a minute; a batch of checks is
+    written (``at`` = now + 0.3) before its queries run. The newest minute with a success is then the
+    new one, which holds no success at or before ``now``; the success 20 s before (the minute
+    before) is still the last one. Judging "no success at all" raised a false critical stall the
+    moment an outage began on a loaded machine (CI), and could on any cycle at a minute's start."""
+    minute = 1_700_000_040.0              # a whole minute (28,333,334 x 60)
+    now = minute + 0.5
+    async with db.session() as session:
+        token = Token(mint="N" * 44, name="Next", status="active", status_since=now - 500,
+                      discovered_at=now - 500, next_check_at=now + 1, last_check_at=now + 0.3,
+                      last_success_at=now + 0.3, check_count=2)
+        session.add(token)
+        await session.flush()
+        for cid, at in (("before", minute - 20), ("after", now + 0.3)):
+            session.add(Check(check_id=cid, token_id=token.id, at=at, status_at_check="active", ok=True,
+                              passed=True))
+        await rebuild_check_rollup(session)
+        await session.commit()
+    snap = await pipeline_snapshot(db, now, PARAMS)
+    assert snap.last_success_at == minute - 20
+    # active token: hot interval 10 s x 3 = 30 s; the last success 20.5 s ago is not a stall
+    assert not snap.stall.stalled and snap.stall.silent_for_s == pytest.approx(20.5)
