@@ -259,6 +259,9 @@ class MemoryPolicy:
     params: MemoryParams = field(default_factory=MemoryParams)
     tracer: Tracer = field(default_factory=TracemallocTracer)
     collect: Callable[[], int] = field(default=lambda: gc.collect(1))
+    #: whether the process is too busy for a leak diagnosis (tracemalloc slows allocation-heavy code
+    #: 5-9x): none starts while it is, and one in progress is abandoned (wired to load shedding's CPU)
+    busy: Callable[[], bool] = field(default=lambda: False)
 
     def __post_init__(self) -> None:
         self.warn_share, self.critical_share = self.params.warn_share, self.params.critical_share
@@ -278,6 +281,7 @@ class MemoryPolicy:
         self._sizes_ok: dict[str, float] = {}
         self._diagnosis: _Diagnosis | None = None
         self._last_diagnosis_at: float | None = None
+        self._postponed = False           # a due diagnosis waits for a less busy process (logged once)
         self.reclaimers.on_reclaim(self._account)
         if self.knobs is not None:
             self._register_knobs(self.knobs)
@@ -333,6 +337,8 @@ class MemoryPolicy:
     async def tick(self) -> None:
         """One sample: baseline when due, act by pattern, look for a leak, adapt the thresholds."""
         p, now = self.params, self.clock.time()
+        if self._diagnosis is not None and self.busy():
+            self._abandon(now, "the process is busy (CPU over the load-shedding threshold)")
         if self._last_baseline_at is None or now - self._last_baseline_at >= p.baseline_s:
             await asyncio.to_thread(self.collect)
             rss, limit = await self.read()
@@ -492,9 +498,21 @@ class MemoryPolicy:
                         "diagnosing with tracemalloc", rate / MIB, quality, rise / MIB)
         if self._diagnosis is None:
             due = self._last_diagnosis_at is None or now - self._last_diagnosis_at >= p.rediagnose_s
-            if due:
+            if due and self.busy():
+                if not self._postponed:
+                    self._postponed = True
+                    log.warning("memory: leak diagnosis postponed while the process is busy (tracemalloc "
+                                "would slow it several times over)")
+            elif due:
+                self._postponed = False
+                self._last_diagnosis_at = now   # a diagnosis that fails is not retried before rediagnose_s
                 self.tracer.start()
-                snap = await asyncio.to_thread(self.tracer.take)
+                try:
+                    snap = await asyncio.to_thread(self.tracer.take)
+                except BaseException as exc:    # cancelled (the job's budget) or failed: tracing stops
+                    self.tracer.stop()
+                    self._record_abandoned(f"the first snapshot failed ({type(exc).__name__})")
+                    raise
                 self._diagnosis = _Diagnosis(now, snap, self.reclaimers.sizes(), rate, quality)
                 self._record(f"post-GC baseline rising {rate / MIB:.1f} MiB/min (fit {quality:.2f})",
                              detail="tracemalloc on: leak diagnosis started")
@@ -505,10 +523,14 @@ class MemoryPolicy:
         d = self._diagnosis
         if now - d.started < p.diagnose_s:
             return
-        after = await asyncio.to_thread(self.tracer.take)
-        growth = await asyncio.to_thread(self.tracer.diff, d.snapshot, after)
-        self._end_diagnosis()
+        try:
+            after = await asyncio.to_thread(self.tracer.take)
+        except BaseException as exc:
+            self._abandon(now, f"the second snapshot failed ({type(exc).__name__})")
+            raise
+        self._end_diagnosis()       # tracing off before the diff: it would slow the diff (and all else) too
         self._last_diagnosis_at = now
+        growth = await asyncio.to_thread(self.tracer.diff, d.snapshot, after)
         by_comp: dict[str, int] = {}
         for g in growth:
             by_comp[g.component] = by_comp.get(g.component, 0) + g.size
@@ -524,6 +546,19 @@ class MemoryPolicy:
         if self._diagnosis is not None:
             self.tracer.stop()
             self._diagnosis = None
+
+    def _abandon(self, now: float, why: str) -> None:
+        """Stop a diagnosis in progress without a verdict; the next one waits ``rediagnose_s``."""
+        if self._diagnosis is None:
+            return
+        self._end_diagnosis()
+        self._last_diagnosis_at = now
+        self._record_abandoned(why)
+
+    def _record_abandoned(self, why: str) -> None:
+        log.warning("memory: leak diagnosis abandoned: %s; tracemalloc off, next try in %.0f min",
+                    why, self.params.rediagnose_s / 60)
+        self._record("leak diagnosis abandoned", detail=f"tracemalloc off: {why}")
 
     # -- wiring -----------------------------------------------------------------------------------
     def jobs(self) -> list[JobSpec]:

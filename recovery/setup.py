@@ -132,8 +132,12 @@ def _wire_memory(ctx: RecoveryContext, recovery: Recovery) -> None:
                     if isinstance(c, ProcessCollector)), None)
     if process is None:
         return
+    def busy() -> bool:  # no leak diagnosis (tracemalloc) while CPU is over load shedding's threshold
+        return recovery.shedding is not None and recovery.shedding.law.hot
+
     policy = recovery.memory = MemoryPolicy(process.memory, clock=ctx.clock, reclaimers=RECLAIMERS,
-                                            knobs=recovery.knobs, params=MemoryParams.from_settings(ctx.settings))
+                                            knobs=recovery.knobs, params=MemoryParams.from_settings(ctx.settings),
+                                            busy=busy)
     recovery._jobs += policy.jobs()
     recovery._stoppers.append(policy.close)
     _register(ctx, recovery, policy.collector())

@@ -51,6 +51,11 @@ class LoadShedder:
         if not 0 <= self.low < self.high:
             raise ValueError("need 0 <= low < high")
 
+    @property
+    def hot(self) -> bool:
+        """CPU is over ``high`` at the last reading, or a level is shed: no time for optional work."""
+        return self.level > 0 or self._high_since is not None
+
     def observe(self, cpu: float | None, now: float) -> int | None:
         """One CPU reading (share of one core) at ``now`` (seconds); the new level when it changed."""
         if cpu is None or cpu != cpu:  # no reading (the first collection has none): no evidence

@@ -3,7 +3,11 @@ thresholds that move within bounds, and a leak named by component and line (real
 synthetic resident memory and a ManualClock)."""
 from __future__ import annotations
 
+import asyncio
 import random
+import threading
+
+import pytest
 
 from app.clock import ManualClock
 from app.memory import MIB, Reclaimers
@@ -211,3 +215,95 @@ async def test_build_recovery_wires_the_policy_to_the_real_process(sqlite_db) ->
             "tokenwatch_memory_leak_bytes_per_minute"} <= names
     await recovery.stop()
     assert not {"memory_policy", "watchdog"} & {c.name for c in registry.collectors}
+
+
+class RecordingTracer:
+    """A tracer that records when tracing is on; ``take`` can be made to block until released."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.starts = 0
+        self.gate: threading.Event | None = None
+        self.taking = threading.Event()
+
+    def start(self) -> None:
+        self.on, self.starts = True, self.starts + 1
+
+    def stop(self) -> None:
+        self.on = False
+
+    def take(self) -> object:
+        self.taking.set()
+        if self.gate is not None:
+            self.gate.wait(10)
+        return object()
+
+    def diff(self, before: object, after: object) -> list:
+        return []
+
+
+def leaking(tracer: RecordingTracer, busy: list[bool]) -> tuple[MemoryPolicy, ManualClock, Host, list[Action]]:
+    host = Host()
+    clock = ManualClock(1_700_000_000.0)
+    knobs = KnobRegistry(clock)
+    actions: list[Action] = []
+    knobs.on_action(actions.append)
+    policy = MemoryPolicy(host.read, clock=clock, reclaimers=Reclaimers(rss=host.rss, collect=lambda: 0),
+                          knobs=knobs, params=MemoryParams(), collect=lambda: 0, tracer=tracer,
+                          busy=lambda: busy[0])
+    return policy, clock, host, actions
+
+
+async def climb(policy: MemoryPolicy, clock: ManualClock, host: Host, seconds: float) -> None:
+    for _ in range(int(seconds // 10)):
+        host.extra += 4 * MIB / 6           # 4 MiB a minute
+        await policy.tick()
+        clock.advance(10)
+
+
+async def test_a_busy_process_gets_no_diagnosis_and_one_in_progress_stops() -> None:
+    """tracemalloc slows allocation-heavy code 5-9x: on a busy process it would take the service down."""
+    tracer, busy = RecordingTracer(), [True]
+    policy, clock, host, actions = leaking(tracer, busy)
+    await climb(policy, clock, host, 600)
+    assert policy.leak_suspected and tracer.starts == 0       # suspected, but not traced while busy
+    busy[0] = False
+    await climb(policy, clock, host, 30)
+    assert tracer.on and tracer.starts == 1                   # the process calmed down: diagnosing
+    busy[0] = True
+    await climb(policy, clock, host, 10)
+    assert not tracer.on                                      # busy again: tracing off at the next sample
+    assert [a.detail for a in actions if a.reason == "leak diagnosis abandoned"] == [
+        "tracemalloc off: the process is busy (CPU over the load-shedding threshold)"]
+    busy[0] = False
+    await climb(policy, clock, host, 600)
+    assert tracer.starts == 1                                 # not again before rediagnose_s (30 min)
+    assert policy.leak is None
+
+
+async def test_a_diagnosis_cancelled_mid_snapshot_leaves_tracing_off() -> None:
+    """The job's budget cancels a tick whose snapshot runs long: tracemalloc must not stay on."""
+    tracer, busy = RecordingTracer(), [False]
+    policy, clock, host, actions = leaking(tracer, busy)
+    tracer.gate = threading.Event()
+    for _ in range(120):
+        host.extra += 4 * MIB / 6
+        tick = asyncio.create_task(policy.tick())
+        await asyncio.sleep(0)
+        while not tick.done() and not tracer.taking.is_set():
+            await asyncio.sleep(0.01)
+        if tracer.taking.is_set():
+            break
+        await tick
+        clock.advance(10)
+    assert tracer.on and tracer.taking.is_set()               # the first snapshot is being taken
+    tick.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await tick
+    tracer.gate.set()
+    assert not tracer.on
+    assert [a.reason for a in actions if a.reason == "leak diagnosis abandoned"] == ["leak diagnosis abandoned"]
+    tracer.gate = None
+    clock.advance(10)
+    await climb(policy, clock, host, 300)
+    assert tracer.starts == 1 and not tracer.on               # not retried at once

@@ -51,3 +51,29 @@ async def test_the_pipelines_knobs_and_a_pin_across_a_restart(db_url):
         assert (last.controller, last.knob, last.after) == ("aimd", "batch_size", 10)   # written at stop
     finally:
         await stop()
+
+
+async def test_no_leak_diagnosis_while_load_shedding_reads_the_cpu_over_its_threshold(sqlite_url):
+    from monitoring.collector import CollectorRegistry
+    from monitoring.host.process import ProcessCollector
+
+    clock = ManualClock(1_700_000_000.0)
+    settings = Settings(_env_file=None, database_url=sqlite_url, api_timeout_s=2.0)
+    db = Database(make_engine(sqlite_url), retry_base_s=0.01)
+    pipeline = Pipeline(settings, db, clock, NOWHERE, "ws://127.0.0.1:9")
+    await pipeline.start()
+    registry = CollectorRegistry(clock=clock)
+    registry.register(ProcessCollector(clock=clock))
+    recovery = await build_recovery(RecoveryContext(settings=settings, db=db, clock=clock, pipeline=pipeline,
+                                                    collectors=registry))
+    try:
+        assert recovery.memory is not None and recovery.shedding is not None
+        assert not recovery.memory.busy()
+        recovery.shedding.observe(0.95, clock.time())          # 95% of a core
+        assert recovery.memory.busy()
+        recovery.shedding.observe(0.50, clock.time() + 10)
+        assert not recovery.memory.busy()
+    finally:
+        await recovery.stop()
+        await pipeline.stop()
+        await db.dispose()

@@ -41,3 +41,16 @@ def test_no_reading_is_no_evidence() -> None:
     feed(law, [0.95] * 10)
     assert law.observe(None, 100.0) is None and law.observe(float("nan"), 110.0) is None
     assert law.observe(0.95, 130.0) == 1  # the hold went on across the missing readings
+
+
+def test_hot_from_the_first_reading_over_80_percent_until_shed_levels_are_stepped_down() -> None:
+    """``hot`` gates optional costly work (the memory policy's tracemalloc diagnosis): no hold time."""
+    law = LoadShedder()
+    assert not law.hot
+    law.observe(0.95, 0.0)
+    assert law.hot and law.level == 0
+    law.observe(0.70, 10.0)                     # between the thresholds
+    assert not law.hot
+    feed(law, [0.9] * 14, start=20.0)           # shed a level
+    law.observe(0.70, 200.0)
+    assert law.level == 1 and law.hot           # still shedding: still hot

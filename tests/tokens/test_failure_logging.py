@@ -69,3 +69,25 @@ def test_a_failure_streak_logs_its_start_and_end_only(caplog) -> None:
     assert levels == [logging.WARNING] + [logging.DEBUG] * 5 + [logging.INFO]
     assert caplog.records[-1].getMessage() == "rate limiting (429) recovered after 6 failed answers over 5s"
     assert streak.total_failures == 6 and not streak.failing
+
+
+def test_a_failure_that_flips_on_and_off_is_reported_once_a_minute(caplog) -> None:
+    """40% of answers throttled: fail, succeed, fail... one warning and one recovery per minute, not per flip."""
+    caplog.set_level(logging.DEBUG, logger="t")
+    clock = ManualClock()
+    streak = FailureStreak(logging.getLogger("t"), "tokens_batch rate limiting (429)", unit="answers", clock=clock)
+    for _ in range(30):                       # a flip every second for 30 s
+        streak.failed("429")
+        clock.advance(0.5)
+        streak.succeeded()
+        clock.advance(0.5)
+    assert [r.levelno for r in caplog.records if r.levelno >= logging.INFO] == [logging.WARNING, logging.INFO]
+    clock.advance(31)                         # a minute after the first report
+    caplog.clear()
+    assert streak.failed("429") is True
+    assert streak.succeeded() is True
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO] == [
+        "tokens_batch rate limiting (429) failing: 429 (repeats are counted, logged once it recovers; "
+        "29 more streaks since the last report)",
+        "tokens_batch rate limiting (429) recovered after 1 failed answers over 0s"]
+    assert streak.total_failures == 31
