@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import os
 import signal
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -50,12 +51,37 @@ def _warm_up() -> int:
     return os.getpid()
 
 
-def _start_process() -> None:
+OWNER_CHECK_S = 2.0  # how often a drawing process looks whether the service that started it is alive
+
+
+def _exit_with_owner(owner_pid: int, every_s: float = OWNER_CHECK_S) -> None:
+    """In a drawing process (a daemon thread): exit once the service that started the pool is gone.
+    A service killed without ``stop`` (SIGKILL, OOM) would otherwise leave its drawing processes
+    (and the forkserver) behind for good, ~100 MiB each: their parent is the forkserver, not the service."""
+    import os
+    import time
+
+    while True:
+        time.sleep(every_s)
+        try:
+            os.kill(owner_pid, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:  # alive, another user's (a reused pid is not ours to judge)
+            pass
+
+
+def _start_process(owner_pid: int | None = None) -> None:
     """Each drawing process, once: Ctrl-C at the terminal reaches the whole process group, but
     only the service decides when its workers stop (``RenderWorker.stop``), so it is ignored
-    (else each worker would print a KeyboardInterrupt traceback); then one picture is drawn and
-    what is alive frozen out of the garbage collector's passes (``charts.render.warm_up``)."""
+    (else each worker would print a KeyboardInterrupt traceback); it exits by itself when the
+    service is gone (``_exit_with_owner``); then one picture is drawn and what is alive frozen out
+    of the garbage collector's passes (``charts.render.warm_up``)."""
+    import threading
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if owner_pid is not None:
+        threading.Thread(target=_exit_with_owner, args=(owner_pid,), name="owner-watch", daemon=True).start()
     try:
         warm_up()
     except Exception:  # noqa: BLE001 - a process that could not warm up still draws (or says why then)
@@ -76,19 +102,21 @@ class RenderWorker:
         self.rendered = 0
         self.refused = 0
         self.failed = 0
+        self.pids: set[int] = set()   # the processes ``start``'s warm-ups ran in (threads: this pid)
 
     def _make_pool(self) -> Executor:
         if self.mode == "thread":
             return ThreadPoolExecutor(self.processes, thread_name_prefix="render")
         # forkserver: never fork a process that runs an event loop and threads.
         return ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("forkserver"),
-                                   initializer=_start_process)
+                                   initializer=_start_process, initargs=(os.getpid(),))
 
     async def start(self) -> None:
         if self._pool is None:
             self._pool = self._make_pool()
         loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(self._pool, _warm_up) for _ in range(self.processes)))
+        self.pids = set(await asyncio.gather(*(loop.run_in_executor(self._pool, _warm_up)
+                                               for _ in range(self.processes))))
 
     async def stop(self) -> None:
         pool, self._pool = self._pool, None

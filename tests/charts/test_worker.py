@@ -107,3 +107,52 @@ def test_sparklines():
     assert sparkline([3, 3, 3]) == "▄▄▄"
     assert sparkline([]) == "" and sparkline([float("nan")]) == ""
     assert len(sparkline(list(range(1000)), width=12)) == 12
+
+
+KILLED_SERVICE = """
+import asyncio, os, sys
+from charts.worker import RenderWorker
+
+async def main():
+    worker = RenderWorker(processes=1)
+    await worker.start()
+    with open(sys.argv[1], "w") as f:
+        f.write(" ".join(map(str, sorted(worker.pids))))
+    os._exit(9)   # killed: no stop(), no atexit
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:      # a zombie (exited, not reaped) is gone for our purpose
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+async def test_drawing_processes_exit_when_the_service_is_killed(tmp_path):
+    """A service killed without stop() (SIGKILL, the OOM killer) leaves no drawing process behind."""
+    import sys
+
+    script = tmp_path / "killed_service.py"
+    script.write_text(KILLED_SERVICE)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    written = tmp_path / "pids"
+    # no pipes: a leftover drawing process would hold them open, and asyncio waits for them to close
+    proc = await asyncio.create_subprocess_exec(sys.executable, str(script), str(written), cwd=root,
+                                                env={**os.environ, "PYTHONPATH": root},
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    assert await asyncio.wait_for(proc.wait(), 60) == 9
+    pids = [int(p) for p in written.read_text().split()]
+    assert pids and proc.pid not in pids
+    deadline = asyncio.get_running_loop().time() + 30     # they look every 2 s
+    while any(_alive(p) for p in pids):
+        assert asyncio.get_running_loop().time() < deadline, f"still alive: {[p for p in pids if _alive(p)]}"
+        await asyncio.sleep(0.2)
