@@ -20,6 +20,8 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Iterator
@@ -44,8 +46,6 @@ class RenderBusy(RenderRefused):
 
 
 def _warm_up() -> int:
-    import os
-
     import charts.render  # noqa: F401 - the import is the warm-up (a thread pool's)
 
     return os.getpid()
@@ -58,9 +58,6 @@ def _exit_with_owner(owner_pid: int, every_s: float = OWNER_CHECK_S) -> None:
     """In a drawing process (a daemon thread): exit once the service that started the pool is gone.
     A service killed without ``stop`` (SIGKILL, OOM) would otherwise leave its drawing processes
     (and the forkserver) behind for good, ~100 MiB each: their parent is the forkserver, not the service."""
-    import os
-    import time
-
     while True:
         time.sleep(every_s)
         try:
@@ -77,8 +74,6 @@ def _start_process(owner_pid: int | None = None) -> None:
     (else each worker would print a KeyboardInterrupt traceback); it exits by itself when the
     service is gone (``_exit_with_owner``); then one picture is drawn and what is alive frozen out
     of the garbage collector's passes (``charts.render.warm_up``)."""
-    import threading
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if owner_pid is not None:
         threading.Thread(target=_exit_with_owner, args=(owner_pid,), name="owner-watch", daemon=True).start()

@@ -243,7 +243,7 @@ def _step_sse(vs: list[float]) -> float:
 @dataclass
 class _Diagnosis:
     started: float
-    snapshot: Any
+    snapshot: Any                # the first snapshot (None while it is being taken)
     sizes: dict[str, float]
     rate: float
     fit: float
@@ -507,13 +507,12 @@ class MemoryPolicy:
                 self._postponed = False
                 self._last_diagnosis_at = now   # a diagnosis that fails is not retried before rediagnose_s
                 self.tracer.start()
+                diagnosis = self._diagnosis = _Diagnosis(now, None, self.reclaimers.sizes(), rate, quality)
                 try:
-                    snap = await asyncio.to_thread(self.tracer.take)
+                    diagnosis.snapshot = await asyncio.to_thread(self.tracer.take)
                 except BaseException as exc:    # cancelled (the job's budget) or failed: tracing stops
-                    self.tracer.stop()
-                    self._record_abandoned(f"the first snapshot failed ({type(exc).__name__})")
+                    self._abandon(now, f"the first snapshot failed ({type(exc).__name__})")
                     raise
-                self._diagnosis = _Diagnosis(now, snap, self.reclaimers.sizes(), rate, quality)
                 self._record(f"post-GC baseline rising {rate / MIB:.1f} MiB/min (fit {quality:.2f})",
                              detail="tracemalloc on: leak diagnosis started")
             elif self.leak is not None:
@@ -553,9 +552,6 @@ class MemoryPolicy:
             return
         self._end_diagnosis()
         self._last_diagnosis_at = now
-        self._record_abandoned(why)
-
-    def _record_abandoned(self, why: str) -> None:
         log.warning("memory: leak diagnosis abandoned: %s; tracemalloc off, next try in %.0f min",
                     why, self.params.rediagnose_s / 60)
         self._record("leak diagnosis abandoned", detail=f"tracemalloc off: {why}")

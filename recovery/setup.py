@@ -132,6 +132,7 @@ def _wire_memory(ctx: RecoveryContext, recovery: Recovery) -> None:
                     if isinstance(c, ProcessCollector)), None)
     if process is None:
         return
+
     def busy() -> bool:  # no leak diagnosis (tracemalloc) while CPU is over load shedding's threshold
         return recovery.shedding is not None and recovery.shedding.law.hot
 
