@@ -13,12 +13,12 @@ from tokens.pipeline import Pipeline
 NOWHERE = "http://127.0.0.1:9"
 
 
-async def start(db_url: str, clock: ManualClock):
+async def start(db_url: str, clock: ManualClock, collectors=None):
     settings = Settings(_env_file=None, database_url=db_url, api_timeout_s=2.0)
     db = Database(make_engine(db_url), retry_base_s=0.01)
     pipeline = Pipeline(settings, db, clock, NOWHERE, "ws://127.0.0.1:9")
     await pipeline.start()
-    ctx = RecoveryContext(settings=settings, db=db, clock=clock, pipeline=pipeline)
+    ctx = RecoveryContext(settings=settings, db=db, clock=clock, pipeline=pipeline, collectors=collectors)
     recovery = await build_recovery(ctx)
 
     async def stop() -> None:
@@ -58,14 +58,9 @@ async def test_no_leak_diagnosis_while_load_shedding_reads_the_cpu_over_its_thre
     from monitoring.host.process import ProcessCollector
 
     clock = ManualClock(1_700_000_000.0)
-    settings = Settings(_env_file=None, database_url=sqlite_url, api_timeout_s=2.0)
-    db = Database(make_engine(sqlite_url), retry_base_s=0.01)
-    pipeline = Pipeline(settings, db, clock, NOWHERE, "ws://127.0.0.1:9")
-    await pipeline.start()
     registry = CollectorRegistry(clock=clock)
     registry.register(ProcessCollector(clock=clock))
-    recovery = await build_recovery(RecoveryContext(settings=settings, db=db, clock=clock, pipeline=pipeline,
-                                                    collectors=registry))
+    _, recovery, stop = await start(sqlite_url, clock, collectors=registry)
     try:
         assert recovery.memory is not None and recovery.shedding is not None
         assert not recovery.memory.busy()
@@ -74,6 +69,4 @@ async def test_no_leak_diagnosis_while_load_shedding_reads_the_cpu_over_its_thre
         recovery.shedding.observe(0.50, clock.time() + 10)
         assert not recovery.memory.busy()
     finally:
-        await recovery.stop()
-        await pipeline.stop()
-        await db.dispose()
+        await stop()
