@@ -15,12 +15,15 @@ Real (``--real``): the real process's resident memory (``ProcessCollector.memory
 ``gc.collect()`` and ``malloc_trim``, wall-clock time with every interval of the policy divided by
 ``--speed`` and the leak sped up by the same factor, so ``--speed 20`` plays 10 minutes in 30 s.
 Also prints what one ``gc.collect()`` and one ``tracemalloc`` snapshot cost here.
+
+    .venv/bin/python bench/leak_detection.py --tracing-cost   # how much slower tracing makes the process
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import gc
+import json
 import random
 import statistics
 import sys
@@ -33,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.clock import SYSTEM_CLOCK, ManualClock  # noqa: E402
 from app.memory import MIB, Reclaimers, resident_bytes  # noqa: E402
 from monitoring.host.process import ProcessCollector  # noqa: E402
-from recovery.memory import MemoryParams, MemoryPolicy  # noqa: E402
+from recovery.memory import TRACE_FRAMES, MemoryParams, MemoryPolicy  # noqa: E402
 
 LIMIT = 4096 * MIB
 
@@ -151,14 +154,39 @@ async def run_real(speed: float, minutes: float) -> None:
     print(f"here: one gc.collect() {gc_ms:.1f} ms; one tracemalloc snapshot (50,000 blocks traced) {snap_ms:.0f} ms")
 
 
+def _allocating_work(rounds: int = 200_000) -> float:
+    """Allocation-heavy Python (a JSON round trip of a small dict, ``rounds`` times); seconds taken."""
+    t0 = time.perf_counter()
+    for i in range(rounds):
+        json.loads(json.dumps({"a": i, "b": [i, str(i)], "c": {"x": 1.5}}))
+    return time.perf_counter() - t0
+
+
+def tracing_slowdown(frames: tuple[int, ...] = (1, 4, TRACE_FRAMES)) -> None:
+    """How many times slower allocation-heavy code runs while ``tracemalloc`` traces (the diagnosis'
+    cost to the whole process, why the policy does not diagnose a busy process)."""
+    base = _allocating_work()
+    shown = []
+    for n in frames:
+        tracemalloc.start(n)
+        try:
+            shown.append(f"{n} frame{'s' if n > 1 else ''} {_allocating_work() / base:.1f}x")
+        finally:
+            tracemalloc.stop()
+    print(f"here: allocation-heavy code with tracemalloc on: {', '.join(shown)} (untraced {base:.2f} s)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--real", action="store_true")
     ap.add_argument("--speed", type=float, default=20.0)
     ap.add_argument("--minutes", type=float, default=15.0)
+    ap.add_argument("--tracing-cost", action="store_true", help="only how much tracemalloc slows the process")
     args = ap.parse_args()
-    if args.real:
+    if args.tracing_cost:
+        tracing_slowdown()
+    elif args.real:
         asyncio.run(run_real(args.speed, args.minutes))
     else:
         asyncio.run(run_synthetic(args.seeds))

@@ -259,8 +259,9 @@ class MemoryPolicy:
     params: MemoryParams = field(default_factory=MemoryParams)
     tracer: Tracer = field(default_factory=TracemallocTracer)
     collect: Callable[[], int] = field(default=lambda: gc.collect(1))
-    #: whether the process is too busy for a leak diagnosis (tracemalloc slows allocation-heavy code
-    #: 5-9x): none starts while it is, and one in progress is abandoned (wired to load shedding's CPU)
+    #: whether the process is too busy for a leak diagnosis (tracemalloc slows allocation-heavy code 6-40x,
+    #: ``bench/leak_detection.py --tracing-cost``): none starts while it is, and one in progress is
+    #: abandoned (wired to load shedding's CPU)
     busy: Callable[[], bool] = field(default=lambda: False)
 
     def __post_init__(self) -> None:

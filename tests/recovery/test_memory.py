@@ -262,7 +262,7 @@ async def climb(policy: MemoryPolicy, clock: ManualClock, host: Host, seconds: f
 
 
 async def test_a_busy_process_gets_no_diagnosis_and_one_in_progress_stops() -> None:
-    """tracemalloc slows allocation-heavy code 5-9x: on a busy process it would take the service down."""
+    """tracemalloc slows allocation-heavy code 6-40x: on a busy process it would take the service down."""
     tracer, busy = RecordingTracer(), [True]
     policy, clock, host, actions = leaking(tracer, busy)
     await climb(policy, clock, host, 600)
