@@ -51,13 +51,18 @@ async def test_an_outage_costs_probes_only_and_checks_resume_after_it(db, clock,
     due_at = {t.id: t.next_check_at for t in await _tokens(db)}
     await market.apply_faults({"outage": True, "outage_mode": "503"})
     before = market.stats.faults["outage"]
+    moves = []
+    breakers.on_transition(lambda t: moves.append(t.after) if t.endpoint == TOKENS_BATCH else None)
     for _ in range(OUTAGE_S):
         await processor.run_once()
         clock.advance(1.0)
     # a probe still out when its run's budget ended answers in the background (a loaded machine)
     await eventually(lambda: processor.batches_in_flight == 0, timeout_s=20)
     sent = market.stats.faults["outage"] - before
-    assert breakers.state(TOKENS_BATCH) == OPEN and breakers.get(TOKENS_BATCH).opened >= 2  # probed, reopened
+    # probed, reopened, never closed: its last move was to open. (Its state() may read half_open: the
+    # last tick's clock step can end the open wait before another probe goes -- on a loaded machine,
+    # where the probe fell in the ticks decides it.)
+    assert breakers.get(TOKENS_BATCH).opened >= 2 and moves[-1] == OPEN and CLOSED not in moves
     # at most 10% of the normal request rate over the outage (291/min x 3 min = 873: at most 87)
     assert sent <= 0.10 * normal_per_min * OUTAGE_S / 60.0, sent
     # nothing lost, nobody charged for checks that were never made: every token is still monitored
