@@ -13,13 +13,13 @@ between tries, so a busy writer (the processor's group commits) can starve the o
 timeout ends in "database is locked", and a transaction that read before it writes fails at once when
 another wrote meanwhile. So on SQLite every ``run`` takes the process's write turn (``write_turn``,
 a FIFO lock: turns go in the order asked) for each attempt; a read that needs no turn passes
-``turn=False``. A ``run`` inside a ``run`` (same task) already holds the turn. PostgreSQL has row
+``turn=False``. A ``run`` inside a ``run`` (same task) already holds the turn; a task started
+meanwhile is another writer and waits its turn. PostgreSQL has row
 locks and MVCC: there ``run`` takes no turn.
 """
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
-_HOLDS_TURN: contextvars.ContextVar[bool] = contextvars.ContextVar("tokenwatch_db_holds_turn", default=False)
 
 
 def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, echo: bool = False) -> AsyncEngine:
@@ -93,6 +92,9 @@ class Database:
         self._maker = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
         # SQLite: one transaction of ``run`` at a time in this process (see the module docstring)
         self.write_turn: asyncio.Lock | None = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        # the task holding the turn: a run inside its runs needs no turn of its own, but a task it starts
+        # (or a callback it schedules) is not it and waits its turn (a context variable would be inherited)
+        self._turn_owner: asyncio.Task[object] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Database":
@@ -177,15 +179,16 @@ class Database:
     async def turn(self, wanted: bool = True) -> AsyncIterator[None]:
         """Hold the SQLite write turn (nothing on PostgreSQL) for several ``run`` calls, or while
         deciding what to write: the ``run`` calls inside take no turn of their own."""
-        if self.write_turn is None or not wanted or _HOLDS_TURN.get():
+        me = asyncio.current_task()
+        if self.write_turn is None or not wanted or (me is not None and self._turn_owner is me):
             yield
             return
         async with self.write_turn:
-            token = _HOLDS_TURN.set(True)
+            self._turn_owner = me
             try:
                 yield
             finally:
-                _HOLDS_TURN.reset(token)
+                self._turn_owner = None
 
     async def ping(self) -> bool:
         from sqlalchemy import text

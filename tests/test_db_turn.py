@@ -54,7 +54,31 @@ async def test_a_run_inside_a_held_turn_does_not_wait_for_itself(sqlite_db: Data
     db = sqlite_db
     await _table(db)
     async with db.turn():
-        await asyncio.wait_for(db.run(_insert("nested")), 10)   # would deadlock if it took the turn again
+        # in this task (not under wait_for, which in 3.11 runs it as a task of its own: another writer);
+        # a deadlock here would end in the test's timeout
+        await db.run(_insert("nested"))
     async def count(session) -> int:
         return int((await session.exec(text("SELECT count(*) FROM turn_probe WHERE writer = 'nested'"))).one()[0])
     assert await db.run(count, turn=False) == 1
+
+
+async def test_a_task_started_while_holding_the_turn_waits_for_it(sqlite_db: Database):
+    """A task (or a timer callback) started under the turn is another writer, not the holder: it must
+    not write beside the holder's open transaction ("database is locked") but after it."""
+    db = sqlite_db
+    await _table(db)
+    order: list[str] = []
+
+    async def later() -> None:
+        await db.run(_insert("child"))
+        order.append("child")
+
+    async with db.turn():
+        child = asyncio.create_task(later())
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+        assert not child.done()                # waiting for the turn, not writing beside it
+        await db.run(_insert("holder"))
+        order.append("holder")
+    await asyncio.wait_for(child, 10)
+    assert order == ["holder", "child"] and db.transient_errors == 0
